@@ -1,0 +1,53 @@
+//! # umqtt
+//!
+//! A `no_std`, zero-allocation MQTT 3.1.1 codec (and, above it, a client): no heap, no
+//! `unsafe`, no panics on any input.
+//!
+//! The codec lives in [`packet`]: [`packet::decode`] borrows every field of a packet from
+//! the input bytes and reports how many more bytes a partial packet needs;
+//! [`packet::Packet::encode`] writes into a caller-provided buffer whose exact size
+//! [`packet::Packet::encoded_len`] gives first. Topic names and filters are validated types
+//! ([`topic::TopicName`], [`topic::TopicFilter`]) and [`topic::matches`] implements the
+//! matching rules of section 4.7.
+//!
+//! ```
+//! use umqtt::packet::{decode, Packet, Publish, QosPid, Status};
+//! use umqtt::topic::TopicName;
+//!
+//! let publish = Packet::Publish(Publish {
+//!     dup: false,
+//!     qos: QosPid::AtMostOnce,
+//!     retain: false,
+//!     topic: TopicName::new("sensors/kitchen/temp")?,
+//!     payload: b"21.5",
+//! });
+//! let mut buf = [0u8; 64];
+//! let n = publish.encode(&mut buf)?;
+//! assert_eq!(n, publish.encoded_len());
+//!
+//! // A prefix tells how much more is needed; the whole packet decodes, borrowing `buf`.
+//! assert!(matches!(decode(&buf[..3])?, Status::Partial { .. }));
+//! match decode(&buf[..n])? {
+//!     Status::Complete { packet, len } => {
+//!         assert_eq!(len, n);
+//!         assert_eq!(packet, publish);
+//!     }
+//!     Status::Partial { .. } => unreachable!(),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod packet;
+pub mod topic;

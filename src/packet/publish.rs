@@ -1,0 +1,102 @@
+//! PUBLISH (3.3). The acknowledgements PUBACK, PUBREC, PUBREL and PUBCOMP carry only a
+//! packet identifier and are variants of [`super::Packet`].
+
+use super::cursor::{Reader, Writer};
+use super::{DecodeError, EncodeError, PacketId, QoS};
+use crate::topic::TopicName;
+
+/// A QoS together with the packet identifier it requires: QoS 0 has none, QoS 1 and 2 have
+/// one (MQTT-2.3.1-1, MQTT-2.3.1-5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QosPid {
+    /// QoS 0, no packet identifier.
+    AtMostOnce,
+    /// QoS 1 with its packet identifier.
+    AtLeastOnce(PacketId),
+    /// QoS 2 with its packet identifier.
+    ExactlyOnce(PacketId),
+}
+
+impl QosPid {
+    /// The QoS level.
+    pub const fn qos(self) -> QoS {
+        match self {
+            QosPid::AtMostOnce => QoS::AtMostOnce,
+            QosPid::AtLeastOnce(_) => QoS::AtLeastOnce,
+            QosPid::ExactlyOnce(_) => QoS::ExactlyOnce,
+        }
+    }
+
+    /// The packet identifier, if the QoS has one.
+    pub const fn pid(self) -> Option<PacketId> {
+        match self {
+            QosPid::AtMostOnce => None,
+            QosPid::AtLeastOnce(pid) | QosPid::ExactlyOnce(pid) => Some(pid),
+        }
+    }
+}
+
+/// A PUBLISH packet (3.3): an application message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish<'a> {
+    /// Set on a re-delivery (MQTT-3.3.1-1); must be clear at QoS 0 (MQTT-3.3.1-2).
+    pub dup: bool,
+    /// QoS and packet identifier.
+    pub qos: QosPid,
+    /// Retain the message on the server, or (inbound) it was a retained message.
+    pub retain: bool,
+    /// The topic name; never contains wildcards.
+    pub topic: TopicName<'a>,
+    /// The application message; may be empty.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Publish<'a> {
+    pub(crate) fn decode(flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let dup = flags & 0b1000 != 0;
+        let retain = flags & 0b0001 != 0;
+        let qos = QoS::from_bits((flags >> 1) & 0b11).ok_or(DecodeError::InvalidQos)?;
+        if dup && qos == QoS::AtMostOnce {
+            return Err(DecodeError::DupWithQos0);
+        }
+        let topic = TopicName::new(r.str()?)?;
+        let qos = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            QoS::AtLeastOnce => QosPid::AtLeastOnce(r.packet_id()?),
+            QoS::ExactlyOnce => QosPid::ExactlyOnce(r.packet_id()?),
+        };
+        Ok(Publish {
+            dup,
+            qos,
+            retain,
+            topic,
+            payload: r.rest(),
+        })
+    }
+
+    /// The fixed-header flags: DUP, QoS, RETAIN.
+    pub(crate) fn flags(&self) -> u8 {
+        (u8::from(self.dup) << 3) | (self.qos.qos().bits() << 1) | u8::from(self.retain)
+    }
+
+    /// Refuses what the types cannot: DUP at QoS 0.
+    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        if self.dup && self.qos == QosPid::AtMostOnce {
+            return Err(EncodeError::DupWithQos0);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn body_len(&self) -> usize {
+        let pid_len = if self.qos.pid().is_some() { 2 } else { 0 };
+        (2 + self.topic.as_str().len() + pid_len).saturating_add(self.payload.len())
+    }
+
+    pub(crate) fn encode_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        w.binary(self.topic.as_str().as_bytes())?;
+        if let Some(pid) = self.qos.pid() {
+            w.u16(pid.get())?;
+        }
+        w.bytes(self.payload)
+    }
+}

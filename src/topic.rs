@@ -1,0 +1,144 @@
+//! Topic names, topic filters and how they match (section 4.7).
+//!
+//! [`TopicName`] (what a PUBLISH is sent to) and [`TopicFilter`] (what a SUBSCRIBE asks for)
+//! can only hold valid values: at least one character, at most 65,535 bytes, no U+0000; no
+//! wildcard in a name; in a filter, `+` only as a whole level and `#` only as the whole last
+//! level.
+
+use core::fmt;
+
+use crate::packet::{MqttStr, StrError};
+
+/// Why a string is not a valid topic name or topic filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopicError {
+    /// Empty (MQTT-4.7.3-1).
+    Empty,
+    /// Longer than 65,535 bytes (MQTT-4.7.3-3).
+    TooLong,
+    /// Contains U+0000 (MQTT-4.7.3-2).
+    NullCharacter,
+    /// A topic name contains `+` or `#` (MQTT-3.3.2-2, MQTT-4.7.1-1).
+    WildcardInName,
+    /// A filter has `#` other than as the whole last level, or `+` other than as a whole
+    /// level (MQTT-4.7.1-2, MQTT-4.7.1-3).
+    MisplacedWildcard,
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TopicError::Empty => "topic is empty",
+            TopicError::TooLong => "topic longer than 65535 bytes",
+            TopicError::NullCharacter => "topic contains U+0000",
+            TopicError::WildcardInName => "topic name contains a wildcard",
+            TopicError::MisplacedWildcard => "wildcard does not occupy a whole level",
+        })
+    }
+}
+
+impl core::error::Error for TopicError {}
+
+impl From<StrError> for TopicError {
+    fn from(e: StrError) -> Self {
+        match e {
+            StrError::TooLong => TopicError::TooLong,
+            StrError::NullCharacter => TopicError::NullCharacter,
+        }
+    }
+}
+
+/// Checks what topic names and filters share: a valid MQTT string, not empty.
+fn check_common(s: &str) -> Result<(), TopicError> {
+    MqttStr::new(s)?;
+    if s.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    Ok(())
+}
+
+/// A topic name: where a PUBLISH goes. Contains no wildcard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicName<'a>(&'a str);
+
+impl<'a> TopicName<'a> {
+    /// Validates `name`.
+    pub fn new(name: &'a str) -> Result<Self, TopicError> {
+        check_common(name)?;
+        if name.bytes().any(|b| b == b'+' || b == b'#') {
+            return Err(TopicError::WildcardInName);
+        }
+        Ok(TopicName(name))
+    }
+
+    /// The name.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl fmt::Display for TopicName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A topic filter: what a SUBSCRIBE asks for. May contain wildcards where section 4.7.1
+/// allows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicFilter<'a>(&'a str);
+
+impl<'a> TopicFilter<'a> {
+    /// Validates `filter`.
+    pub fn new(filter: &'a str) -> Result<Self, TopicError> {
+        check_common(filter)?;
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
+            let last = levels.peek().is_none();
+            let has_wildcard = level.bytes().any(|b| b == b'+' || b == b'#');
+            let valid = !has_wildcard || level == "+" || (level == "#" && last);
+            if !valid {
+                return Err(TopicError::MisplacedWildcard);
+            }
+        }
+        Ok(TopicFilter(filter))
+    }
+
+    /// The filter.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// True when a message published to `name` matches this filter (section 4.7).
+    pub fn matches(&self, name: &TopicName<'_>) -> bool {
+        matches(self, name)
+    }
+}
+
+impl fmt::Display for TopicFilter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// True when a message published to `name` matches `filter` (section 4.7).
+///
+/// `+` matches exactly one level (which may be empty), `#` matches the parent level and any
+/// number of child levels, and a name starting with `$` is not matched by a filter starting
+/// with a wildcard (4.7.2). Matching is case-sensitive.
+pub fn matches(filter: &TopicFilter<'_>, name: &TopicName<'_>) -> bool {
+    let (filter, name) = (filter.0, name.0);
+    if name.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut names = name.split('/');
+    for level in filter.split('/') {
+        match (level, names.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (level, Some(n)) if level == n => {}
+            _ => return false,
+        }
+    }
+    names.next().is_none()
+}

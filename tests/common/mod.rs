@@ -1,0 +1,31 @@
+//! Helpers shared by the codec tests.
+#![allow(dead_code)]
+
+use umqtt::packet::{DecodeError, Packet, Status, decode};
+
+/// Decodes `bytes`, which must hold exactly one whole valid packet.
+pub fn ok(bytes: &[u8]) -> Packet<'_> {
+    match decode(bytes) {
+        Ok(Status::Complete { packet, len }) => {
+            assert_eq!(len, bytes.len(), "packet length differs from input length");
+            packet
+        }
+        other => panic!("expected a complete packet from {bytes:02x?}, got {other:?}"),
+    }
+}
+
+/// Decodes `bytes`, which must be malformed; returns the error.
+pub fn err(bytes: &[u8]) -> DecodeError {
+    match decode(bytes) {
+        Err(e) => e,
+        other => panic!("expected an error from {bytes:02x?}, got {other:?}"),
+    }
+}
+
+/// Encodes `packet` and returns the bytes, checking `encoded_len` on the way.
+pub fn enc(packet: &Packet<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; packet.encoded_len()];
+    let n = packet.encode(&mut buf).expect("encode");
+    assert_eq!(n, packet.encoded_len());
+    buf
+}
