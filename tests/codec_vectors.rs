@@ -239,7 +239,8 @@ fn publish_multi_byte_remaining_length() {
 #[test]
 fn acks_carry_the_packet_id() {
     // MQTT-2.3.1-6; PUBREL's flags are 0010 (MQTT-3.6.1-1)
-    let cases: [(u8, fn(PacketId) -> Packet<'static>); 5] = [
+    type MakeAck = fn(PacketId) -> Packet<'static>;
+    let cases: [(u8, MakeAck); 5] = [
         (0x40, Packet::Puback),
         (0x50, Packet::Pubrec),
         (0x62, Packet::Pubrel),
