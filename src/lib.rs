@@ -46,8 +46,9 @@
     clippy::panic
 )]
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod packet;
+mod scan;
 pub mod topic;

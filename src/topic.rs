@@ -7,7 +7,8 @@
 
 use core::fmt;
 
-use crate::packet::{MqttStr, StrError};
+use crate::packet::StrError;
+use crate::scan::has_any;
 
 /// Why a string is not a valid topic name or topic filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,13 +49,25 @@ impl From<StrError> for TopicError {
     }
 }
 
-/// Checks what topic names and filters share: a valid MQTT string, not empty.
-fn check_common(s: &str) -> Result<(), TopicError> {
-    MqttStr::new(s)?;
-    if s.is_empty() {
+/// Checks what topic names and filters share — a valid MQTT string, not empty — and
+/// reports whether a wildcard character is present.
+#[inline]
+fn check_common(s: &str) -> Result<bool, TopicError> {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
         return Err(TopicError::Empty);
     }
-    Ok(())
+    if bytes.len() > usize::from(u16::MAX) {
+        return Err(TopicError::TooLong);
+    }
+    // One pass in the common case: none of the three special bytes.
+    if !has_any(bytes, [0, b'+', b'#']) {
+        return Ok(false);
+    }
+    if has_any(bytes, [0]) {
+        return Err(TopicError::NullCharacter);
+    }
+    Ok(true)
 }
 
 /// A topic name: where a PUBLISH goes. Contains no wildcard.
@@ -63,9 +76,9 @@ pub struct TopicName<'a>(&'a str);
 
 impl<'a> TopicName<'a> {
     /// Validates `name`.
+    #[inline]
     pub fn new(name: &'a str) -> Result<Self, TopicError> {
-        check_common(name)?;
-        if name.bytes().any(|b| b == b'+' || b == b'#') {
+        if check_common(name)? {
             return Err(TopicError::WildcardInName);
         }
         Ok(TopicName(name))
@@ -91,7 +104,9 @@ pub struct TopicFilter<'a>(&'a str);
 impl<'a> TopicFilter<'a> {
     /// Validates `filter`.
     pub fn new(filter: &'a str) -> Result<Self, TopicError> {
-        check_common(filter)?;
+        if !check_common(filter)? {
+            return Ok(TopicFilter(filter));
+        }
         let mut levels = filter.split('/').peekable();
         while let Some(level) = levels.next() {
             let last = levels.peek().is_none();

@@ -110,7 +110,7 @@ impl<'a> Connect<'a> {
         let keep_alive = r.u16()?;
         let client_id = MqttStr::new_unchecked(r.str()?);
         let will = if has_will {
-            let topic = TopicName::new(r.str()?)?;
+            let topic = r.topic_name()?;
             let payload = r.binary()?;
             Some(Will {
                 topic,

@@ -3,6 +3,7 @@
 use core::num::NonZeroU16;
 
 use super::{DecodeError, EncodeError, PacketId};
+use crate::topic::{TopicFilter, TopicName};
 
 /// Reads fields from the body of one packet; running past its end is [`DecodeError::UnexpectedEnd`].
 pub struct Reader<'a> {
@@ -56,11 +57,28 @@ impl<'a> Reader<'a> {
     /// A byte order mark is kept as U+FEFF (MQTT-1.5.3-3).
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let bytes = self.binary()?;
-        let s = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
-        if bytes.contains(&0) {
+        let s = self.utf8(bytes)?;
+        if crate::scan::has_any(bytes, [0]) {
             return Err(DecodeError::NullCharacter);
         }
         Ok(s)
+    }
+
+    /// Reads a topic name: a UTF-8 encoded string validated once, by [`TopicName::new`].
+    pub fn topic_name(&mut self) -> Result<TopicName<'a>, DecodeError> {
+        let bytes = self.binary()?;
+        Ok(TopicName::new(self.utf8(bytes)?)?)
+    }
+
+    /// Reads a topic filter, validated once by [`TopicFilter::new`].
+    pub fn topic_filter(&mut self) -> Result<TopicFilter<'a>, DecodeError> {
+        let bytes = self.binary()?;
+        Ok(TopicFilter::new(self.utf8(bytes)?)?)
+    }
+
+    /// Checks well-formed UTF-8 without surrogates (MQTT-1.5.3-1).
+    fn utf8(&self, bytes: &'a [u8]) -> Result<&'a str, DecodeError> {
+        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
     }
 
     /// Everything not read yet.

@@ -65,8 +65,12 @@ pub enum DecodeError {
 }
 
 impl From<TopicError> for DecodeError {
+    /// U+0000 is [`DecodeError::NullCharacter`] in every string, topics included.
     fn from(e: TopicError) -> Self {
-        DecodeError::Topic(e)
+        match e {
+            TopicError::NullCharacter => DecodeError::NullCharacter,
+            e => DecodeError::Topic(e),
+        }
     }
 }
 

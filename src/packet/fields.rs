@@ -82,12 +82,8 @@ pub(crate) const fn check_str(s: &str) -> Result<(), StrError> {
     if bytes.len() > u16::MAX as usize {
         return Err(StrError::TooLong);
     }
-    let mut rest = bytes;
-    while let [first, tail @ ..] = rest {
-        if *first == 0 {
-            return Err(StrError::NullCharacter);
-        }
-        rest = tail;
+    if crate::scan::has_any(bytes, [0]) {
+        return Err(StrError::NullCharacter);
     }
     Ok(())
 }

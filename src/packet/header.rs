@@ -28,6 +28,7 @@ pub(crate) enum HeaderStatus {
 
 /// Reads the fixed header at the start of `buf`, checking the type and its flags first so that
 /// an invalid first byte is reported as soon as it arrives, whatever follows.
+#[inline]
 pub(crate) fn parse(buf: &[u8]) -> Result<HeaderStatus, DecodeError> {
     let Some((&first, rest)) = buf.split_first() else {
         return Ok(HeaderStatus::Partial);

@@ -52,6 +52,7 @@ pub struct Publish<'a> {
 }
 
 impl<'a> Publish<'a> {
+    #[inline]
     pub(crate) fn decode(flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let dup = flags & 0b1000 != 0;
         let retain = flags & 0b0001 != 0;
@@ -59,7 +60,7 @@ impl<'a> Publish<'a> {
         if dup && qos == QoS::AtMostOnce {
             return Err(DecodeError::DupWithQos0);
         }
-        let topic = TopicName::new(r.str()?)?;
+        let topic = r.topic_name()?;
         let qos = match qos {
             QoS::AtMostOnce => QosPid::AtMostOnce,
             QoS::AtLeastOnce => QosPid::AtLeastOnce(r.packet_id()?),

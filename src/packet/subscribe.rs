@@ -160,7 +160,7 @@ pub struct Subscription<'a> {
 
 impl<'a> ListEntry<'a> for Subscription<'a> {
     fn parse(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        let filter = TopicFilter::new(r.str()?)?;
+        let filter = r.topic_filter()?;
         let byte = r.u8()?;
         // Bits 7-2 are reserved and the QoS must not be 3 (MQTT-3.8.3-4).
         let qos = QoS::from_bits(byte).ok_or(DecodeError::InvalidRequestedQos(byte))?;
@@ -177,7 +177,7 @@ impl<'a> ListEntry<'a> for Subscription<'a> {
 
 impl<'a> ListEntry<'a> for TopicFilter<'a> {
     fn parse(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(TopicFilter::new(r.str()?)?)
+        r.topic_filter()
     }
     fn wire_len(&self) -> usize {
         2 + self.as_str().len()
