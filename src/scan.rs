@@ -39,6 +39,7 @@ pub(crate) const fn has_any<const N: usize>(bytes: &[u8], needles: [u8; N]) -> b
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::has_any;
     use std::{vec, vec::Vec};
