@@ -52,3 +52,8 @@ extern crate std;
 pub mod packet;
 mod scan;
 pub mod topic;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
