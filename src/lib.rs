@@ -49,8 +49,15 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod asynch;
+pub mod blocking;
+pub mod client;
+mod driver;
+pub use driver::DriverError;
+pub mod nonblocking;
 pub mod packet;
 mod scan;
+pub mod time;
 pub mod topic;
 
 /// The README's examples, compiled and run as doc tests.

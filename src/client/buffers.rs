@@ -1,0 +1,157 @@
+//! The caller's receive and transmit buffers, as the core uses them.
+
+use crate::packet::{EncodeError, Packet};
+
+/// Bytes received and not yet processed.
+pub(crate) struct RxBuffer<'r> {
+    buf: &'r mut [u8],
+    len: usize,
+    /// Bytes of a packet handed out in an event, dropped at the next call.
+    consumed: usize,
+}
+
+impl<'r> RxBuffer<'r> {
+    pub fn new(buf: &'r mut [u8]) -> Self {
+        RxBuffer {
+            buf,
+            len: 0,
+            consumed: 0,
+        }
+    }
+
+    /// Drops the bytes of the packet processed last.
+    pub fn compact(&mut self) {
+        if self.consumed > 0 {
+            let consumed = self.consumed.min(self.len);
+            if let Some(live) = self.buf.get_mut(..self.len) {
+                live.copy_within(consumed.., 0);
+            }
+            self.len -= consumed;
+            self.consumed = 0;
+        }
+    }
+
+    /// Free space to read into.
+    pub fn space(&mut self) -> &mut [u8] {
+        self.compact();
+        self.buf.get_mut(self.len..).unwrap_or(&mut [])
+    }
+
+    /// `n` bytes were read into [`RxBuffer::space`].
+    pub fn filled(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
+
+    /// The unprocessed bytes.
+    pub fn data(&self) -> &[u8] {
+        self.buf.get(self.consumed..self.len).unwrap_or(&[])
+    }
+
+    /// Marks `n` bytes from the front as processed (dropped at the next call).
+    pub fn consume(&mut self, n: usize) {
+        self.consumed += n;
+    }
+
+    /// Capacity: the largest inbound packet.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Forgets everything (a new connection).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.consumed = 0;
+    }
+}
+
+/// Encoded packets waiting to be written, in order.
+pub(crate) struct TxQueue<'t> {
+    buf: &'t mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'t> TxQueue<'t> {
+    pub fn new(buf: &'t mut [u8]) -> Self {
+        TxQueue {
+            buf,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The bytes to write next.
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// `n` bytes of [`TxQueue::pending`] were written.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free space once the written bytes are dropped.
+    pub fn free(&self) -> usize {
+        self.buf.len() - (self.end - self.start)
+    }
+
+    /// Capacity: the largest outbound packet.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends `len` bytes that `write` fills; `write` returns false to cancel. Returns false,
+    /// changing nothing, when they do not fit or were cancelled.
+    pub fn push_with(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        if len > self.free() {
+            return false;
+        }
+        if self.end + len > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let Some(slot) = self.buf.get_mut(self.end..self.end + len) else {
+            return false;
+        };
+        if !write(slot) {
+            return false;
+        }
+        self.end += len;
+        true
+    }
+
+    /// Appends raw bytes.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> bool {
+        self.push_with(bytes.len(), |dst| {
+            dst.copy_from_slice(bytes);
+            true
+        })
+    }
+
+    /// Appends an encoded packet. `Ok(false)` when it does not fit now; an error when it never
+    /// could or cannot be encoded.
+    pub fn push_packet(&mut self, packet: &Packet<'_>) -> Result<bool, EncodeError> {
+        let len = packet.encoded_len();
+        if len > self.buf.len() {
+            return Err(EncodeError::BufferTooSmall { needed: len });
+        }
+        let mut result = Ok(());
+        let pushed = self.push_with(len, |dst| {
+            result = packet.encode(dst).map(|_| ());
+            result.is_ok()
+        });
+        result?;
+        Ok(pushed)
+    }
+
+    /// Forgets everything (a new connection).
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+}

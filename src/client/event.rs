@@ -1,0 +1,69 @@
+//! What the client core reports to the application.
+
+use crate::packet::{PacketId, Publish, QoS, SubackCodes};
+
+/// Something that happened on the connection. Borrowed data (a message's topic and payload,
+/// SUBACK codes) lives in the client's buffers until the next call into the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// CONNACK accepted the connection.
+    Connected {
+        /// The broker resumed the stored session.
+        session_present: bool,
+    },
+    /// An application message arrived (already acknowledged as its QoS requires).
+    Message(Publish<'a>),
+    /// A QoS 1 message was acknowledged (PUBACK) or a QoS 2 message completed (PUBCOMP).
+    Published {
+        /// The identifier [`crate::client::Client::publish`] returned.
+        pid: PacketId,
+        /// The message's QoS.
+        qos: QoS,
+    },
+    /// A SUBACK answered a SUBSCRIBE: one code per filter, in order (0x80 = refused).
+    Subscribed {
+        /// The identifier [`crate::client::Client::subscribe`] returned.
+        pid: PacketId,
+        /// The granted QoS or failure, per filter.
+        codes: SubackCodes<'a>,
+    },
+    /// An UNSUBACK answered an UNSUBSCRIBE.
+    Unsubscribed {
+        /// The identifier [`crate::client::Client::unsubscribe`] returned.
+        pid: PacketId,
+    },
+    /// The session was not resumed (session_present = 0, or a clean session), so delivery of
+    /// this request can no longer be guaranteed: the application decides what to do (for
+    /// example publish the message again).
+    Lost(Lost<'a>),
+    /// The DISCONNECT was written; the connection is finished.
+    Disconnected,
+}
+
+/// A request whose outcome is unknown because the session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost<'a> {
+    /// A QoS 1/2 message not yet acknowledged (PUBACK / PUBREC): here it is, to resend.
+    Message {
+        /// Its old packet identifier.
+        pid: PacketId,
+        /// The message, borrowed from the session store.
+        message: Publish<'a>,
+    },
+    /// A QoS 2 message the broker had received (PUBREC) but not completed (PUBCOMP): it may
+    /// or may not have been delivered onward.
+    Released {
+        /// Its old packet identifier.
+        pid: PacketId,
+    },
+    /// A SUBSCRIBE never answered.
+    Subscribe {
+        /// Its packet identifier.
+        pid: PacketId,
+    },
+    /// An UNSUBSCRIBE never answered.
+    Unsubscribe {
+        /// Its packet identifier.
+        pid: PacketId,
+    },
+}

@@ -1,0 +1,752 @@
+//! The sans-IO MQTT client: a state machine fed bytes and the time, asked for bytes to send.
+//!
+//! [`Client`] never touches a socket or a clock. A driver (see [`crate::blocking`],
+//! [`crate::nonblocking`], [`crate::asynch`]) moves bytes between it and a transport:
+//!
+//! 1. write [`Client::poll_transmit`]'s bytes to the transport and report how many went out
+//!    with [`Client::transmitted`];
+//! 2. read into [`Client::rx_space`] and report the count with [`Client::received`];
+//! 3. call [`Client::poll`] until it returns `Ok(None)`, handling each [`Event`];
+//! 4. wake up again by [`Client::next_deadline`] at the latest (keep-alive, timeouts).
+//!
+//! ## Buffers (one sizing rule)
+//!
+//! All memory is the caller's, passed to [`Client::new`]:
+//! - **rx** holds the largest packet you accept from the broker: topic + payload + 7 bytes
+//!   covers a PUBLISH. A larger inbound packet is [`Error::PacketTooLarge`] and a close.
+//! - **tx** holds packets waiting to be written; it must hold the largest packet you send
+//!   (topic + payload + 7 for a PUBLISH; the CONNECT with its will and credentials).
+//! - **store** is the session: each unacknowledged QoS 1/2 message keeps its encoded PUBLISH
+//!   (topic + payload + 7) plus [`ENTRY_OVERHEAD`] bytes; each pending QoS 2 release,
+//!   SUBSCRIBE, UNSUBSCRIBE or inbound QoS 2 message keeps [`ENTRY_OVERHEAD`] (+2) bytes. Its
+//!   size is your in-flight window in bytes; keep it (and the `Client`) alive across
+//!   reconnects to resume a persistent session.
+
+mod buffers;
+mod error;
+mod event;
+mod options;
+mod store;
+
+pub use error::{Error, ProtocolError};
+pub use event::{Event, Lost};
+pub use options::{ConfigError, ConnectOptions};
+pub use store::ENTRY_OVERHEAD;
+
+use buffers::{RxBuffer, TxQueue};
+use store::{Entry, Kind, LOST, Store, UNSENT};
+
+use crate::packet::{
+    Connect, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid, Status,
+    Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters, decode,
+};
+use crate::topic::{TopicFilter, TopicName};
+
+/// The longest packet the core queues in answer to an inbound one (PUBACK, PUBREC, PUBREL,
+/// PUBCOMP: 4 bytes). Inbound packets wait while the tx buffer has less room than this.
+const ACK_LEN: usize = 4;
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No connection: before [`Client::connect`], after an error, or after a disconnect.
+    Closed,
+    /// CONNECT queued; waiting for CONNACK.
+    Connecting,
+    /// CONNACK accepted; the session is live.
+    Connected,
+    /// DISCONNECT queued; nothing more is sent on this connection (MQTT-3.14.4-2).
+    Disconnecting,
+}
+
+/// What one [`Client::advance`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// An event is ready: take it with [`Client::event`].
+    Event,
+    /// Something was done without an event (an acknowledgement processed, a PINGREQ queued):
+    /// write what [`Client::poll_transmit`] has and advance again.
+    Continue,
+    /// Nothing more can happen without new bytes from the transport, room in the tx buffer,
+    /// or time passing (see [`Client::next_deadline`]).
+    Idle,
+}
+
+/// An event found by [`Client::advance`], without borrows; [`Client::event`] builds the
+/// borrowed [`Event`] from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    Connected {
+        session_present: bool,
+    },
+    /// A PUBLISH or SUBACK occupying the first bytes of rx.
+    FromRx,
+    Published {
+        pid: PacketId,
+        qos: QoS,
+    },
+    Unsubscribed {
+        pid: PacketId,
+    },
+    /// The lost store entry at this offset.
+    Lost(usize),
+    Disconnected,
+}
+
+/// The core's answer to one advance.
+enum Step {
+    Ready(Ready),
+    Continue,
+    Idle,
+}
+
+/// Everything but the rx buffer.
+struct Core<'a> {
+    options: ConnectOptions<'a>,
+    state: State,
+    tx: TxQueue<'a>,
+    store: Store<'a>,
+    next_pid: u16,
+    /// The event [`Client::advance`] found, until the next call that changes the client.
+    ready: Option<Ready>,
+    /// Bytes of rx handed out with the last event, dropped at the next call.
+    rx_consumed: usize,
+    /// The connection closed on an error: rx is cleared at the next call.
+    rx_reset: bool,
+    connack_deadline: u64,
+    last_sent: u64,
+    ping_sent: Option<u64>,
+}
+
+/// The sans-IO MQTT 3.1.1 client. See the [module docs](self) for how to drive it.
+pub struct Client<'a> {
+    rx: RxBuffer<'a>,
+    core: Core<'a>,
+}
+
+impl<'a> Client<'a> {
+    /// A client with `options` over the caller's buffers (see the sizing rule above).
+    pub fn new(
+        options: ConnectOptions<'a>,
+        rx: &'a mut [u8],
+        tx: &'a mut [u8],
+        store: &'a mut [u8],
+    ) -> Result<Self, ConfigError> {
+        options.validate()?;
+        Ok(Client {
+            rx: RxBuffer::new(rx),
+            core: Core {
+                options,
+                state: State::Closed,
+                tx: TxQueue::new(tx),
+                store: Store::new(store),
+                next_pid: 0,
+                ready: None,
+                rx_consumed: 0,
+                rx_reset: false,
+                connack_deadline: 0,
+                last_sent: 0,
+                ping_sent: None,
+            },
+        })
+    }
+
+    /// Applies what the previous call handed out: drops the processed rx bytes and the
+    /// reported lost entry.
+    fn settle(&mut self) {
+        if core::mem::take(&mut self.core.rx_reset) {
+            self.rx.clear();
+            self.core.rx_consumed = 0;
+        }
+        let consumed = core::mem::take(&mut self.core.rx_consumed);
+        self.rx.consume(consumed);
+        self.rx.compact();
+        // An event handed out earlier is over once the client changes.
+        if let Some(Ready::Lost(offset)) = self.core.ready.take() {
+            if let Some(e) = self.core.store.entry_at(offset) {
+                self.core.store.remove(&e);
+            }
+        }
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+
+    /// The options the client connects with.
+    pub fn options(&self) -> &ConnectOptions<'a> {
+        &self.core.options
+    }
+
+    /// Starts a new connection on a fresh transport: queues CONNECT (MQTT-3.1.0-1). The
+    /// session store is kept; CONNACK's session_present decides between resume and reset.
+    pub fn connect(&mut self, now: u64) -> Result<(), Error> {
+        self.settle();
+        self.rx.clear();
+        let core = &mut self.core;
+        core.tx.clear();
+        let o = &core.options;
+        let connect = Packet::Connect(Connect {
+            protocol: Protocol::V311,
+            keep_alive: o.keep_alive_secs,
+            clean_session: o.clean_session,
+            client_id: o.client_id,
+            will: o.will,
+            login: o.login,
+        });
+        core.tx.push_packet(&connect)?;
+        core.state = State::Connecting;
+        core.connack_deadline = now.saturating_add(u64::from(o.response_timeout_ms));
+        core.last_sent = now;
+        core.ping_sent = None;
+        Ok(())
+    }
+
+    /// Publishes `payload` to `topic`. QoS 0 returns `None`; QoS 1/2 return the packet
+    /// identifier that [`Event::Published`] will carry. [`Error::Busy`] means: drive the
+    /// connection (write, read, poll) and try again.
+    pub fn publish(
+        &mut self,
+        topic: TopicName<'_>,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, Error> {
+        self.settle();
+        self.core.publish(topic, payload, qos, retain)
+    }
+
+    /// Subscribes to one or more filters in one SUBSCRIBE; [`Event::Subscribed`] carries the
+    /// answer per filter.
+    pub fn subscribe(&mut self, subscriptions: &[Subscription<'_>]) -> Result<PacketId, Error> {
+        self.settle();
+        let filters = SubscribeFilters::new(subscriptions)?;
+        let count = u16::try_from(subscriptions.len()).map_err(|_| Error::Busy)?;
+        self.core
+            .request(Kind::AwaitSuback, &count.to_be_bytes(), |pid| {
+                Packet::Subscribe(Subscribe { pid, filters })
+            })
+    }
+
+    /// Unsubscribes from one or more filters; [`Event::Unsubscribed`] answers.
+    pub fn unsubscribe(&mut self, filters: &[TopicFilter<'_>]) -> Result<PacketId, Error> {
+        self.settle();
+        let filters = UnsubscribeFilters::new(filters)?;
+        self.core.request(Kind::AwaitUnsuback, &[], |pid| {
+            Packet::Unsubscribe(Unsubscribe { pid, filters })
+        })
+    }
+
+    /// Queues DISCONNECT. Nothing else is sent on this connection (MQTT-3.14.4-2); once it is
+    /// written, [`Client::poll`] reports [`Event::Disconnected`] and the driver closes the
+    /// transport (MQTT-3.14.4-1).
+    pub fn disconnect(&mut self) -> Result<(), Error> {
+        self.settle();
+        let core = &mut self.core;
+        if !matches!(core.state, State::Connected | State::Connecting) {
+            return Err(Error::NotConnected);
+        }
+        if !core.tx.push_packet(&Packet::Disconnect)? {
+            return Err(Error::Busy);
+        }
+        core.state = State::Disconnecting;
+        Ok(())
+    }
+
+    /// The connection was lost (the transport failed or closed). The session is kept for the
+    /// next [`Client::connect`].
+    pub fn connection_lost(&mut self) {
+        self.settle();
+        self.core.close();
+    }
+
+    /// Bytes to write to the transport now (possibly empty). Writing does not end the event
+    /// handed out last.
+    pub fn poll_transmit(&mut self) -> &[u8] {
+        self.core.fill_tx();
+        self.core.tx.pending()
+    }
+
+    /// `n` bytes of [`Client::poll_transmit`] were written at time `now`.
+    pub fn transmitted(&mut self, n: usize, now: u64) {
+        self.core.tx.consume(n);
+        if n > 0 {
+            self.core.last_sent = now;
+        }
+    }
+
+    /// Free space to read transport bytes into. Empty only while unprocessed packets fill
+    /// the rx buffer: call [`Client::poll`] first.
+    pub fn rx_space(&mut self) -> &mut [u8] {
+        self.settle();
+        self.rx.space()
+    }
+
+    /// `n` bytes were read into [`Client::rx_space`].
+    pub fn received(&mut self, n: usize) {
+        self.rx.filled(n);
+    }
+
+    /// When [`Client::poll`] must run next even if no bytes arrive (milliseconds, same clock
+    /// as `now`), or `None` when no timer runs.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.core.next_deadline()
+    }
+
+    /// True while bytes wait in the tx buffer.
+    pub fn wants_write(&self) -> bool {
+        !self.core.tx.pending().is_empty()
+    }
+
+    /// Runs timers and processes at most one inbound packet, returning what happened.
+    /// Call it until it returns `Ok(None)`. An error that
+    /// [closes the connection](Error::closes_connection) leaves the state [`State::Closed`];
+    /// the driver then closes the transport.
+    pub fn poll(&mut self, now: u64) -> Result<Option<Event<'_>>, Error> {
+        loop {
+            match self.advance(now)? {
+                Progress::Event => return Ok(self.event()),
+                Progress::Continue => {}
+                Progress::Idle => return Ok(None),
+            }
+        }
+    }
+
+    /// The first half of [`Client::poll`]: runs timers and processes at most one inbound
+    /// packet. Drivers use the two halves to decide what to do next (write, read, wait) before
+    /// borrowing the event.
+    pub fn advance(&mut self, now: u64) -> Result<Progress, Error> {
+        self.settle();
+        let Client { rx, core } = self;
+        let ready = core.advance(rx, now).inspect_err(|e| {
+            if e.closes_connection() {
+                core.close();
+            }
+        })?;
+        Ok(match ready {
+            Step::Ready(r) => {
+                core.ready = Some(r);
+                Progress::Event
+            }
+            Step::Continue => Progress::Continue,
+            Step::Idle => Progress::Idle,
+        })
+    }
+
+    /// The event the last [`Client::advance`] found, borrowing the client's buffers; `None`
+    /// when it found none or the client changed since.
+    pub fn event(&self) -> Option<Event<'_>> {
+        let core = &self.core;
+        Some(match core.ready? {
+            Ready::Connected { session_present } => Event::Connected { session_present },
+            Ready::FromRx => match decode(self.rx.data()) {
+                Ok(Status::Complete {
+                    packet: Packet::Publish(p),
+                    ..
+                }) => Event::Message(p),
+                Ok(Status::Complete {
+                    packet: Packet::Suback(ack),
+                    ..
+                }) => Event::Subscribed {
+                    pid: ack.pid,
+                    codes: ack.codes,
+                },
+                _ => return None,
+            },
+            Ready::Published { pid, qos } => Event::Published { pid, qos },
+            Ready::Unsubscribed { pid } => Event::Unsubscribed { pid },
+            Ready::Lost(offset) => Event::Lost(core.lost(core.store.entry_at(offset)?)),
+            Ready::Disconnected => Event::Disconnected,
+        })
+    }
+
+    /// Number of QoS 1/2 messages in flight (not yet PUBACK / PUBCOMP).
+    pub fn inflight(&self) -> usize {
+        self.core.store.count(|e| e.kind.is_publish())
+    }
+}
+
+impl<'a> Core<'a> {
+    /// See [`Client::advance`].
+    fn advance(&mut self, rx: &RxBuffer<'_>, now: u64) -> Result<Step, Error> {
+        match self.state {
+            State::Closed => return Ok(Step::Idle),
+            State::Disconnecting => {
+                if self.tx.pending().is_empty() {
+                    self.close();
+                    return Ok(Step::Ready(Ready::Disconnected));
+                }
+                return Ok(Step::Idle);
+            }
+            State::Connecting | State::Connected => {}
+        }
+        if self.timers(now)? {
+            return Ok(Step::Continue);
+        }
+        if self.state == State::Connected {
+            if let Some(e) = self.store.iter().find(|e| e.flags & LOST != 0) {
+                return Ok(Step::Ready(Ready::Lost(e.offset)));
+            }
+        }
+        self.fill_tx();
+        if self.tx.free() < ACK_LEN {
+            return Ok(Step::Idle);
+        }
+        let data = rx.data();
+        match decode(data) {
+            Ok(Status::Partial { needed }) => {
+                let size = data.len().saturating_add(needed);
+                if size > rx.capacity() {
+                    return Err(Error::PacketTooLarge {
+                        size,
+                        capacity: rx.capacity(),
+                    });
+                }
+                Ok(Step::Idle)
+            }
+            Ok(Status::Complete { packet, len }) => {
+                self.rx_consumed = len;
+                Ok(match self.on_packet(packet)? {
+                    Some(ready) => Step::Ready(ready),
+                    None => Step::Continue,
+                })
+            }
+            Err(e) => Err(Error::Protocol(ProtocolError::Malformed(e))),
+        }
+    }
+
+    /// Ends the connection; the session store stays.
+    fn close(&mut self) {
+        self.state = State::Closed;
+        self.tx.clear();
+        self.rx_reset = true;
+        self.ping_sent = None;
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        match self.state {
+            State::Connecting => Some(self.connack_deadline),
+            State::Connected => {
+                let timeout = u64::from(self.options.response_timeout_ms);
+                match (self.options.keep_alive_secs, self.ping_sent) {
+                    (0, _) => None,
+                    (_, Some(sent)) => Some(sent.saturating_add(timeout)),
+                    (secs, None) => Some(self.last_sent.saturating_add(u64::from(secs) * 1000)),
+                }
+            }
+            State::Closed | State::Disconnecting => None,
+        }
+    }
+
+    /// CONNACK and PINGRESP timeouts, and PINGREQ when nothing was sent for the keep-alive
+    /// period (MQTT-3.1.2-23).
+    /// True when a PINGREQ was queued.
+    fn timers(&mut self, now: u64) -> Result<bool, Error> {
+        let Some(deadline) = self.next_deadline() else {
+            return Ok(false);
+        };
+        if now < deadline {
+            return Ok(false);
+        }
+        match (self.state, self.ping_sent) {
+            (State::Connecting, _) => Err(Error::ConnackTimeout),
+            (_, Some(_)) => Err(Error::PingTimeout),
+            _ => {
+                let queued = self.tx.push_packet(&Packet::Pingreq)?;
+                if queued {
+                    self.ping_sent = Some(now);
+                }
+                Ok(queued)
+            }
+        }
+    }
+
+    /// An unused packet identifier of ours (MQTT-2.3.1-2).
+    fn allocate_pid(&mut self) -> Result<PacketId, Error> {
+        for _ in 0..u16::MAX {
+            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+            if let Some(pid) = PacketId::new(self.next_pid) {
+                if self.store.find(pid, Kind::is_ours).is_none() {
+                    return Ok(pid);
+                }
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    fn publish(
+        &mut self,
+        topic: TopicName<'_>,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, Error> {
+        if self.state != State::Connected {
+            return Err(Error::NotConnected);
+        }
+        let kind = match qos {
+            QoS::AtMostOnce => {
+                self.fill_tx();
+                if self.store.iter().any(|e| e.flags & UNSENT != 0) {
+                    return Err(Error::Busy); // keep send order behind queued QoS 1/2 messages
+                }
+                let packet = Publish {
+                    dup: false,
+                    qos: QosPid::AtMostOnce,
+                    retain,
+                    topic,
+                    payload,
+                };
+                return match self.tx.push_packet(&Packet::Publish(packet))? {
+                    true => Ok(None),
+                    false => Err(Error::Busy),
+                };
+            }
+            QoS::AtLeastOnce => Kind::AwaitPuback,
+            QoS::ExactlyOnce => Kind::AwaitPubrec,
+        };
+        if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.options.max_inflight) {
+            return Err(Error::Busy);
+        }
+        let pid = self.allocate_pid()?;
+        let qos = if kind == Kind::AwaitPuback {
+            QosPid::AtLeastOnce(pid)
+        } else {
+            QosPid::ExactlyOnce(pid)
+        };
+        let packet = Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain,
+            topic,
+            payload,
+        });
+        let len = packet.encoded_len();
+        if len > self.tx.capacity() || len.saturating_sub(5) > MAX_REMAINING_LENGTH {
+            return Err(crate::packet::EncodeError::BufferTooSmall { needed: len }.into());
+        }
+        if len + ENTRY_OVERHEAD > self.store.capacity() {
+            return Err(Error::MessageTooLarge);
+        }
+        if !self
+            .store
+            .push_with(kind, UNSENT, pid, len, |dst| packet.encode(dst).is_ok())
+        {
+            return Err(Error::Busy);
+        }
+        self.fill_tx();
+        Ok(Some(pid))
+    }
+
+    /// Sends a SUBSCRIBE or UNSUBSCRIBE and records it as awaiting its answer.
+    fn request<'p>(
+        &mut self,
+        kind: Kind,
+        body: &[u8],
+        packet: impl FnOnce(PacketId) -> Packet<'p>,
+    ) -> Result<PacketId, Error> {
+        if self.state != State::Connected {
+            return Err(Error::NotConnected);
+        }
+        if self.store.free() < ENTRY_OVERHEAD + body.len() {
+            return Err(Error::Busy);
+        }
+        let pid = self.allocate_pid()?;
+        if !self.tx.push_packet(&packet(pid))? {
+            return Err(Error::Busy);
+        }
+        // Room was checked above.
+        self.store.push(kind, 0, pid, body);
+        Ok(pid)
+    }
+
+    /// Moves QoS 1/2 PUBLISH and PUBREL packets that still have to be (re)sent into the tx
+    /// buffer, in store order, as far as they fit.
+    fn fill_tx(&mut self) {
+        if self.state != State::Connected {
+            return;
+        }
+        let mut offset = 0;
+        while let Some(e) = self.store.entry_at(offset) {
+            offset = e.end();
+            if e.flags & UNSENT == 0 {
+                continue;
+            }
+            let pushed = match e.kind {
+                Kind::AwaitPuback | Kind::AwaitPubrec => self.tx.push_bytes(self.store.body(&e)),
+                Kind::AwaitPubcomp => self.tx.push_packet(&Packet::Pubrel(e.pid)).unwrap_or(false),
+                _ => true,
+            };
+            if !pushed {
+                return;
+            }
+            self.store.set_flags(&e, e.flags & !UNSENT);
+        }
+    }
+
+    /// The event for a lost store entry.
+    fn lost(&self, e: Entry) -> Lost<'_> {
+        let pid = e.pid;
+        match e.kind {
+            Kind::AwaitPuback | Kind::AwaitPubrec => match decode(self.store.body(&e)) {
+                Ok(Status::Complete {
+                    packet: Packet::Publish(mut message),
+                    ..
+                }) => {
+                    message.dup = false;
+                    Lost::Message { pid, message }
+                }
+                _ => Lost::Released { pid },
+            },
+            Kind::AwaitSuback => Lost::Subscribe { pid },
+            Kind::AwaitUnsuback => Lost::Unsubscribe { pid },
+            Kind::AwaitPubcomp | Kind::Inbound => Lost::Released { pid },
+        }
+    }
+
+    /// CONNACK accepted: resume the session (resend in the original order with DUP = 1,
+    /// MQTT-4.4.0-1, MQTT-4.6.0-1) or mark everything outstanding as lost.
+    fn on_connack(&mut self, session_present: bool) {
+        let resume = session_present && !self.options.clean_session;
+        if !resume {
+            self.store.retain(|e| e.kind != Kind::Inbound);
+        }
+        let mut offset = 0;
+        while let Some(e) = self.store.entry_at(offset) {
+            offset = e.end();
+            let flags = match e.kind {
+                Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitPubcomp if resume => {
+                    if e.flags & UNSENT == 0 && e.kind != Kind::AwaitPubcomp {
+                        if let Some(first) = self.store.body_mut(&e).first_mut() {
+                            *first |= 0x08; // DUP (MQTT-3.3.1-1)
+                        }
+                    }
+                    UNSENT
+                }
+                Kind::Inbound => e.flags,
+                _ => LOST,
+            };
+            self.store.set_flags(&e, flags);
+        }
+        self.state = State::Connected;
+    }
+
+    fn on_packet(&mut self, packet: Packet<'_>) -> Result<Option<Ready>, Error> {
+        let unexpected =
+            |p: &Packet<'_>| Error::Protocol(ProtocolError::UnexpectedPacket(p.packet_type()));
+        let unknown = |p: &Packet<'_>, pid| {
+            Error::Protocol(ProtocolError::UnknownPacketId(p.packet_type(), pid))
+        };
+        if self.state == State::Connecting {
+            let Packet::Connack(ack) = packet else {
+                return Err(unexpected(&packet));
+            };
+            if ack.code != crate::packet::ConnectReturnCode::Accepted {
+                return Err(Error::Refused(ack.code));
+            }
+            self.on_connack(ack.session_present);
+            return Ok(Some(Ready::Connected {
+                session_present: ack.session_present,
+            }));
+        }
+        match packet {
+            Packet::Publish(p) => {
+                match p.qos {
+                    QosPid::AtMostOnce => {}
+                    QosPid::AtLeastOnce(pid) => {
+                        self.tx.push_packet(&Packet::Puback(pid))?;
+                    }
+                    QosPid::ExactlyOnce(pid) => {
+                        let duplicate = self.store.find(pid, |k| k == Kind::Inbound).is_some();
+                        if !duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
+                            return Err(Error::StoreFull);
+                        }
+                        self.tx.push_packet(&Packet::Pubrec(pid))?;
+                        if duplicate {
+                            return Ok(None); // acknowledged, not delivered twice (MQTT-4.3.3-2)
+                        }
+                    }
+                }
+                Ok(Some(Ready::FromRx))
+            }
+            Packet::Puback(pid) => {
+                let e = self
+                    .store
+                    .find(pid, |k| k == Kind::AwaitPuback)
+                    .ok_or(unknown(&packet, pid))?;
+                self.store.remove(&e);
+                Ok(Some(Ready::Published {
+                    pid,
+                    qos: QoS::AtLeastOnce,
+                }))
+            }
+            Packet::Pubrec(pid) => {
+                if let Some(e) = self.store.find(pid, |k| k == Kind::AwaitPubrec) {
+                    // Drop the message (never resent after PUBREL, MQTT-4.3.3-1) and queue
+                    // PUBREL behind earlier ones, in PUBREC order (MQTT-4.6.0-4).
+                    self.store.remove(&e);
+                    self.store.push(Kind::AwaitPubcomp, UNSENT, pid, &[]);
+                } else if let Some(e) = self.store.find(pid, |k| k == Kind::AwaitPubcomp) {
+                    self.store.set_flags(&e, UNSENT);
+                } else {
+                    return Err(unknown(&packet, pid));
+                }
+                self.fill_tx();
+                Ok(None)
+            }
+            Packet::Pubcomp(pid) => {
+                let e = self
+                    .store
+                    .find(pid, |k| k == Kind::AwaitPubcomp)
+                    .ok_or(unknown(&packet, pid))?;
+                self.store.remove(&e);
+                Ok(Some(Ready::Published {
+                    pid,
+                    qos: QoS::ExactlyOnce,
+                }))
+            }
+            Packet::Pubrel(pid) => {
+                if let Some(e) = self.store.find(pid, |k| k == Kind::Inbound) {
+                    self.store.remove(&e);
+                }
+                self.tx.push_packet(&Packet::Pubcomp(pid))?;
+                Ok(None)
+            }
+            Packet::Suback(ack) => {
+                let pid = ack.pid;
+                let e = self
+                    .store
+                    .find(pid, |k| k == Kind::AwaitSuback)
+                    .ok_or(unknown(&packet, pid))?;
+                let count = match self.store.body(&e) {
+                    &[hi, lo] => usize::from(u16::from_be_bytes([hi, lo])),
+                    _ => 0,
+                };
+                if ack.codes.len() != count {
+                    return Err(ProtocolError::SubackCountMismatch.into());
+                }
+                self.store.remove(&e);
+                Ok(Some(Ready::FromRx))
+            }
+            Packet::Unsuback(pid) => {
+                let e = self
+                    .store
+                    .find(pid, |k| k == Kind::AwaitUnsuback)
+                    .ok_or(unknown(&packet, pid))?;
+                self.store.remove(&e);
+                Ok(Some(Ready::Unsubscribed { pid }))
+            }
+            Packet::Pingresp => {
+                self.ping_sent = None;
+                Ok(None)
+            }
+            Packet::Connack(_)
+            | Packet::Connect(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::Pingreq
+            | Packet::Disconnect => Err(unexpected(&packet)),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! What the client connects with.
+
+use core::fmt;
+
+use crate::packet::{Login, MqttStr, Password, QoS, StrError, Will};
+use crate::topic::TopicName;
+
+/// Connection options: client id, keep-alive, session, will, credentials and timeouts.
+///
+/// ```
+/// use umqtt::client::ConnectOptions;
+/// use umqtt::packet::QoS;
+///
+/// let options = ConnectOptions::new("thermostat-1")?
+///     .keep_alive_secs(30)
+///     .clean_session(false)
+///     .credentials("user", Some(b"secret"))?
+///     .will("devices/thermostat-1/status", b"offline", QoS::AtLeastOnce, true)?;
+/// assert!(!format!("{options:?}").contains("secret"));
+/// # Ok::<(), umqtt::client::ConfigError>(())
+/// ```
+/// `Debug` never shows the password.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectOptions<'a> {
+    pub(crate) client_id: MqttStr<'a>,
+    pub(crate) keep_alive_secs: u16,
+    pub(crate) clean_session: bool,
+    pub(crate) will: Option<Will<'a>>,
+    pub(crate) login: Option<Login<'a>>,
+    pub(crate) response_timeout_ms: u32,
+    pub(crate) max_inflight: u16,
+}
+
+/// A connect option the caller got wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The client id, user name or will topic is not a valid MQTT string.
+    InvalidString(StrError),
+    /// The will topic is not a valid topic name.
+    InvalidWillTopic(crate::topic::TopicError),
+    /// A password or will payload longer than 65,535 bytes.
+    FieldTooLong,
+    /// An empty client id requires a clean session (MQTT-3.1.3-7).
+    EmptyClientIdNeedsCleanSession,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidString(e) => write!(f, "invalid string: {e}"),
+            ConfigError::InvalidWillTopic(e) => write!(f, "invalid will topic: {e}"),
+            ConfigError::FieldTooLong => f.write_str("password or will payload over 65535 bytes"),
+            ConfigError::EmptyClientIdNeedsCleanSession => {
+                f.write_str("an empty client id requires clean_session = true (MQTT-3.1.3-7)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl<'a> ConnectOptions<'a> {
+    /// Options for `client_id`: keep-alive 60 s, clean session, no will, no credentials,
+    /// 10 s to wait for CONNACK and PINGRESP, no in-flight limit beyond the session store.
+    pub fn new(client_id: &'a str) -> Result<Self, ConfigError> {
+        Ok(ConnectOptions {
+            client_id: MqttStr::new(client_id).map_err(ConfigError::InvalidString)?,
+            keep_alive_secs: 60,
+            clean_session: true,
+            will: None,
+            login: None,
+            response_timeout_ms: 10_000,
+            max_inflight: u16::MAX,
+        })
+    }
+
+    /// Keep-alive interval in seconds (0 turns keep-alive off).
+    pub fn keep_alive_secs(mut self, secs: u16) -> Self {
+        self.keep_alive_secs = secs;
+        self
+    }
+
+    /// Start a new session (true, the default) or resume the stored one (false).
+    pub fn clean_session(mut self, clean: bool) -> Self {
+        self.clean_session = clean;
+        self
+    }
+
+    /// User name and optional password (binary).
+    pub fn credentials(
+        mut self,
+        username: &'a str,
+        password: Option<&'a [u8]>,
+    ) -> Result<Self, ConfigError> {
+        let username = MqttStr::new(username).map_err(ConfigError::InvalidString)?;
+        let password = match password {
+            Some(p) => Some(Password::new(p).ok_or(ConfigError::FieldTooLong)?),
+            None => None,
+        };
+        self.login = Some(Login { username, password });
+        Ok(self)
+    }
+
+    /// The will message the broker publishes if the connection drops without DISCONNECT.
+    pub fn will(
+        mut self,
+        topic: &'a str,
+        payload: &'a [u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Self, ConfigError> {
+        let topic = TopicName::new(topic).map_err(ConfigError::InvalidWillTopic)?;
+        if payload.len() > usize::from(u16::MAX) {
+            return Err(ConfigError::FieldTooLong);
+        }
+        self.will = Some(Will {
+            topic,
+            payload,
+            qos,
+            retain,
+        });
+        Ok(self)
+    }
+
+    /// How long to wait for CONNACK after CONNECT, and for PINGRESP after PINGREQ, before
+    /// the link is declared dead.
+    pub fn response_timeout_ms(mut self, ms: u32) -> Self {
+        self.response_timeout_ms = ms;
+        self
+    }
+
+    /// The most QoS 1/2 messages in flight at once (the session store bounds it too).
+    pub fn max_inflight(mut self, n: u16) -> Self {
+        self.max_inflight = n;
+        self
+    }
+
+    /// Checks the rules that involve several options.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_id.is_empty() && !self.clean_session {
+            return Err(ConfigError::EmptyClientIdNeedsCleanSession);
+        }
+        Ok(())
+    }
+}

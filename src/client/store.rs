@@ -1,0 +1,218 @@
+//! The session store: every packet identifier the session owes an answer for, in send order,
+//! with the bytes needed to resend a PUBLISH, kept in caller-provided memory.
+//!
+//! Each entry is an 8-byte header — kind, flags, packet identifier, body length — followed by
+//! its body: the encoded PUBLISH for a QoS 1/2 message not yet past PUBACK / PUBREC, the filter
+//! count for a pending SUBSCRIBE, nothing otherwise. Entries are removed by closing the gap,
+//! so the order of what remains is the order it was sent in.
+
+use crate::packet::PacketId;
+
+/// Header bytes per entry: the store's overhead per message.
+pub const ENTRY_OVERHEAD: usize = 8;
+
+/// What an entry waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Our QoS 1 PUBLISH, awaiting PUBACK. Body: the encoded PUBLISH.
+    AwaitPuback = 1,
+    /// Our QoS 2 PUBLISH, awaiting PUBREC. Body: the encoded PUBLISH.
+    AwaitPubrec = 2,
+    /// Our PUBREL, awaiting PUBCOMP. No body.
+    AwaitPubcomp = 3,
+    /// Our SUBSCRIBE, awaiting SUBACK. Body: the filter count (u16).
+    AwaitSuback = 4,
+    /// Our UNSUBSCRIBE, awaiting UNSUBACK. No body.
+    AwaitUnsuback = 5,
+    /// The broker's QoS 2 PUBLISH, delivered, awaiting its PUBREL (the broker's id space).
+    Inbound = 6,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::AwaitPuback,
+            2 => Kind::AwaitPubrec,
+            3 => Kind::AwaitPubcomp,
+            4 => Kind::AwaitSuback,
+            5 => Kind::AwaitUnsuback,
+            6 => Kind::Inbound,
+            _ => return None,
+        })
+    }
+
+    /// True for entries that hold one of our own packet identifiers.
+    pub(crate) fn is_ours(self) -> bool {
+        self != Kind::Inbound
+    }
+
+    /// True for our QoS 1/2 messages (they count against the in-flight window).
+    pub(crate) fn is_publish(self) -> bool {
+        matches!(
+            self,
+            Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitPubcomp
+        )
+    }
+}
+
+/// Entry flag: the packet still has to be (re)sent on this connection.
+pub(crate) const UNSENT: u8 = 0x01;
+/// Entry flag: the session was lost; the entry is to be reported, then removed.
+pub(crate) const LOST: u8 = 0x02;
+
+/// A located entry (valid until the store changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub offset: usize,
+    pub kind: Kind,
+    pub flags: u8,
+    pub pid: PacketId,
+    pub body_len: usize,
+}
+
+impl Entry {
+    pub fn end(&self) -> usize {
+        self.offset + ENTRY_OVERHEAD + self.body_len
+    }
+}
+
+/// The store, over the caller's buffer.
+pub(crate) struct Store<'s> {
+    buf: &'s mut [u8],
+    len: usize,
+}
+
+impl<'s> Store<'s> {
+    pub fn new(buf: &'s mut [u8]) -> Self {
+        Store { buf, len: 0 }
+    }
+
+    /// Free bytes.
+    pub fn free(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The entry at `offset`, if one starts there.
+    pub fn entry_at(&self, offset: usize) -> Option<Entry> {
+        if offset >= self.len {
+            return None;
+        }
+        let header = self.buf.get(offset..offset.checked_add(ENTRY_OVERHEAD)?)?;
+        let &[kind, flags, hi, lo, l0, l1, l2, l3] = header else {
+            return None;
+        };
+        Some(Entry {
+            offset,
+            kind: Kind::from_u8(kind)?,
+            flags,
+            pid: PacketId::new(u16::from_be_bytes([hi, lo]))?,
+            body_len: u32::from_le_bytes([l0, l1, l2, l3]) as usize,
+        })
+    }
+
+    /// Entries in order.
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        let mut offset = 0;
+        core::iter::from_fn(move || {
+            let e = self.entry_at(offset)?;
+            offset = e.end();
+            Some(e)
+        })
+    }
+
+    /// The entry of `kind` (or any of our kinds when `kind` is None) with `pid`.
+    pub fn find(&self, pid: PacketId, pred: impl Fn(Kind) -> bool) -> Option<Entry> {
+        self.iter().find(|e| e.pid == pid && pred(e.kind))
+    }
+
+    /// Appends an entry whose body `write` fills (it gets exactly `body_len` bytes) and returns
+    /// true from. Returns false, changing nothing, when it does not fit or `write` cancels.
+    pub fn push_with(
+        &mut self,
+        kind: Kind,
+        flags: u8,
+        pid: PacketId,
+        body_len: usize,
+        write: impl FnOnce(&mut [u8]) -> bool,
+    ) -> bool {
+        let Ok(len32) = u32::try_from(body_len) else {
+            return false;
+        };
+        let start = self.len;
+        let Some(end) = start.checked_add(ENTRY_OVERHEAD + body_len) else {
+            return false;
+        };
+        let Some(slot) = self.buf.get_mut(start..end) else {
+            return false;
+        };
+        let (header, body) = slot.split_at_mut(ENTRY_OVERHEAD);
+        let [h0, h1] = pid.get().to_be_bytes();
+        let [l0, l1, l2, l3] = len32.to_le_bytes();
+        header.copy_from_slice(&[kind as u8, flags, h0, h1, l0, l1, l2, l3]);
+        if !write(body) {
+            return false;
+        }
+        self.len = end;
+        true
+    }
+
+    /// Appends an entry with the given body.
+    pub fn push(&mut self, kind: Kind, flags: u8, pid: PacketId, body: &[u8]) -> bool {
+        self.push_with(kind, flags, pid, body.len(), |dst| {
+            dst.copy_from_slice(body);
+            true
+        })
+    }
+
+    /// The body of `e`.
+    pub fn body(&self, e: &Entry) -> &[u8] {
+        self.buf
+            .get(e.offset + ENTRY_OVERHEAD..e.end())
+            .unwrap_or(&[])
+    }
+
+    /// The body of `e`, writable.
+    pub fn body_mut(&mut self, e: &Entry) -> &mut [u8] {
+        self.buf
+            .get_mut(e.offset + ENTRY_OVERHEAD..e.end())
+            .unwrap_or(&mut [])
+    }
+
+    /// Sets the flags of `e`.
+    pub fn set_flags(&mut self, e: &Entry, flags: u8) {
+        if let Some(b) = self.buf.get_mut(e.offset + 1) {
+            *b = flags;
+        }
+    }
+
+    /// Removes `e`, keeping the order of the rest.
+    pub fn remove(&mut self, e: &Entry) {
+        let end = e.end().min(self.len);
+        if let Some(tail) = self.buf.get_mut(e.offset..self.len) {
+            tail.copy_within(end - e.offset.., 0);
+            self.len -= end - e.offset;
+        }
+    }
+
+    /// Removes every entry `pred` selects.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let mut offset = 0;
+        while let Some(e) = self.entry_at(offset) {
+            if keep(&e) {
+                offset = e.end();
+            } else {
+                self.remove(&e);
+            }
+        }
+    }
+
+    /// Number of entries `pred` selects.
+    pub fn count(&self, pred: impl Fn(&Entry) -> bool) -> usize {
+        self.iter().filter(|e| pred(e)).count()
+    }
+}

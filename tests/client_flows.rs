@@ -1,0 +1,556 @@
+//! Every client flow, through each of the three drivers, against the scripted broker, with
+//! whole, 1-byte, and choppy (3-byte reads, 2-byte writes, 50% WouldBlock) transports.
+
+mod support;
+
+use support::*;
+use umqtt::DriverError;
+use umqtt::client::{Client, ConnectOptions, Error, ProtocolError};
+use umqtt::packet::*;
+use umqtt::topic::{TopicFilter, TopicName};
+
+fn connect_bytes(clean: bool, id: &str, keep_alive: u16) -> Vec<u8> {
+    enc(&Packet::Connect(Connect {
+        protocol: Protocol::V311,
+        keep_alive,
+        clean_session: clean,
+        client_id: MqttStr::new(id).unwrap(),
+        will: None,
+        login: None,
+    }))
+}
+
+fn connack(sp: bool, code: ConnectReturnCode) -> Vec<u8> {
+    enc(&Packet::Connack(Connack {
+        session_present: sp,
+        code,
+    }))
+}
+
+fn publish(topic: &str, payload: &[u8], qos: QosPid, dup: bool) -> Vec<u8> {
+    enc(&Packet::Publish(Publish {
+        dup,
+        qos,
+        retain: false,
+        topic: TopicName::new(topic).unwrap(),
+        payload,
+    }))
+}
+
+fn q1(n: u16) -> QosPid {
+    QosPid::AtLeastOnce(pid(n))
+}
+fn q2(n: u16) -> QosPid {
+    QosPid::ExactlyOnce(pid(n))
+}
+
+/// Runs `scenario` for every driver and transport shape, with fresh buffers each time.
+fn each(
+    options: impl Fn() -> ConnectOptions<'static>,
+    rx_len: usize,
+    scenario: impl Fn(&mut dyn Drive, &Net),
+) {
+    for kind in KINDS {
+        for cfg in IoCfg::ALL {
+            let (mut rx, mut tx, mut store) = (vec![0; rx_len], vec![0; 512], vec![0; 1024]);
+            let client = Client::new(options(), &mut rx, &mut tx, &mut store).unwrap();
+            let net = Net::new(vec![]);
+            let mut d = driver(kind, client, &net, cfg);
+            eprintln!("-- {} {cfg:?}", d.name());
+            scenario(&mut *d, &net);
+            d.write_out();
+            assert!(
+                net.finished(),
+                "{} {cfg:?}: script not finished: {:?}",
+                d.name(),
+                net.broker.borrow().steps
+            );
+        }
+    }
+}
+
+fn opts() -> ConnectOptions<'static> {
+    ConnectOptions::new("c1").unwrap().keep_alive_secs(0)
+}
+
+fn start(d: &mut dyn Drive, net: &Net, extra: Vec<Step>) {
+    let mut steps = vec![
+        Step::Expect(connect_bytes(true, "c1", 0)),
+        Step::Send(connack(false, ConnectReturnCode::Accepted)),
+    ];
+    steps.extend(extra);
+    net.reconnect(steps);
+    assert!(!d.connect().unwrap());
+}
+
+#[test]
+fn publish_at_qos_0_1_2_completes_with_ids() {
+    each(opts, 256, |d, net| {
+        start(d, net, vec![]);
+        net.reconnect(vec![
+            Step::Expect(publish("a/b", b"zero", QosPid::AtMostOnce, false)),
+            Step::Expect(publish("a/b", b"one", q1(1), false)),
+            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Expect(publish("a/b", b"two", q2(2), false)),
+            Step::Send(enc(&Packet::Pubrec(pid(2)))),
+            // MQTT-4.3.3-1: PUBREL with the same id after PUBREC.
+            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
+            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+        ]);
+        assert_eq!(
+            d.publish("a/b", b"zero", QoS::AtMostOnce, false).unwrap(),
+            None
+        );
+        assert_eq!(
+            d.publish("a/b", b"one", QoS::AtLeastOnce, false).unwrap(),
+            Some(pid(1))
+        );
+        assert_eq!(d.next_event().unwrap(), Ev::Published(1, QoS::AtLeastOnce));
+        assert_eq!(
+            d.publish("a/b", b"two", QoS::ExactlyOnce, false).unwrap(),
+            Some(pid(2))
+        );
+        assert_eq!(d.next_event().unwrap(), Ev::Published(2, QoS::ExactlyOnce));
+    });
+}
+
+#[test]
+fn many_messages_in_flight_get_unique_nonzero_ids() {
+    each(opts, 256, |d, net| {
+        start(d, net, vec![]);
+        let mut steps = vec![];
+        for i in 1..=5u16 {
+            steps.push(Step::Expect(publish("t", &[i as u8], q1(i), false)));
+        }
+        for i in [3u16, 1, 5, 2, 4] {
+            steps.push(Step::Send(enc(&Packet::Puback(pid(i)))));
+        }
+        net.reconnect(steps);
+        for i in 1..=5u16 {
+            assert_eq!(
+                d.publish("t", &[i as u8], QoS::AtLeastOnce, false).unwrap(),
+                Some(pid(i))
+            );
+        }
+        for i in [3u16, 1, 5, 2, 4] {
+            assert_eq!(d.next_event().unwrap(), Ev::Published(i, QoS::AtLeastOnce));
+        }
+    });
+}
+
+#[test]
+fn inbound_qos_0_1_2_are_acknowledged_in_order_and_qos2_delivered_once() {
+    each(opts, 256, |d, net| {
+        start(d, net, vec![]);
+        net.reconnect(vec![
+            Step::Send(publish("x/0", b"a", QosPid::AtMostOnce, false)),
+            Step::Send(publish("x/1", b"b", q1(7), false)),
+            Step::Send(publish("x/1", b"c", q1(9), false)),
+            // MQTT-4.6.0-2: PUBACKs in the order the PUBLISHes arrived.
+            Step::Expect(enc(&Packet::Puback(pid(7)))),
+            Step::Expect(enc(&Packet::Puback(pid(9)))),
+            Step::Send(publish("x/2", b"d", q2(8), false)),
+            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
+            // The broker repeats the QoS 2 PUBLISH before PUBREL: PUBREC again, no delivery.
+            Step::Send(publish("x/2", b"d", q2(8), true)),
+            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
+            Step::Send(enc(&Packet::Pubrel(pid(8)))),
+            Step::Expect(enc(&Packet::Pubcomp(pid(8)))),
+            // After PUBCOMP the same id is a new message (MQTT-4.3.3-2).
+            Step::Send(publish("x/2", b"e", q2(8), false)),
+            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
+        ]);
+        let m = |t: &str, p: &[u8], qos| Ev::Message {
+            topic: t.into(),
+            payload: p.to_vec(),
+            qos,
+            retain: false,
+            dup: false,
+        };
+        assert_eq!(d.next_event().unwrap(), m("x/0", b"a", QoS::AtMostOnce));
+        assert_eq!(d.next_event().unwrap(), m("x/1", b"b", QoS::AtLeastOnce));
+        assert_eq!(d.next_event().unwrap(), m("x/1", b"c", QoS::AtLeastOnce));
+        assert_eq!(d.next_event().unwrap(), m("x/2", b"d", QoS::ExactlyOnce));
+        assert_eq!(d.next_event().unwrap(), m("x/2", b"e", QoS::ExactlyOnce));
+    });
+}
+
+#[test]
+fn subscribe_reports_codes_per_filter_and_unsubscribe_is_answered() {
+    each(opts, 256, |d, net| {
+        start(d, net, vec![]);
+        let subs = [Subscription {
+            filter: TopicFilter::new("a/+").unwrap(),
+            qos: QoS::AtLeastOnce,
+        }];
+        let subs2 = [Subscription {
+            filter: TopicFilter::new("b/#").unwrap(),
+            qos: QoS::ExactlyOnce,
+        }];
+        let uns = [TopicFilter::new("a/+").unwrap()];
+        let codes = [SubackCode::Success(QoS::AtLeastOnce)];
+        let refused = [SubackCode::Failure];
+        net.reconnect(vec![
+            Step::Expect(enc(&Packet::Subscribe(Subscribe {
+                pid: pid(1),
+                filters: SubscribeFilters::new(&subs).unwrap(),
+            }))),
+            Step::Expect(enc(&Packet::Subscribe(Subscribe {
+                pid: pid(2),
+                filters: SubscribeFilters::new(&subs2).unwrap(),
+            }))),
+            Step::Send(enc(&Packet::Suback(Suback {
+                pid: pid(2),
+                codes: SubackCodes::new(&refused).unwrap(),
+            }))),
+            Step::Send(enc(&Packet::Suback(Suback {
+                pid: pid(1),
+                codes: SubackCodes::new(&codes).unwrap(),
+            }))),
+            Step::Expect(enc(&Packet::Unsubscribe(Unsubscribe {
+                pid: pid(3),
+                filters: UnsubscribeFilters::new(&uns).unwrap(),
+            }))),
+            Step::Send(enc(&Packet::Unsuback(pid(3)))),
+        ]);
+        assert_eq!(d.subscribe("a/+", QoS::AtLeastOnce).unwrap(), pid(1));
+        assert_eq!(d.subscribe("b/#", QoS::ExactlyOnce).unwrap(), pid(2));
+        assert_eq!(
+            d.next_event().unwrap(),
+            Ev::Subscribed(2, vec![SubackCode::Failure])
+        );
+        assert_eq!(
+            d.next_event().unwrap(),
+            Ev::Subscribed(1, vec![SubackCode::Success(QoS::AtLeastOnce)])
+        );
+        assert_eq!(d.unsubscribe("a/+").unwrap(), pid(3));
+        assert_eq!(d.next_event().unwrap(), Ev::Unsubscribed(3));
+    });
+}
+
+fn ka_opts() -> ConnectOptions<'static> {
+    ConnectOptions::new("c1")
+        .unwrap()
+        .keep_alive_secs(5)
+        .response_timeout_ms(2_000)
+}
+
+#[test]
+fn keep_alive_sends_pingreq_when_idle_and_times_out_without_pingresp() {
+    each(ka_opts, 256, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(true, "c1", 5)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Expect(enc(&Packet::Pingreq)),
+            Step::Send(enc(&Packet::Pingresp)),
+            Step::Expect(enc(&Packet::Pingreq)),
+            // No PINGRESP this time.
+        ]);
+        let t0 = net.now();
+        d.connect().unwrap();
+        let err = d.next_event().unwrap_err();
+        assert_eq!(err, DriverError::Client(Error::PingTimeout));
+        let at = net.broker.borrow().matched_at.clone();
+        // CONNECT at t0; PINGREQs 5 s after the last packet sent; the dead link 2 s after the
+        // unanswered one.
+        assert!(
+            at[1] >= t0 + 5_000 && at[1] <= t0 + 5_200,
+            "first PINGREQ at {} (t0 {t0})",
+            at[1]
+        );
+        assert!(
+            at[2] >= at[1] + 5_000 && at[2] <= at[1] + 5_200,
+            "second PINGREQ at {}",
+            at[2]
+        );
+        assert!(
+            net.now() >= at[2] + 2_000 && net.now() <= at[2] + 2_300,
+            "timeout at {}",
+            net.now()
+        );
+    });
+}
+
+#[test]
+fn no_connack_within_the_timeout_is_an_error() {
+    each(ka_opts, 256, |d, net| {
+        net.reconnect(vec![Step::Expect(connect_bytes(true, "c1", 5))]);
+        let t0 = net.now();
+        assert_eq!(
+            d.connect().unwrap_err(),
+            DriverError::Client(Error::ConnackTimeout)
+        );
+        assert!(net.now() >= t0 + 2_000 && net.now() <= t0 + 2_300);
+    });
+}
+
+#[test]
+fn connack_refusals_1_to_5_are_typed() {
+    use ConnectReturnCode::*;
+    for code in [
+        UnacceptableProtocolVersion,
+        IdentifierRejected,
+        ServerUnavailable,
+        BadUsernameOrPassword,
+        NotAuthorized,
+    ] {
+        each(opts, 256, |d, net| {
+            net.reconnect(vec![
+                Step::Expect(connect_bytes(true, "c1", 0)),
+                Step::Send(connack(false, code)),
+            ]);
+            assert_eq!(
+                d.connect().unwrap_err(),
+                DriverError::Client(Error::Refused(code))
+            );
+        });
+    }
+}
+
+#[test]
+fn a_packet_other_than_connack_first_is_a_protocol_violation() {
+    each(opts, 256, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(true, "c1", 0)),
+            Step::Send(publish("t", b"", QosPid::AtMostOnce, false)),
+        ]);
+        assert_eq!(
+            d.connect().unwrap_err(),
+            DriverError::Client(Error::Protocol(ProtocolError::UnexpectedPacket(
+                PacketType::Publish
+            )))
+        );
+    });
+}
+
+#[test]
+fn oversized_inbound_packet_is_an_error_and_closes() {
+    each(opts, 64, |d, net| {
+        start(
+            d,
+            net,
+            vec![Step::Send(publish(
+                "t",
+                &[7; 100],
+                QosPid::AtMostOnce,
+                false,
+            ))],
+        );
+        assert_eq!(
+            d.next_event().unwrap_err(),
+            DriverError::Client(Error::PacketTooLarge {
+                size: 105,
+                capacity: 64
+            })
+        );
+        assert_eq!(
+            d.publish("t", b"", QoS::AtMostOnce, false).unwrap_err(),
+            DriverError::Client(Error::NotConnected)
+        );
+    });
+}
+
+#[test]
+fn malformed_packets_from_the_broker_are_errors() {
+    let cases: Vec<(Vec<u8>, ProtocolError)> = vec![
+        (
+            vec![0x36, 3, 0, 1, b't'],
+            ProtocolError::Malformed(DecodeError::InvalidQos),
+        ),
+        (
+            vec![0x41, 2, 0, 1],
+            ProtocolError::Malformed(DecodeError::InvalidFlags {
+                packet_type: PacketType::Puback,
+                flags: 1,
+            }),
+        ),
+        (
+            vec![0x30, 4, 0, 2, 0xC3, 0x28],
+            ProtocolError::Malformed(DecodeError::InvalidUtf8),
+        ),
+        (
+            vec![0x90, 3, 0, 1, 3],
+            ProtocolError::Malformed(DecodeError::InvalidSubackCode(3)),
+        ),
+        (
+            enc(&Packet::Puback(pid(42))),
+            ProtocolError::UnknownPacketId(PacketType::Puback, pid(42)),
+        ),
+        (
+            enc(&Packet::Pingreq),
+            ProtocolError::UnexpectedPacket(PacketType::Pingreq),
+        ),
+        (
+            connack(false, ConnectReturnCode::Accepted),
+            ProtocolError::UnexpectedPacket(PacketType::Connack),
+        ),
+    ];
+    for (bytes, expected) in cases {
+        each(opts, 256, |d, net| {
+            start(d, net, vec![Step::Send(bytes.clone())]);
+            assert_eq!(
+                d.next_event().unwrap_err(),
+                DriverError::Client(Error::Protocol(expected))
+            );
+        });
+    }
+}
+
+#[test]
+fn the_broker_closing_the_connection_is_reported() {
+    each(opts, 256, |d, net| {
+        start(d, net, vec![Step::Close]);
+        assert_eq!(d.next_event().unwrap_err(), DriverError::Closed);
+        assert_eq!(
+            d.publish("t", b"", QoS::AtMostOnce, false).unwrap_err(),
+            DriverError::Client(Error::NotConnected)
+        );
+    });
+}
+
+#[test]
+fn disconnect_sends_disconnect_then_nothing_more() {
+    each(opts, 256, |d, net| {
+        start(d, net, vec![Step::Expect(enc(&Packet::Disconnect))]);
+        d.disconnect().unwrap();
+        assert_eq!(
+            d.publish("t", b"x", QoS::AtMostOnce, false).unwrap_err(),
+            DriverError::Client(Error::NotConnected)
+        );
+        assert_eq!(
+            d.subscribe("t", QoS::AtMostOnce).unwrap_err(),
+            DriverError::Client(Error::NotConnected)
+        );
+    });
+}
+
+fn persistent() -> ConnectOptions<'static> {
+    ConnectOptions::new("p1")
+        .unwrap()
+        .keep_alive_secs(0)
+        .clean_session(false)
+}
+
+/// Publishes 1 (QoS 1), 2 (QoS 2), 3 (QoS 2, PUBREC received), subscribes (4), then the
+/// connection drops.
+fn interrupted_session(d: &mut dyn Drive, net: &Net) {
+    net.reconnect(vec![
+        Step::Expect(connect_bytes(false, "p1", 0)),
+        Step::Send(connack(false, ConnectReturnCode::Accepted)),
+        Step::Expect(publish("s", b"one", q1(1), false)),
+        Step::Expect(publish("s", b"two", q2(2), false)),
+        Step::Expect(publish("s", b"three", q2(3), false)),
+        Step::Expect({
+            let subs = [Subscription {
+                filter: TopicFilter::new("s/#").unwrap(),
+                qos: QoS::AtLeastOnce,
+            }];
+            enc(&Packet::Subscribe(Subscribe {
+                pid: pid(4),
+                filters: SubscribeFilters::new(&subs).unwrap(),
+            }))
+        }),
+        Step::Send(enc(&Packet::Pubrec(pid(3)))),
+        Step::Expect(enc(&Packet::Pubrel(pid(3)))),
+        Step::Close,
+    ]);
+    assert!(!d.connect().unwrap());
+    d.publish("s", b"one", QoS::AtLeastOnce, false).unwrap();
+    d.publish("s", b"two", QoS::ExactlyOnce, false).unwrap();
+    d.publish("s", b"three", QoS::ExactlyOnce, false).unwrap();
+    d.subscribe("s/#", QoS::AtLeastOnce).unwrap();
+    assert_eq!(d.next_event().unwrap_err(), DriverError::Closed);
+}
+
+#[test]
+fn session_resume_resends_publish_with_dup_and_pubrel_in_order() {
+    each(persistent, 256, |d, net| {
+        interrupted_session(d, net);
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+            // MQTT-4.4.0-1, MQTT-4.6.0-1, MQTT-3.3.1-1: same ids, original order, DUP = 1.
+            Step::Expect(publish("s", b"one", q1(1), true)),
+            Step::Expect(publish("s", b"two", q2(2), true)),
+            Step::Expect(enc(&Packet::Pubrel(pid(3)))),
+            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Send(enc(&Packet::Pubrec(pid(2)))),
+            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
+            Step::Send(enc(&Packet::Pubcomp(pid(3)))),
+            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(d.connect().unwrap());
+        // The unanswered SUBSCRIBE cannot be resumed: reported.
+        assert_eq!(d.next_event().unwrap(), Ev::LostSubscribe(4));
+        assert_eq!(d.next_event().unwrap(), Ev::Published(1, QoS::AtLeastOnce));
+        assert_eq!(d.next_event().unwrap(), Ev::Published(3, QoS::ExactlyOnce));
+        assert_eq!(d.next_event().unwrap(), Ev::Published(2, QoS::ExactlyOnce));
+    });
+}
+
+#[test]
+fn session_not_present_reports_every_message_that_lost_its_guarantee() {
+    each(persistent, 256, |d, net| {
+        interrupted_session(d, net);
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            // Nothing is resent; new ids start afresh without clashing.
+            Step::Expect(publish("s", b"again", q1(5), false)),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(!d.connect().unwrap());
+        assert_eq!(d.next_event().unwrap(), Ev::LostMessage(1, b"one".to_vec()));
+        assert_eq!(d.next_event().unwrap(), Ev::LostMessage(2, b"two".to_vec()));
+        // Store order: the PUBREL moved behind the SUBSCRIBE when its PUBREC arrived.
+        assert_eq!(d.next_event().unwrap(), Ev::LostSubscribe(4));
+        assert_eq!(d.next_event().unwrap(), Ev::LostReleased(3));
+        assert_eq!(
+            d.publish("s", b"again", QoS::AtLeastOnce, false).unwrap(),
+            Some(pid(5))
+        );
+    });
+}
+
+#[test]
+fn inbound_qos2_duplicate_suppression_survives_a_resumed_session() {
+    each(persistent, 256, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Send(publish("q", b"once", q2(11), false)),
+            Step::Expect(enc(&Packet::Pubrec(pid(11)))),
+            Step::Close,
+        ]);
+        d.connect().unwrap();
+        assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
+        assert_eq!(d.next_event().unwrap_err(), DriverError::Closed);
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+            Step::Send(publish("q", b"once", q2(11), true)),
+            Step::Expect(enc(&Packet::Pubrec(pid(11)))),
+            Step::Send(enc(&Packet::Pubrel(pid(11)))),
+            Step::Expect(enc(&Packet::Pubcomp(pid(11)))),
+            Step::Send(publish("q", b"next", QosPid::AtMostOnce, false)),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(d.connect().unwrap());
+        // The repeated message is not delivered again; the next one is.
+        match d.next_event().unwrap() {
+            Ev::Message { payload, .. } => assert_eq!(payload, b"next"),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn empty_client_id_needs_clean_session() {
+    let (mut rx, mut tx, mut st) = ([0; 8], [0; 8], [0; 8]);
+    let o = ConnectOptions::new("").unwrap().clean_session(false);
+    assert!(matches!(
+        Client::new(o, &mut rx, &mut tx, &mut st),
+        Err(umqtt::client::ConfigError::EmptyClientIdNeedsCleanSession)
+    ));
+}
