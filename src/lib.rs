@@ -49,6 +49,8 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod adapters;
 pub mod asynch;
 pub mod blocking;
 pub mod client;
