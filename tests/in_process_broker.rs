@@ -1,0 +1,156 @@
+//! The three drivers over real sockets against a real broker running in-process (rumqttd):
+//! QoS 0/1/2 both ways, wildcard subscriptions, unsubscribe, keep-alive, clean disconnect.
+
+#[path = "../examples/support/broker.rs"]
+mod broker;
+
+use std::time::{Duration, Instant};
+
+use umqtt::adapters::std_tcp::TcpTransport;
+use umqtt::adapters::tokio::{TokioDelay, connect};
+use umqtt::asynch::Async;
+use umqtt::blocking::Blocking;
+use umqtt::client::{Client, ConnectOptions, Event};
+use umqtt::nonblocking::NonBlocking;
+use umqtt::packet::{QoS, SubackCode};
+use umqtt::time::StdClock;
+
+fn payload(i: usize) -> Vec<u8> {
+    (0..(i * 37 + 5)).map(|b| (b * 7 + i) as u8).collect()
+}
+
+#[test]
+fn blocking_qos_0_1_2_round_trip_through_a_real_broker() {
+    let addr = broker::start();
+    let (mut rx, mut tx, mut store) = ([0u8; 2048], [0u8; 2048], [0u8; 8192]);
+    let client = Client::new(
+        ConnectOptions::new("blk").unwrap(),
+        &mut rx,
+        &mut tx,
+        &mut store,
+    )
+    .unwrap();
+    let mut mqtt = Blocking::new(
+        client,
+        TcpTransport::connect(addr).unwrap(),
+        StdClock::new(),
+    );
+    assert!(!mqtt.connect().unwrap());
+    mqtt.subscribe("it/blk/+", QoS::ExactlyOnce).unwrap();
+    assert!(
+        matches!(mqtt.next_event().unwrap(), Event::Subscribed { codes, .. }
+        if codes.iter().collect::<Vec<_>>() == [SubackCode::Success(QoS::ExactlyOnce)])
+    );
+    let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
+    for (i, q) in qos.iter().enumerate() {
+        mqtt.publish(&format!("it/blk/{i}"), &payload(i), *q, false)
+            .unwrap();
+    }
+    let (mut got, mut done) = (vec![], 0);
+    while got.len() < 3 || done < 2 {
+        match mqtt.next_event().unwrap() {
+            Event::Message(m) => got.push((m.topic.as_str().to_string(), m.payload.to_vec())),
+            Event::Published { .. } => done += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    got.sort();
+    let want: Vec<_> = (0..3)
+        .map(|i| (format!("it/blk/{i}"), payload(i)))
+        .collect();
+    assert_eq!(got, want);
+    mqtt.unsubscribe("it/blk/+").unwrap();
+    assert!(matches!(
+        mqtt.next_event().unwrap(),
+        Event::Unsubscribed { .. }
+    ));
+    mqtt.disconnect().unwrap();
+}
+
+#[test]
+fn nonblocking_keeps_the_connection_alive_and_delivers() {
+    let addr = broker::start();
+    let (mut rx, mut tx, mut store) = ([0u8; 2048], [0u8; 2048], [0u8; 8192]);
+    let options = ConnectOptions::new("nb").unwrap().keep_alive_secs(1);
+    let client = Client::new(options, &mut rx, &mut tx, &mut store).unwrap();
+    let mut mqtt = NonBlocking::new(
+        client,
+        TcpTransport::connect(addr).unwrap(),
+        StdClock::new(),
+    );
+    mqtt.connect().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let step = |mqtt: &mut NonBlocking<'_, TcpTransport, StdClock>| -> Option<String> {
+        assert!(Instant::now() < deadline, "timed out");
+        match mqtt.poll() {
+            Ok(Event::Message(m)) => {
+                Some(format!("Message:{}", String::from_utf8_lossy(m.payload)))
+            }
+            Ok(e) => Some(format!("{e:?}")),
+            Err(nb::Error::WouldBlock) => {
+                std::thread::sleep(Duration::from_millis(5));
+                None
+            }
+            Err(nb::Error::Other(e)) => panic!("{e}"),
+        }
+    };
+    while !step(&mut mqtt).is_some_and(|e| e.starts_with("Connected")) {}
+    nb::block!(mqtt.subscribe("it/nb/#", QoS::AtLeastOnce)).unwrap();
+    while !step(&mut mqtt).is_some_and(|e| e.starts_with("Subscribed")) {}
+    // Idle for 3.5 keep-alive periods: without PINGREQ the broker would drop us at 1.5.
+    let idle_until = Instant::now() + Duration::from_millis(3_500);
+    while Instant::now() < idle_until {
+        assert_eq!(step(&mut mqtt), None);
+    }
+    nb::block!(mqtt.publish("it/nb/x", b"still here", QoS::AtLeastOnce, false)).unwrap();
+    let mut got_message = false;
+    let mut got_ack = false;
+    while !(got_message && got_ack) {
+        if let Some(e) = step(&mut mqtt) {
+            got_message |= e == "Message:still here";
+            got_ack |= e.starts_with("Published");
+        }
+    }
+    nb::block!(mqtt.disconnect()).unwrap();
+    while step(&mut mqtt).as_deref() != Some("Disconnected") {}
+}
+
+#[tokio::test]
+async fn async_over_tokio_round_trip() {
+    let addr = tokio::task::spawn_blocking(broker::start).await.unwrap();
+    let (mut rx, mut tx, mut store) = ([0u8; 2048], [0u8; 2048], [0u8; 8192]);
+    let client = Client::new(
+        ConnectOptions::new("async").unwrap(),
+        &mut rx,
+        &mut tx,
+        &mut store,
+    )
+    .unwrap();
+    let mut mqtt = Async::new(
+        client,
+        connect(addr).await.unwrap(),
+        StdClock::new(),
+        TokioDelay,
+    );
+    assert!(!mqtt.connect().await.unwrap());
+    mqtt.subscribe("it/async/#", QoS::ExactlyOnce)
+        .await
+        .unwrap();
+    assert!(matches!(
+        mqtt.next_event().await.unwrap(),
+        Event::Subscribed { .. }
+    ));
+    mqtt.publish("it/async/a", &payload(9), QoS::ExactlyOnce, false)
+        .await
+        .unwrap();
+    let (mut got, mut done) = (None, false);
+    while got.is_none() || !done {
+        match mqtt.next_event().await.unwrap() {
+            Event::Message(m) => got = Some(m.payload.to_vec()),
+            Event::Published { qos, .. } => done = qos == QoS::ExactlyOnce,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got.unwrap(), payload(9));
+    mqtt.disconnect().await.unwrap();
+}
