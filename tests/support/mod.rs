@@ -160,7 +160,19 @@ impl IoCfg {
         seed: 3,
         tick_ms: 100,
     };
-    pub const ALL: [IoCfg; 3] = [IoCfg::WHOLE, IoCfg::BYTEWISE, IoCfg::CHOPPY];
+    pub const STALLING: IoCfg = IoCfg {
+        read_chunk: 1,
+        write_chunk: 1,
+        block_pct: 90,
+        seed: 4,
+        tick_ms: 100,
+    };
+    pub const ALL: [IoCfg; 4] = [
+        IoCfg::WHOLE,
+        IoCfg::BYTEWISE,
+        IoCfg::CHOPPY,
+        IoCfg::STALLING,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
