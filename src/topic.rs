@@ -107,14 +107,21 @@ impl<'a> TopicFilter<'a> {
         if !check_common(filter)? {
             return Ok(TopicFilter(filter));
         }
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            let last = levels.peek().is_none();
-            let has_wildcard = level.bytes().any(|b| b == b'+' || b == b'#');
-            let valid = !has_wildcard || level == "+" || (level == "#" && last);
-            if !valid {
+        // A wildcard must fill its level: `/` (or the start) before it, and `/` (or the end)
+        // after `+`, the end after `#`.
+        let mut prev = b'/';
+        let mut bytes = filter.bytes().peekable();
+        while let Some(b) = bytes.next() {
+            let next = bytes.peek().copied();
+            let misplaced = match b {
+                b'+' => prev != b'/' || !matches!(next, None | Some(b'/')),
+                b'#' => prev != b'/' || next.is_some(),
+                _ => false,
+            };
+            if misplaced {
                 return Err(TopicError::MisplacedWildcard);
             }
+            prev = b;
         }
         Ok(TopicFilter(filter))
     }
