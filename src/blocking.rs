@@ -5,11 +5,13 @@
 //! `read` returns now and then: give it a read timeout shorter than the keep-alive (the std
 //! adapter does; a timeout is reported as `ErrorKind::TimedOut` and means "no data yet").
 
+use embedded_hal::delay::DelayNs;
 use embedded_io::{Error as _, Read, Write};
 
 use crate::client::{Client, Error, Event, Progress, State};
 use crate::driver::{DriverError, is_timeout, lost};
 use crate::packet::{PacketId, Publish, QoS, Subscription};
+use crate::reconnect::Backoff;
 use crate::time::Clock;
 use crate::topic::{TopicFilter, TopicName};
 
@@ -105,6 +107,40 @@ impl<'a, T: Read + Write, C: Clock> Blocking<'a, T, C> {
                 return Ok(session_present);
             }
         }
+    }
+
+    /// Reconnects after the connection was lost: opens a new transport with `open(attempt)`
+    /// (choose the broker address by attempt number to try several in turn), connects, and
+    /// after a failure waits the next `backoff` delay and tries again, `max_attempts` times
+    /// at most. A refusal by the broker (CONNACK 1–5) is returned at once: retrying would not
+    /// change it. On success returns session_present; unacknowledged messages are resent or
+    /// reported lost by the core, and [`crate::client::ConnectOptions::resubscribe`]
+    /// subscriptions restored when the session was not resumed.
+    pub fn reconnect(
+        &mut self,
+        mut open: impl FnMut(u32) -> Option<T>,
+        backoff: &mut Backoff,
+        delay: &mut impl DelayNs,
+        max_attempts: u32,
+    ) -> Result<bool, T::Error> {
+        let mut last = DriverError::Closed;
+        for attempt in 0..max_attempts {
+            if attempt > 0 {
+                delay.delay_ms(backoff.next_delay_ms());
+            }
+            let Some(io) = open(attempt) else { continue };
+            self.client.connection_lost();
+            self.io = io;
+            match self.connect() {
+                Ok(session_present) => {
+                    backoff.reset();
+                    return Ok(session_present);
+                }
+                Err(e @ DriverError::Client(Error::Refused(_))) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// Blocks until the next event: a message, an acknowledgement, a lost request, …

@@ -58,6 +58,7 @@ mod driver;
 pub use driver::DriverError;
 pub mod nonblocking;
 pub mod packet;
+pub mod reconnect;
 mod scan;
 pub mod time;
 pub mod topic;

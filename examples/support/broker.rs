@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 /// Starts rumqttd on 127.0.0.1 at a free port and returns its address once it accepts
 /// connections. The broker runs on background threads until the process exits.
 pub fn start() -> SocketAddr {
+    start_with_auth(None)
+}
+
+/// Like [`start`], accepting only the given user names and passwords when `auth` is set.
+pub fn start_with_auth(auth: Option<HashMap<String, String>>) -> SocketAddr {
     // Ask the OS for a free port, then hand it to the broker.
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -24,7 +29,7 @@ pub fn start() -> SocketAddr {
             connection_timeout_ms: 60_000,
             max_payload_size: 1 << 20,
             max_inflight_count: 100,
-            auth: None,
+            auth,
             external_auth: None,
             dynamic_filters: true,
         },

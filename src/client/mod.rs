@@ -116,6 +116,8 @@ struct Core<'a> {
     connack_deadline: u64,
     last_sent: u64,
     ping_sent: Option<u64>,
+    /// [`ConnectOptions::resubscribe`] is still to be sent on this connection.
+    resubscribe_pending: bool,
 }
 
 /// The sans-IO MQTT 3.1.1 client. See the [module docs](self) for how to drive it.
@@ -147,6 +149,7 @@ impl<'a> Client<'a> {
                 connack_deadline: 0,
                 last_sent: 0,
                 ping_sent: None,
+                resubscribe_pending: false,
             },
         })
     }
@@ -388,6 +391,16 @@ impl<'a> Core<'a> {
             if let Some(e) = self.store.iter().find(|e| e.flags & LOST != 0) {
                 return Ok(Step::Ready(Ready::Lost(e.offset)));
             }
+            if self.resubscribe_pending {
+                match self.resubscribe() {
+                    Err(Error::Busy) => {} // retried once acknowledgements free room
+                    r => {
+                        self.resubscribe_pending = false;
+                        r?;
+                        return Ok(Step::Continue);
+                    }
+                }
+            }
         }
         self.fill_tx();
         if self.tx.free() < ACK_LEN {
@@ -422,6 +435,7 @@ impl<'a> Core<'a> {
         self.tx.clear();
         self.rx_reset = true;
         self.ping_sent = None;
+        self.resubscribe_pending = false;
     }
 
     fn next_deadline(&self) -> Option<u64> {
@@ -630,6 +644,18 @@ impl<'a> Core<'a> {
             self.store.set_flags(&e, flags);
         }
         self.state = State::Connected;
+        self.resubscribe_pending = !resume && !self.options.resubscribe.is_empty();
+    }
+
+    /// Sends the SUBSCRIBE of [`ConnectOptions::resubscribe`].
+    fn resubscribe(&mut self) -> Result<(), Error> {
+        let subs = self.options.resubscribe;
+        let filters = SubscribeFilters::new(subs)?;
+        let count = u16::try_from(subs.len()).map_err(|_| Error::Busy)?;
+        self.request(Kind::AwaitSuback, &count.to_be_bytes(), |pid| {
+            Packet::Subscribe(Subscribe { pid, filters })
+        })?;
+        Ok(())
     }
 
     fn on_packet(&mut self, packet: Packet<'_>) -> Result<Option<Ready>, Error> {

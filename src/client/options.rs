@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::packet::{Login, MqttStr, Password, QoS, StrError, Will};
+use crate::packet::{Login, MqttStr, Password, QoS, StrError, Subscription, Will};
 use crate::topic::TopicName;
 
 /// Connection options: client id, keep-alive, session, will, credentials and timeouts.
@@ -29,6 +29,7 @@ pub struct ConnectOptions<'a> {
     pub(crate) login: Option<Login<'a>>,
     pub(crate) response_timeout_ms: u32,
     pub(crate) max_inflight: u16,
+    pub(crate) resubscribe: &'a [Subscription<'a>],
 }
 
 /// A connect option the caller got wrong.
@@ -72,6 +73,7 @@ impl<'a> ConnectOptions<'a> {
             login: None,
             response_timeout_ms: 10_000,
             max_inflight: u16::MAX,
+            resubscribe: &[],
         })
     }
 
@@ -133,6 +135,14 @@ impl<'a> ConnectOptions<'a> {
     /// The most QoS 1/2 messages in flight at once (the session store bounds it too).
     pub fn max_inflight(mut self, n: u16) -> Self {
         self.max_inflight = n;
+        self
+    }
+
+    /// Subscriptions to restore whenever the broker did not resume the session (a first
+    /// connect, a clean session, or a broker that lost it): the client sends them in one
+    /// SUBSCRIBE right after CONNACK; the answer comes as an `Event::Subscribed`.
+    pub fn resubscribe(mut self, subscriptions: &'a [Subscription<'a>]) -> Self {
+        self.resubscribe = subscriptions;
         self
     }
 

@@ -1,0 +1,379 @@
+//! Real brokers for the tests: mosquitto started on a free loopback port with a generated
+//! config, or — when mosquitto is not installed and `UMQTT_REQUIRE_MOSQUITTO` is not `1` —
+//! the in-process Rust broker (rumqttd). Plus `Conn`, a client over real sockets with
+//! bounded waits, so a misbehaving broker fails a test instead of hanging it.
+#![allow(dead_code)]
+
+#[path = "../../examples/support/broker.rs"]
+mod broker;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use umqtt::DriverError;
+use umqtt::adapters::std_tcp::TcpTransport;
+use umqtt::client::{Client, ConnectOptions, Event, Lost};
+use umqtt::nonblocking::NonBlocking;
+use umqtt::packet::{PacketId, QoS, SubackCode};
+use umqtt::time::StdClock;
+
+/// True when CI demands mosquitto (a missing install fails instead of falling back).
+pub fn mosquitto_required() -> bool {
+    std::env::var("UMQTT_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1")
+}
+
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/usr/local/sbin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+pub enum Broker {
+    Mosquitto {
+        child: Child,
+        addr: SocketAddr,
+        dir: PathBuf,
+    },
+    InProcess {
+        addr: SocketAddr,
+    },
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Broker {
+    /// mosquitto, with `auth` as its only user when given; None when it is not installed
+    /// (a panic when it is required).
+    pub fn mosquitto(auth: Option<(&str, &str)>) -> Option<Broker> {
+        // UMQTT_NO_MOSQUITTO=1 exercises the fallback on a machine that has mosquitto.
+        let hidden = std::env::var("UMQTT_NO_MOSQUITTO").is_ok_and(|v| v == "1");
+        let Some(bin) = find_program("mosquitto").filter(|_| !hidden) else {
+            assert!(
+                !mosquitto_required(),
+                "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed"
+            );
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "umqtt-mosq-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut conf = format!(
+                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\nlog_dest stderr\n"
+            );
+            match auth {
+                None => conf.push_str("allow_anonymous true\n"),
+                Some((user, pass)) => {
+                    let pw = dir.join("passwd");
+                    let status =
+                        Command::new(find_program("mosquitto_passwd").expect("mosquitto_passwd"))
+                            .arg("-b")
+                            .arg("-c")
+                            .arg(&pw)
+                            .arg(user)
+                            .arg(pass)
+                            .status()
+                            .unwrap();
+                    assert!(status.success());
+                    conf.push_str(&format!(
+                        "allow_anonymous false\npassword_file {}\n",
+                        pw.display()
+                    ));
+                }
+            }
+            let conf_path = dir.join("mosquitto.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            let log = std::fs::File::create(dir.join("mosquitto.log")).unwrap();
+            let mut child = Command::new(&bin)
+                .arg("-c")
+                .arg(&conf_path)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(addr).is_ok() {
+                    return Some(Broker::Mosquitto { child, addr, dir });
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // port taken in the meantime: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+        }
+        panic!("mosquitto did not start; see {}", dir.display());
+    }
+
+    /// mosquitto, or the in-process broker when mosquitto is not installed.
+    pub fn any(auth: Option<(&str, &str)>) -> Broker {
+        Broker::mosquitto(auth).unwrap_or_else(|| {
+            eprintln!("mosquitto not installed: using the in-process broker");
+            let auth = auth.map(|(u, p)| HashMap::from([(u.to_string(), p.to_string())]));
+            Broker::InProcess {
+                addr: broker::start_with_auth(auth),
+            }
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Broker::Mosquitto { addr, .. } | Broker::InProcess { addr } => *addr,
+        }
+    }
+
+    pub fn is_mosquitto(&self) -> bool {
+        matches!(self, Broker::Mosquitto { .. })
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Broker::Mosquitto { child, dir, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// What an event was, without its borrowed data (which `Conn` records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Connected(bool),
+    Message,
+    Published(u16),
+    Subscribed,
+    Unsubscribed,
+    Lost,
+    Disconnected,
+}
+
+/// A received message, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+pub type Err = DriverError<std::io::Error>;
+
+/// A client over a real socket with bounded waits.
+pub struct Conn {
+    pub d: NonBlocking<'static, TcpTransport, StdClock>,
+    pub messages: VecDeque<Msg>,
+    pub published: Vec<u16>,
+    pub lost: Vec<u16>,
+    pub subacks: VecDeque<Vec<SubackCode>>,
+}
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+fn leak(n: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; n].into_boxed_slice())
+}
+
+pub fn leak_str(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+impl Conn {
+    /// Connects with `options`; buffers of `buf` bytes each (the store twice that).
+    pub fn connect(
+        addr: SocketAddr,
+        options: ConnectOptions<'static>,
+        buf: usize,
+    ) -> Result<(Conn, bool), Err> {
+        let client = Client::new(options, leak(buf), leak(buf), leak(buf * 2 + 4096)).unwrap();
+        let io = TcpTransport::connect(addr).map_err(DriverError::Io)?;
+        let mut c = Conn {
+            d: NonBlocking::new(client, io, StdClock::new()),
+            messages: VecDeque::new(),
+            published: vec![],
+            lost: vec![],
+            subacks: VecDeque::new(),
+        };
+        c.d.connect()?;
+        let mut sp = None;
+        c.until(|_, e| {
+            if let Seen::Connected(session_present) = e {
+                sp = Some(session_present);
+            }
+            sp.is_some()
+        })?;
+        Ok((c, sp.unwrap()))
+    }
+
+    /// One poll: records the event and says what it was (None: nothing yet).
+    pub fn step(&mut self) -> Result<Option<Seen>, Err> {
+        let seen = match self.d.poll() {
+            Ok(e) => match e {
+                Event::Connected { session_present } => Seen::Connected(session_present),
+                Event::Message(m) => {
+                    self.messages.push_back(Msg {
+                        topic: m.topic.as_str().into(),
+                        payload: m.payload.to_vec(),
+                        qos: m.qos.qos(),
+                        retain: m.retain,
+                    });
+                    Seen::Message
+                }
+                Event::Published { pid, .. } => {
+                    self.published.push(pid.get());
+                    Seen::Published(pid.get())
+                }
+                Event::Subscribed { codes, .. } => {
+                    self.subacks.push_back(codes.iter().collect());
+                    Seen::Subscribed
+                }
+                Event::Unsubscribed { .. } => Seen::Unsubscribed,
+                Event::Lost(Lost::Message { pid, .. } | Lost::Released { pid }) => {
+                    self.lost.push(pid.get());
+                    Seen::Lost
+                }
+                Event::Lost(_) => Seen::Lost,
+                Event::Disconnected => Seen::Disconnected,
+            },
+            Err(nb::Error::WouldBlock) => return Ok(None),
+            Err(nb::Error::Other(e)) => return Err(e),
+        };
+        Ok(Some(seen))
+    }
+
+    /// Polls until `done` says so (after recording the event), or the wait ends (panic).
+    pub fn until(&mut self, mut done: impl FnMut(&mut Self, Seen) -> bool) -> Result<(), Err> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the broker"
+            );
+            match self.step()? {
+                Some(seen) if done(self, seen) => return Ok(()),
+                Some(_) => {}
+                None => std::thread::sleep(Duration::from_micros(500)),
+            }
+        }
+    }
+
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<Vec<SubackCode>, Err> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.d.subscribe(filter, qos) {
+                Ok(_) => break,
+                Err(nb::Error::WouldBlock) => {
+                    assert!(Instant::now() < deadline);
+                    self.until(|_, _| true)?;
+                }
+                Err(nb::Error::Other(e)) => return Err(e),
+            }
+        }
+        let before = self.subacks.len();
+        self.until(|c, _| c.subacks.len() > before)?;
+        Ok(self.subacks.pop_back().unwrap())
+    }
+
+    /// Publishes; for QoS 1/2 waits for the completion. Returns the packet id.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, Err> {
+        let pid = self.queue(topic, payload, qos, retain)?;
+        if let Some(p) = pid {
+            self.until(|c, _| c.published.contains(&p.get()))?;
+        } else {
+            self.flush()?;
+        }
+        Ok(pid)
+    }
+
+    /// Queues a publish without waiting for its completion.
+    pub fn queue(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, Err> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.d.publish(topic, payload, qos, retain) {
+                Ok(p) => return Ok(p),
+                Err(nb::Error::WouldBlock) => {
+                    assert!(Instant::now() < deadline, "publish stayed busy");
+                    let _ = self.poll_once()?;
+                }
+                Err(nb::Error::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// One poll; records the event.
+    pub fn poll_once(&mut self) -> Result<bool, Err> {
+        let deadline = Instant::now() + Duration::from_millis(5);
+        while Instant::now() < deadline {
+            if self.step()?.is_some() {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(false)
+    }
+
+    /// Writes everything queued.
+    pub fn flush(&mut self) -> Result<(), Err> {
+        let deadline = Instant::now() + WAIT;
+        while self.d.client().wants_write() {
+            assert!(Instant::now() < deadline);
+            self.poll_once()?;
+        }
+        Ok(())
+    }
+
+    /// The next message within `wait`, or None.
+    pub fn recv(&mut self, wait: Duration) -> Result<Option<Msg>, Err> {
+        let deadline = Instant::now() + wait;
+        while self.messages.is_empty() && Instant::now() < deadline {
+            if self.step()?.is_none() {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+        Ok(self.messages.pop_front())
+    }
+
+    pub fn disconnect(mut self) -> Result<(), Err> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.d.disconnect() {
+                Ok(()) => break,
+                Err(nb::Error::WouldBlock) => {
+                    assert!(Instant::now() < deadline);
+                    self.poll_once()?;
+                }
+                Err(nb::Error::Other(e)) => return Err(e),
+            }
+        }
+        self.until(|_, e| e == Seen::Disconnected)
+    }
+}
