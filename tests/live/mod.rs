@@ -117,6 +117,7 @@ impl Broker {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("mosquitto did not start; see {}", dir.display());
     }
