@@ -66,6 +66,10 @@ impl Broker {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
+        // One start at a time: two brokers probing for a free port at once could pick the
+        // same one, and the loser's readiness probe would reach the winner.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -108,10 +112,14 @@ impl Broker {
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if TcpStream::connect(addr).is_ok() {
+                let exited = child.try_wait().unwrap().is_some();
+                if !exited
+                    && TcpStream::connect(addr).is_ok()
+                    && child.try_wait().unwrap().is_none()
+                {
                     return Some(Broker::Mosquitto { child, addr, dir });
                 }
-                if child.try_wait().unwrap().is_some() {
+                if exited {
                     break; // port taken in the meantime: try another
                 }
                 std::thread::sleep(Duration::from_millis(20));
