@@ -62,7 +62,8 @@ impl<'a, T: Read + Write, C: Clock, D: DelayNs> Async<'a, T, C, D> {
         (self.client, self.io, self.clock, self.delay)
     }
 
-    async fn flush(&mut self) -> Result<(), T::Error> {
+    /// Writes everything queued (acknowledgements of the last message included).
+    pub async fn flush(&mut self) -> Result<(), T::Error> {
         loop {
             let pending = self.client.poll_transmit();
             if pending.is_empty() {
@@ -117,8 +118,10 @@ impl<'a, T: Read + Write, C: Clock, D: DelayNs> Async<'a, T, C, D> {
             self.flush().await?;
             let now = self.clock.now_ms();
             match self.client.advance(now)? {
-                // Write the acknowledgement before handing out the message.
-                Progress::Event => return self.flush().await,
+                // No I/O between finding an event and handing it out: a failed write here
+                // would lose a message whose acknowledgement may already be on the wire. The
+                // acknowledgement goes out with the next call (or `flush`).
+                Progress::Event => return Ok(()),
                 Progress::Continue => {}
                 Progress::Idle => self.read_or_wait().await?,
             }
@@ -155,13 +158,19 @@ impl<'a, T: Read + Write, C: Clock, D: DelayNs> Async<'a, T, C, D> {
                 Err(Error::Busy) if self.client.wants_write() => self.flush().await?,
                 Err(e) => return Err(e.into()),
                 Ok(r) => {
-                    self.flush().await?;
+                    // Queued in the session: a failed write shows at the next call, not as a
+                    // failure of this one (retrying would send a QoS 1/2 message twice).
+                    let _ = self.flush().await;
                     return Ok(r);
                 }
             }
         }
     }
 
+    /// `Ok` means the message is in the session: a QoS 1/2 message is delivered even if the
+    /// connection fails now (it is resent after a reconnect, which the next call reports
+    /// as needed); do not publish it again.
+    ///
     /// Publishes and writes the message out; QoS 1/2 return the id [`Event::Published`]
     /// will carry. `Busy` means the session store is full: process events, then retry.
     pub async fn publish(

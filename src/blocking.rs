@@ -46,8 +46,8 @@ impl<'a, T: Read + Write, C: Clock> Blocking<'a, T, C> {
         (self.client, self.io, self.clock)
     }
 
-    /// Writes everything queued.
-    fn flush(&mut self) -> Result<(), T::Error> {
+    /// Writes everything queued (acknowledgements of the last message included).
+    pub fn flush(&mut self) -> Result<(), T::Error> {
         loop {
             let pending = self.client.poll_transmit();
             if pending.is_empty() {
@@ -89,8 +89,10 @@ impl<'a, T: Read + Write, C: Clock> Blocking<'a, T, C> {
             self.flush()?;
             let now = self.clock.now_ms();
             match self.client.advance(now)? {
-                // Write the acknowledgement before handing out the message.
-                Progress::Event => return self.flush(),
+                // No I/O between finding an event and handing it out: a failed write here
+                // would lose a message whose acknowledgement may already be on the wire. The
+                // acknowledgement goes out with the next call (or `flush`).
+                Progress::Event => return Ok(()),
                 Progress::Continue => {}
                 Progress::Idle => self.read()?,
             }
@@ -172,13 +174,21 @@ impl<'a, T: Read + Write, C: Clock> Blocking<'a, T, C> {
                 Err(Error::Busy) if self.client.wants_write() => self.flush()?,
                 Err(e) => return Err(e.into()),
                 Ok(r) => {
-                    self.flush()?;
+                    // The packet is in the session now: a failed write must not report the
+                    // operation as failed (a QoS 1/2 message is resent after a reconnect, and
+                    // retrying the call would send it twice). The closed connection shows at
+                    // the next call.
+                    let _ = self.flush();
                     return Ok(r);
                 }
             }
         }
     }
 
+    /// `Ok` means the message is in the session: a QoS 1/2 message is delivered even if the
+    /// connection fails now (it is resent after a reconnect, which the next call reports
+    /// as needed); do not publish it again.
+    ///
     /// Publishes and writes the message out. QoS 1/2 return the id that
     /// [`Event::Published`] will carry. [`Error::Busy`] (as `DriverError::Client`) means the
     /// session store is full of unacknowledged messages: process events, then retry.

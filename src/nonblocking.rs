@@ -125,7 +125,11 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
                 }
             }
         }
-        self.write_ready_bytes()?;
+        // No I/O after an event was found: a failed write would lose it (its acknowledgement
+        // may already be on the wire). The next poll writes.
+        if !found {
+            self.write_ready_bytes()?;
+        }
         match (found, self.client.event()) {
             (true, Some(event)) => Ok(event),
             _ => Err(nb::Error::WouldBlock),
@@ -148,6 +152,10 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
         }
     }
 
+    /// `Ok` means the message is in the session: a QoS 1/2 message is delivered even if the
+    /// connection fails now (it is resent after a reconnect, which the next call reports
+    /// as needed); do not publish it again.
+    ///
     /// Queues a PUBLISH and writes what the transport takes now. `WouldBlock` means the tx
     /// buffer or session store is full: poll, then retry.
     pub fn publish(
@@ -160,7 +168,8 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
         let topic =
             TopicName::new(topic).map_err(|e| nb::Error::Other(DriverError::Client(e.into())))?;
         let pid = busy_is_would_block(self.client.publish(topic, payload, qos, retain))?;
-        self.write_ready_bytes()?;
+        // Queued in the session: a failed write shows at the next call .
+        let _ = self.write_ready_bytes();
         Ok(pid)
     }
 
@@ -177,7 +186,8 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
         subscriptions: &[Subscription<'_>],
     ) -> Result<PacketId, T::Error> {
         let pid = busy_is_would_block(self.client.subscribe(subscriptions))?;
-        self.write_ready_bytes()?;
+        // Queued in the session: a failed write shows at the next call .
+        let _ = self.write_ready_bytes();
         Ok(pid)
     }
 
@@ -186,7 +196,8 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
         let filter = TopicFilter::new(filter)
             .map_err(|e| nb::Error::Other(DriverError::Client(e.into())))?;
         let pid = busy_is_would_block(self.client.unsubscribe(&[filter]))?;
-        self.write_ready_bytes()?;
+        // Queued in the session: a failed write shows at the next call .
+        let _ = self.write_ready_bytes();
         Ok(pid)
     }
 
@@ -194,7 +205,7 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
     /// written.
     pub fn disconnect(&mut self) -> Result<(), T::Error> {
         busy_is_would_block(self.client.disconnect())?;
-        self.write_ready_bytes()?;
+        let _ = self.write_ready_bytes();
         Ok(())
     }
 }

@@ -76,8 +76,10 @@ impl Broker {
                 .local_addr()
                 .unwrap()
                 .port();
+            // Note: mosquitto documents in-order delivery only with max_inflight_messages 1;
+            // with more, a reconnect can reorder its resends (see tests/fault_injection.rs).
             let mut conf = format!(
-                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\nlog_dest stderr\n"
+                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 20\nlog_dest stderr\n"
             );
             match auth {
                 None => conf.push_str("allow_anonymous true\n"),
@@ -157,7 +159,9 @@ impl Drop for Broker {
         if let Broker::Mosquitto { child, dir, .. } = self {
             let _ = child.kill();
             let _ = child.wait();
-            let _ = std::fs::remove_dir_all(dir);
+            if std::env::var("UMQTT_KEEP_BROKER_LOGS").is_err() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }

@@ -416,6 +416,9 @@ impl Drive for B<'_> {
     fn new_transport(&mut self, io: Io) {
         self.0.replace_transport(io);
     }
+    fn write_out(&mut self) {
+        self.0.flush().unwrap();
+    }
 }
 
 pub struct N<'a> {
@@ -536,6 +539,9 @@ impl Drive for A<'_> {
     }
     fn new_transport(&mut self, io: Io) {
         self.0.replace_transport(io);
+    }
+    fn write_out(&mut self) {
+        embassy_futures::block_on(self.0.flush()).unwrap();
     }
 }
 
