@@ -658,12 +658,17 @@ impl<'a> Core<'a> {
         Ok(())
     }
 
+    /// The store entry of `kind` that `ack` answers; an acknowledgement for nothing outstanding
+    /// is a protocol violation.
+    fn awaiting(&self, kind: Kind, ack: &Packet<'_>, pid: PacketId) -> Result<Entry, Error> {
+        self.store
+            .find(pid, |k| k == kind)
+            .ok_or_else(|| unknown_id(ack, pid))
+    }
+
     fn on_packet(&mut self, packet: Packet<'_>) -> Result<Option<Ready>, Error> {
         let unexpected =
             |p: &Packet<'_>| Error::Protocol(ProtocolError::UnexpectedPacket(p.packet_type()));
-        let unknown = |p: &Packet<'_>, pid| {
-            Error::Protocol(ProtocolError::UnknownPacketId(p.packet_type(), pid))
-        };
         if self.state == State::Connecting {
             let Packet::Connack(ack) = packet else {
                 return Err(unexpected(&packet));
@@ -697,10 +702,7 @@ impl<'a> Core<'a> {
                 Ok(Some(Ready::FromRx))
             }
             Packet::Puback(pid) => {
-                let e = self
-                    .store
-                    .find(pid, |k| k == Kind::AwaitPuback)
-                    .ok_or(unknown(&packet, pid))?;
+                let e = self.awaiting(Kind::AwaitPuback, &packet, pid)?;
                 self.store.remove(&e);
                 Ok(Some(Ready::Published {
                     pid,
@@ -716,16 +718,13 @@ impl<'a> Core<'a> {
                 } else if let Some(e) = self.store.find(pid, |k| k == Kind::AwaitPubcomp) {
                     self.store.set_flags(&e, UNSENT);
                 } else {
-                    return Err(unknown(&packet, pid));
+                    return Err(unknown_id(&packet, pid));
                 }
                 self.fill_tx();
                 Ok(None)
             }
             Packet::Pubcomp(pid) => {
-                let e = self
-                    .store
-                    .find(pid, |k| k == Kind::AwaitPubcomp)
-                    .ok_or(unknown(&packet, pid))?;
+                let e = self.awaiting(Kind::AwaitPubcomp, &packet, pid)?;
                 self.store.remove(&e);
                 Ok(Some(Ready::Published {
                     pid,
@@ -741,10 +740,7 @@ impl<'a> Core<'a> {
             }
             Packet::Suback(ack) => {
                 let pid = ack.pid;
-                let e = self
-                    .store
-                    .find(pid, |k| k == Kind::AwaitSuback)
-                    .ok_or(unknown(&packet, pid))?;
+                let e = self.awaiting(Kind::AwaitSuback, &packet, pid)?;
                 let count = match self.store.body(&e) {
                     &[hi, lo] => usize::from(u16::from_be_bytes([hi, lo])),
                     _ => 0,
@@ -756,10 +752,7 @@ impl<'a> Core<'a> {
                 Ok(Some(Ready::FromRx))
             }
             Packet::Unsuback(pid) => {
-                let e = self
-                    .store
-                    .find(pid, |k| k == Kind::AwaitUnsuback)
-                    .ok_or(unknown(&packet, pid))?;
+                let e = self.awaiting(Kind::AwaitUnsuback, &packet, pid)?;
                 self.store.remove(&e);
                 Ok(Some(Ready::Unsubscribed { pid }))
             }
@@ -775,4 +768,9 @@ impl<'a> Core<'a> {
             | Packet::Disconnect => Err(unexpected(&packet)),
         }
     }
+}
+
+/// The error for an acknowledgement of a packet identifier with nothing outstanding.
+fn unknown_id(ack: &Packet<'_>, pid: PacketId) -> Error {
+    Error::Protocol(ProtocolError::UnknownPacketId(ack.packet_type(), pid))
 }
