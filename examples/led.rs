@@ -1,0 +1,94 @@
+//! The Raspberry Pi LED program: payload `1` / `0` on a topic switches an
+//! `embedded_hal::digital::OutputPin`, connecting with a user name and password. On a PC the
+//! pin prints its state.
+//!
+//! `cargo run --example led -- [--host H --port P --user U --password P]`. With the in-process
+//! broker (the default, which then requires the credentials) a helper thread toggles the LED.
+
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/broker.rs"]
+mod broker;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use embedded_hal::digital::{ErrorType, OutputPin};
+use umqtt::adapters::std_tcp::TcpTransport;
+use umqtt::blocking::Blocking;
+use umqtt::client::{Client, ConnectOptions, Event};
+use umqtt::packet::QoS;
+use umqtt::time::StdClock;
+
+/// A pin that prints its state.
+struct PrintPin;
+
+impl ErrorType for PrintPin {
+    type Error = Infallible;
+}
+
+impl OutputPin for PrintPin {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        println!("LED off");
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        println!("LED on");
+        Ok(())
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args::Args::from_env();
+    let user = args.value(&["--user", "-u"]).unwrap_or_else(|| "pi".into());
+    let password = args
+        .value(&["--password", "-P"])
+        .unwrap_or_else(|| "raspberry".into());
+    let local = args.broker().is_none();
+    let addr = args.broker().unwrap_or_else(|| {
+        broker::start_with_auth(Some(HashMap::from([(user.clone(), password.clone())]))).to_string()
+    });
+    if local {
+        let (addr, user, password) = (addr.clone(), user.clone(), password.clone());
+        std::thread::spawn(move || -> Result<(), String> {
+            let (mut rx, mut tx, mut store) = ([0u8; 256], [0u8; 256], [0u8; 256]);
+            let o = ConnectOptions::new("led-switch")
+                .and_then(|o| o.credentials(&user, Some(password.as_bytes())))
+                .map_err(|e| e.to_string())?;
+            let c = Client::new(o, &mut rx, &mut tx, &mut store).map_err(|e| e.to_string())?;
+            let mut sw = Blocking::new(
+                c,
+                TcpTransport::connect(&addr).map_err(|e| e.to_string())?,
+                StdClock::new(),
+            );
+            sw.connect().map_err(|e| e.to_string())?;
+            for state in ["1", "0", "1", "0"] {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                sw.publish("home/led", state.as_bytes(), QoS::AtLeastOnce, false)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+    }
+    let (mut rx, mut tx, mut store) = ([0u8; 256], [0u8; 256], [0u8; 512]);
+    let options =
+        ConnectOptions::new("umqtt-led")?.credentials(&user, Some(password.as_bytes()))?;
+    let client = Client::new(options, &mut rx, &mut tx, &mut store)?;
+    let mut mqtt = Blocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
+    mqtt.connect()?;
+    mqtt.subscribe("home/led", QoS::AtLeastOnce)?;
+    let mut led = PrintPin;
+    let mut switches = 0;
+    while !local || switches < 4 {
+        if let Event::Message(m) = mqtt.next_event()? {
+            match m.payload {
+                b"1" => led.set_high()?,
+                b"0" => led.set_low()?,
+                other => eprintln!("ignoring payload {:?}", String::from_utf8_lossy(other)),
+            }
+            switches += 1;
+        }
+    }
+    mqtt.disconnect()?;
+    Ok(())
+}

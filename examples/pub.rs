@@ -1,0 +1,41 @@
+//! umqtt.simple's pub.py in Rust: publish a JSON message every second.
+//!
+//! `cargo run --example pub [-- --count N] [--host H --port P]` (in-process broker by
+//! default; runs forever unless `--count` is given).
+
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/broker.rs"]
+mod broker;
+
+use umqtt::adapters::std_tcp::TcpTransport;
+use umqtt::blocking::Blocking;
+use umqtt::client::{Client, ConnectOptions};
+use umqtt::packet::QoS;
+use umqtt::time::StdClock;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args::Args::from_env();
+    let addr = args.broker().unwrap_or_else(|| broker::start().to_string());
+    let count: Option<u64> = args.value(&["--count"]).map(|c| c.parse()).transpose()?;
+    let (mut rx, mut tx, mut store) = ([0u8; 512], [0u8; 512], [0u8; 2048]);
+    let client = Client::new(
+        ConnectOptions::new("umqtt-pub")?,
+        &mut rx,
+        &mut tx,
+        &mut store,
+    )?;
+    let mut mqtt = Blocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
+    mqtt.connect()?;
+    println!("connected to {addr}");
+    let mut n = 0u64;
+    while count.is_none_or(|c| n < c) {
+        let msg = format!("{{\"count\": {n}, \"uptime_ms\": {}}}", n * 1000);
+        mqtt.publish("umqtt/pub/json", msg.as_bytes(), QoS::AtMostOnce, false)?;
+        println!("published {msg}");
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    mqtt.disconnect()?;
+    Ok(())
+}
