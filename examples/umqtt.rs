@@ -1,0 +1,216 @@
+//! A mosquitto_pub / mosquitto_sub work-alike on umqtt.
+//!
+//! ```text
+//! cargo run --example umqtt -- pub -t TOPIC (-m MSG | -f FILE | -l | -n) [options]
+//! cargo run --example umqtt -- sub -t FILTER [-t FILTER…] [-v] [-C COUNT] [-N] [options]
+//! options: -h HOST (localhost) -p PORT (1883) -q QOS -r -i ID -u USER -P PASSWORD -k KEEPALIVE
+//!          -c (no clean session) --will-topic T --will-payload P --will-qos Q --will-retain
+//! ```
+//! Exits non-zero with a message on bad arguments, an unreachable broker or a refusal.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use umqtt::adapters::std_tcp::TcpTransport;
+use umqtt::blocking::Blocking;
+use umqtt::client::{Client, ConnectOptions, Event};
+use umqtt::packet::{QoS, Subscription};
+use umqtt::time::StdClock;
+use umqtt::topic::TopicFilter;
+
+#[derive(Default)]
+struct Opts {
+    host: String,
+    port: u16,
+    topics: Vec<String>,
+    message: Option<Vec<u8>>,
+    lines: bool,
+    qos: u8,
+    retain: bool,
+    id: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    keep_alive: u16,
+    persistent: bool,
+    will: (Option<String>, Option<String>, u8, bool),
+    verbose: bool,
+    count: Option<usize>,
+    no_newline: bool,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), String> {
+    let cmd = args
+        .next()
+        .ok_or("usage: umqtt pub|sub [options] (see the example's docs)")?;
+    if cmd != "pub" && cmd != "sub" {
+        return Err(format!("unknown command {cmd:?}: use pub or sub"));
+    }
+    let mut o = Opts {
+        host: "localhost".into(),
+        port: 1883,
+        keep_alive: 60,
+        ..Default::default()
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" => o.host = value()?,
+            "-p" => o.port = value()?.parse().map_err(|_| "-p needs a port number")?,
+            "-t" => o.topics.push(value()?),
+            "-m" => o.message = Some(value()?.into_bytes()),
+            "-f" => o.message = Some(std::fs::read(value()?).map_err(|e| format!("-f: {e}"))?),
+            "-n" => o.message = Some(Vec::new()),
+            "-l" => o.lines = true,
+            "-q" => {
+                o.qos = value()?
+                    .parse()
+                    .ok()
+                    .filter(|q| *q <= 2)
+                    .ok_or("-q needs 0, 1 or 2")?
+            }
+            "-r" => o.retain = true,
+            "-i" => o.id = Some(value()?),
+            "-u" => o.user = Some(value()?),
+            "-P" => o.password = Some(value()?),
+            "-k" => o.keep_alive = value()?.parse().map_err(|_| "-k needs seconds")?,
+            "-c" => o.persistent = true,
+            "-v" => o.verbose = true,
+            "-N" => o.no_newline = true,
+            "-C" => o.count = Some(value()?.parse().map_err(|_| "-C needs a count")?),
+            "--will-topic" => o.will.0 = Some(value()?),
+            "--will-payload" => o.will.1 = Some(value()?),
+            "--will-qos" => {
+                o.will.2 = value()?
+                    .parse()
+                    .ok()
+                    .filter(|q| *q <= 2)
+                    .ok_or("--will-qos needs 0, 1 or 2")?
+            }
+            "--will-retain" => o.will.3 = true,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if o.topics.is_empty() {
+        return Err("-t is required".into());
+    }
+    if cmd == "pub" && o.message.is_none() && !o.lines {
+        return Err("pub needs -m, -f, -l or -n".into());
+    }
+    if o.persistent && o.id.is_none() {
+        return Err("-c needs a client id (-i)".into());
+    }
+    Ok((cmd, o))
+}
+
+fn qos(q: u8) -> QoS {
+    QoS::from_bits(q).unwrap_or(QoS::AtMostOnce)
+}
+
+fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+    let id =
+        o.id.clone()
+            .unwrap_or_else(|| format!("umqtt-{cmd}-{}", std::process::id()));
+    let mut options = ConnectOptions::new(&id)?
+        .keep_alive_secs(o.keep_alive)
+        .clean_session(!o.persistent);
+    if let Some(user) = &o.user {
+        options = options.credentials(user, o.password.as_deref().map(str::as_bytes))?;
+    }
+    if let Some(topic) = &o.will.0 {
+        options = options.will(
+            topic,
+            o.will.1.as_deref().unwrap_or("").as_bytes(),
+            qos(o.will.2),
+            o.will.3,
+        )?;
+    }
+    let size = o.message.as_ref().map_or(0, Vec::len) + 64 * 1024;
+    let (mut rx, mut tx, mut store) = (vec![0u8; size], vec![0u8; size], vec![0u8; 2 * size]);
+    let client = Client::new(options, &mut rx, &mut tx, &mut store)?;
+    let addr = format!("{}:{}", o.host, o.port);
+    let io = TcpTransport::connect(&addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    let mut mqtt = Blocking::new(client, io, StdClock::new());
+    mqtt.connect()?;
+    if cmd == "pub" {
+        let mut pending = 0usize;
+        let mut send = |mqtt: &mut Blocking<'_, TcpTransport, StdClock>,
+                        payload: &[u8]|
+         -> Result<(), Box<dyn std::error::Error>> {
+            if mqtt
+                .publish(&o.topics[0], payload, qos(o.qos), o.retain)?
+                .is_some()
+            {
+                pending += 1;
+            }
+            Ok(())
+        };
+        if o.lines {
+            for line in std::io::stdin().lock().lines() {
+                send(&mut mqtt, line?.as_bytes())?;
+            }
+        } else if let Some(m) = &o.message {
+            send(&mut mqtt, m)?;
+        }
+        while pending > 0 {
+            if let Event::Published { .. } = mqtt.next_event()? {
+                pending -= 1;
+            }
+        }
+    } else {
+        let filters: Vec<Subscription<'_>> = o
+            .topics
+            .iter()
+            .map(|t| {
+                Ok(Subscription {
+                    filter: TopicFilter::new(t)?,
+                    qos: qos(o.qos),
+                })
+            })
+            .collect::<Result<_, umqtt::topic::TopicError>>()?;
+        mqtt.subscribe_many(&filters)?;
+        let mut seen = 0;
+        let mut out = std::io::stdout().lock();
+        while o.count.is_none_or(|c| seen < c) {
+            match mqtt.next_event()? {
+                Event::Subscribed { codes, .. }
+                    if codes
+                        .iter()
+                        .any(|c| c == umqtt::packet::SubackCode::Failure) =>
+                {
+                    return Err("the broker refused a subscription".into());
+                }
+                Event::Message(m) => {
+                    seen += 1;
+                    if o.verbose {
+                        write!(out, "{} ", m.topic)?;
+                    }
+                    out.write_all(m.payload)?;
+                    if !o.no_newline {
+                        writeln!(out)?;
+                    }
+                    out.flush()?;
+                }
+                _ => {}
+            }
+        }
+    }
+    mqtt.disconnect()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let (cmd, opts) = match parse(std::env::args().skip(1)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("umqtt: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cmd, &opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("umqtt: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
