@@ -19,7 +19,7 @@ use embedded_hal_async::delay::DelayNs;
 use embedded_io_async::{Read, Write};
 
 use crate::client::{Client, Error, Event, Progress, State};
-use crate::driver::{DriverError, is_timeout, lost};
+use crate::driver::{DriverError, after_read, after_write, lost};
 use crate::packet::{PacketId, QoS, Subscription};
 use crate::time::Clock;
 use crate::topic::{TopicFilter, TopicName};
@@ -69,13 +69,8 @@ impl<'a, T: Read + Write, C: Clock, D: DelayNs> Async<'a, T, C, D> {
             if pending.is_empty() {
                 break;
             }
-            let n = match self.io.write(pending).await {
-                Ok(0) => return Err(lost(&mut self.client, DriverError::Closed)),
-                Ok(n) => n,
-                Err(e) => return Err(lost(&mut self.client, DriverError::Io(e))),
-            };
-            let now = self.clock.now_ms();
-            self.client.transmitted(n, now);
+            let written = self.io.write(pending).await;
+            after_write(&mut self.client, || self.clock.now_ms(), written)?;
         }
         self.io
             .flush()
@@ -100,13 +95,7 @@ impl<'a, T: Read + Write, C: Clock, D: DelayNs> Async<'a, T, C, D> {
         };
         match read {
             None => Ok(()),
-            Some(Ok(0)) => Err(lost(&mut self.client, DriverError::Closed)),
-            Some(Ok(n)) => {
-                self.client.received(n);
-                Ok(())
-            }
-            Some(Err(e)) if is_timeout(embedded_io::Error::kind(&e)) => Ok(()),
-            Some(Err(e)) => Err(lost(&mut self.client, DriverError::Io(e))),
+            Some(read) => after_read(&mut self.client, read).map(|_| ()),
         }
     }
 

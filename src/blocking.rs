@@ -6,10 +6,10 @@
 //! adapter does; a timeout is reported as `ErrorKind::TimedOut` and means "no data yet").
 
 use embedded_hal::delay::DelayNs;
-use embedded_io::{Error as _, Read, Write};
+use embedded_io::{Read, Write};
 
 use crate::client::{Client, Error, Event, Progress, State};
-use crate::driver::{DriverError, is_timeout, lost};
+use crate::driver::{DriverError, after_read, after_write, lost};
 use crate::packet::{PacketId, Publish, QoS, Subscription};
 use crate::reconnect::Backoff;
 use crate::time::Clock;
@@ -53,13 +53,8 @@ impl<'a, T: Read + Write, C: Clock> Blocking<'a, T, C> {
             if pending.is_empty() {
                 break;
             }
-            let n = match self.io.write(pending) {
-                Ok(0) => return Err(lost(&mut self.client, DriverError::Closed)),
-                Ok(n) => n,
-                Err(e) => return Err(lost(&mut self.client, DriverError::Io(e))),
-            };
-            let now = self.clock.now_ms();
-            self.client.transmitted(n, now);
+            let written = self.io.write(pending);
+            after_write(&mut self.client, || self.clock.now_ms(), written)?;
         }
         self.io
             .flush()
@@ -69,15 +64,8 @@ impl<'a, T: Read + Write, C: Clock> Blocking<'a, T, C> {
     /// Reads once (blocking until data, end of stream or the transport's timeout).
     fn read(&mut self) -> Result<(), T::Error> {
         let space = self.client.rx_space();
-        match self.io.read(space) {
-            Ok(0) => Err(lost(&mut self.client, DriverError::Closed)),
-            Ok(n) => {
-                self.client.received(n);
-                Ok(())
-            }
-            Err(e) if is_timeout(e.kind()) => Ok(()),
-            Err(e) => Err(lost(&mut self.client, DriverError::Io(e))),
-        }
+        let read = self.io.read(space);
+        after_read(&mut self.client, read).map(|_| ())
     }
 
     /// Moves bytes until the core has an event for [`Client::event`].

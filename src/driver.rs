@@ -42,7 +42,36 @@ pub(crate) fn lost<E>(client: &mut Client<'_>, e: DriverError<E>) -> DriverError
     e
 }
 
-/// True for a read error that only means "no data within the transport's read timeout".
-pub(crate) fn is_timeout(kind: embedded_io::ErrorKind) -> bool {
-    matches!(kind, embedded_io::ErrorKind::TimedOut)
+/// Records one transport write in the core: `n` bytes went out at `now()`; 0 bytes or an error
+/// end the connection.
+pub(crate) fn after_write<E>(
+    client: &mut Client<'_>,
+    now: impl FnOnce() -> u64,
+    written: Result<usize, E>,
+) -> Result<(), DriverError<E>> {
+    match written {
+        Ok(0) => Err(lost(client, DriverError::Closed)),
+        Ok(n) => {
+            client.transmitted(n, now());
+            Ok(())
+        }
+        Err(e) => Err(lost(client, DriverError::Io(e))),
+    }
+}
+
+/// Records one transport read in the core; `Ok(false)` when the read only timed out (no data
+/// within the transport's read timeout). End of stream or an error end the connection.
+pub(crate) fn after_read<E: embedded_io::Error>(
+    client: &mut Client<'_>,
+    read: Result<usize, E>,
+) -> Result<bool, DriverError<E>> {
+    match read {
+        Ok(0) => Err(lost(client, DriverError::Closed)),
+        Ok(n) => {
+            client.received(n);
+            Ok(true)
+        }
+        Err(e) if e.kind() == embedded_io::ErrorKind::TimedOut => Ok(false),
+        Err(e) => Err(lost(client, DriverError::Io(e))),
+    }
 }

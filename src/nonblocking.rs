@@ -6,7 +6,7 @@
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 
 use crate::client::{Client, Error, Event, Progress};
-use crate::driver::{DriverError, lost};
+use crate::driver::{DriverError, after_read, after_write, lost};
 use crate::packet::{PacketId, Publish, QoS, Subscription};
 use crate::time::Clock;
 use crate::topic::{TopicFilter, TopicName};
@@ -72,13 +72,8 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
                 Err(e) => return Err(lost(&mut self.client, DriverError::Io(e))),
             }
             let pending = self.client.poll_transmit();
-            let n = match self.io.write(pending) {
-                Ok(0) => return Err(lost(&mut self.client, DriverError::Closed)),
-                Ok(n) => n,
-                Err(e) => return Err(lost(&mut self.client, DriverError::Io(e))),
-            };
-            let now = self.clock.now_ms();
-            self.client.transmitted(n, now);
+            let written = self.io.write(pending);
+            after_write(&mut self.client, || self.clock.now_ms(), written)?;
         }
         Ok(())
     }
@@ -94,14 +89,8 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
         if space.is_empty() {
             return Ok(false);
         }
-        match self.io.read(space) {
-            Ok(0) => Err(lost(&mut self.client, DriverError::Closed)),
-            Ok(n) => {
-                self.client.received(n);
-                Ok(true)
-            }
-            Err(e) => Err(lost(&mut self.client, DriverError::Io(e))),
-        }
+        let read = self.io.read(space);
+        after_read(&mut self.client, read)
     }
 
     /// Does whatever can be done without blocking — write, read, process, keep alive — and
