@@ -79,7 +79,7 @@ impl Broker {
             // Note: mosquitto documents in-order delivery only with max_inflight_messages 1;
             // with more, a reconnect can reorder its resends (see tests/fault_injection.rs).
             let mut conf = format!(
-                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 20\nlog_dest stderr\n"
+                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 20\nset_tcp_nodelay true\nlog_dest stderr\n"
             );
             match auth {
                 None => conf.push_str("allow_anonymous true\n"),
