@@ -18,12 +18,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use live::{Broker, Conn, find_program};
+use umqtt::DriverError;
 use umqtt::adapters::std_tcp::TcpTransport;
 use umqtt::blocking::Blocking;
 use umqtt::client::{Client, ConnectOptions, Error, Event};
 use umqtt::packet::QoS;
 use umqtt::time::StdClock;
-use umqtt::DriverError;
 
 const PAYLOAD: [u8; 64] = [b'x'; 64];
 
@@ -32,16 +32,32 @@ fn leak(n: usize) -> &'static mut [u8] {
 }
 
 /// Subscribes, runs `publish`, and returns the time until the subscriber had all `n`.
-fn measure(b: &Broker, qos: QoS, n: usize, tag: &str, publish: impl FnOnce(String) + Send + 'static) -> Duration {
+fn measure(
+    b: &Broker,
+    qos: QoS,
+    n: usize,
+    tag: &str,
+    publish: impl FnOnce(String) + Send + 'static,
+) -> Duration {
     let topic = format!("e2e/{tag}/{}", qos as u8);
-    let (mut sub, _) = Conn::connect(b.addr(), ConnectOptions::new(live::leak_str(format!("sub-{tag}-{}", qos as u8))).unwrap(), 4096).unwrap();
+    let (mut sub, _) = Conn::connect(
+        b.addr(),
+        ConnectOptions::new(live::leak_str(format!("sub-{tag}-{}", qos as u8))).unwrap(),
+        4096,
+    )
+    .unwrap();
     sub.subscribe(&topic, qos).unwrap();
     let start = Instant::now();
     let publisher = std::thread::spawn(move || publish(topic));
     let mut got = 0;
     while got < n {
         if sub.recv(Duration::from_secs(10)).unwrap().is_none() {
-            panic!("{tag} QoS {}: only {got} of {n} arrived; subscriber state {:?}, publisher finished: {}", qos as u8, sub.d.client().state(), publisher.is_finished());
+            panic!(
+                "{tag} QoS {}: only {got} of {n} arrived; subscriber state {:?}, publisher finished: {}",
+                qos as u8,
+                sub.d.client().state(),
+                publisher.is_finished()
+            );
         }
         got += 1;
     }
@@ -50,11 +66,21 @@ fn measure(b: &Broker, qos: QoS, n: usize, tag: &str, publish: impl FnOnce(Strin
     elapsed
 }
 
-fn umqtt_publisher(addr: std::net::SocketAddr, qos: QoS, n: usize) -> impl FnOnce(String) + Send + 'static {
+fn umqtt_publisher(
+    addr: std::net::SocketAddr,
+    qos: QoS,
+    n: usize,
+) -> impl FnOnce(String) + Send + 'static {
     move |topic| {
-        let o = ConnectOptions::new(live::leak_str(format!("pub-umqtt-{}", qos as u8))).unwrap().max_inflight(20);
+        let o = ConnectOptions::new(live::leak_str(format!("pub-umqtt-{}", qos as u8)))
+            .unwrap()
+            .max_inflight(20);
         let client = Client::new(o, leak(4096), leak(64 * 1024), leak(64 * 1024)).unwrap();
-        let mut m = Blocking::new(client, TcpTransport::connect(addr).unwrap(), StdClock::new());
+        let mut m = Blocking::new(
+            client,
+            TcpTransport::connect(addr).unwrap(),
+            StdClock::new(),
+        );
         m.connect().unwrap();
         let mut sent = 0;
         while sent < n {
@@ -73,11 +99,22 @@ fn umqtt_publisher(addr: std::net::SocketAddr, qos: QoS, n: usize) -> impl FnOnc
     }
 }
 
-fn rumqttc_publisher(addr: std::net::SocketAddr, qos: QoS, n: usize) -> impl FnOnce(String) + Send + 'static {
+fn rumqttc_publisher(
+    addr: std::net::SocketAddr,
+    qos: QoS,
+    n: usize,
+) -> impl FnOnce(String) + Send + 'static {
     move |topic| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            let mut o = rumqttc::MqttOptions::new(format!("pub-rumqttc-{}", qos as u8), addr.ip().to_string(), addr.port());
+            let mut o = rumqttc::MqttOptions::new(
+                format!("pub-rumqttc-{}", qos as u8),
+                addr.ip().to_string(),
+                addr.port(),
+            );
             o.set_inflight(20);
             let (client, mut eventloop) = rumqttc::AsyncClient::new(o, 64);
             let q = match qos {
@@ -87,7 +124,10 @@ fn rumqttc_publisher(addr: std::net::SocketAddr, qos: QoS, n: usize) -> impl FnO
             };
             let sender = tokio::spawn(async move {
                 for _ in 0..n {
-                    client.publish(topic.clone(), q, false, PAYLOAD.to_vec()).await.unwrap();
+                    client
+                        .publish(topic.clone(), q, false, PAYLOAD.to_vec())
+                        .await
+                        .unwrap();
                 }
                 client
             });
@@ -96,7 +136,9 @@ fn rumqttc_publisher(addr: std::net::SocketAddr, qos: QoS, n: usize) -> impl FnO
             let mut outgoing = 0;
             loop {
                 match eventloop.poll().await.unwrap() {
-                    rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_) | rumqttc::Packet::PubComp(_)) => acked += 1,
+                    rumqttc::Event::Incoming(
+                        rumqttc::Packet::PubAck(_) | rumqttc::Packet::PubComp(_),
+                    ) => acked += 1,
                     rumqttc::Event::Outgoing(rumqttc::Outgoing::Publish(_)) => outgoing += 1,
                     _ => {}
                 }
@@ -111,10 +153,25 @@ fn rumqttc_publisher(addr: std::net::SocketAddr, qos: QoS, n: usize) -> impl FnO
     }
 }
 
-fn mosquitto_pub_publisher(bin: std::path::PathBuf, port: u16, qos: QoS, n: usize) -> impl FnOnce(String) + Send + 'static {
+fn mosquitto_pub_publisher(
+    bin: std::path::PathBuf,
+    port: u16,
+    qos: QoS,
+    n: usize,
+) -> impl FnOnce(String) + Send + 'static {
     move |topic| {
         let mut child = Command::new(bin)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", &topic, "-q", &(qos as u8).to_string(), "-l"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                &topic,
+                "-q",
+                &(qos as u8).to_string(),
+                "-l",
+            ])
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
@@ -136,17 +193,50 @@ fn main() {
         eprintln!("e2e benchmark skipped: needs mosquitto and mosquitto-clients");
         return;
     };
-    let n: usize = std::env::var("E2E_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    println!("end-to-end through mosquitto on loopback, {n} messages of 64 bytes, counted at a subscriber\n");
-    println!("| QoS | umqtt msgs/s | rumqttc msgs/s | mosquitto_pub msgs/s | umqtt / rumqttc | umqtt / mosquitto_pub |");
+    let n: usize = std::env::var("E2E_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    println!(
+        "end-to-end through mosquitto on loopback, {n} messages of 64 bytes, counted at a subscriber\n"
+    );
+    println!(
+        "| QoS | umqtt msgs/s | rumqttc msgs/s | mosquitto_pub msgs/s | umqtt / rumqttc | umqtt / mosquitto_pub |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     let only: Option<u8> = std::env::var("E2E_QOS").ok().and_then(|v| v.parse().ok());
-    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().filter(|q| only.is_none_or(|o| o == *q as u8)) {
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .filter(|q| only.is_none_or(|o| o == *q as u8))
+    {
         let rate = |d: Duration| n as f64 / d.as_secs_f64();
-        let u = rate(measure(&b, qos, n, "umqtt", umqtt_publisher(b.addr(), qos, n)));
-        let r = rate(measure(&b, qos, n, "rumqttc", rumqttc_publisher(b.addr(), qos, n)));
-        let m = rate(measure(&b, qos, n, "mosqpub", mosquitto_pub_publisher(mpub.clone(), b.addr().port(), qos, n)));
-        println!("| {} | {u:.0} | {r:.0} | {m:.0} | {:.2} | {:.2} |", qos as u8, u / r, u / m);
+        let u = rate(measure(
+            &b,
+            qos,
+            n,
+            "umqtt",
+            umqtt_publisher(b.addr(), qos, n),
+        ));
+        let r = rate(measure(
+            &b,
+            qos,
+            n,
+            "rumqttc",
+            rumqttc_publisher(b.addr(), qos, n),
+        ));
+        let m = rate(measure(
+            &b,
+            qos,
+            n,
+            "mosqpub",
+            mosquitto_pub_publisher(mpub.clone(), b.addr().port(), qos, n),
+        ));
+        println!(
+            "| {} | {u:.0} | {r:.0} | {m:.0} | {:.2} | {:.2} |",
+            qos as u8,
+            u / r,
+            u / m
+        );
     }
     // Round trip: publish QoS 1 to a topic this client subscribes to, wait for it.
     let (mut c, _) = Conn::connect(b.addr(), ConnectOptions::new("rtt").unwrap(), 4096).unwrap();
@@ -154,7 +244,8 @@ fn main() {
     let mut samples = Vec::new();
     for _ in 0..2_000 {
         let t = Instant::now();
-        c.queue("e2e/rtt", &PAYLOAD, QoS::AtLeastOnce, false).unwrap();
+        c.queue("e2e/rtt", &PAYLOAD, QoS::AtLeastOnce, false)
+            .unwrap();
         c.recv(Duration::from_secs(5)).unwrap().expect("round trip");
         samples.push(t.elapsed());
     }
