@@ -701,13 +701,15 @@ impl<'a> Core<'a> {
                 }
                 Ok(Some(Ready::FromRx))
             }
-            Packet::Puback(pid) => {
-                let e = self.awaiting(Kind::AwaitPuback, &packet, pid)?;
+            // The end of a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) delivery: the id is free again.
+            Packet::Puback(pid) | Packet::Pubcomp(pid) => {
+                let (kind, qos) = match packet {
+                    Packet::Puback(_) => (Kind::AwaitPuback, QoS::AtLeastOnce),
+                    _ => (Kind::AwaitPubcomp, QoS::ExactlyOnce),
+                };
+                let e = self.awaiting(kind, &packet, pid)?;
                 self.store.remove(&e);
-                Ok(Some(Ready::Published {
-                    pid,
-                    qos: QoS::AtLeastOnce,
-                }))
+                Ok(Some(Ready::Published { pid, qos }))
             }
             Packet::Pubrec(pid) => {
                 if let Some(e) = self.store.find(pid, |k| k == Kind::AwaitPubrec) {
@@ -722,14 +724,6 @@ impl<'a> Core<'a> {
                 }
                 self.fill_tx();
                 Ok(None)
-            }
-            Packet::Pubcomp(pid) => {
-                let e = self.awaiting(Kind::AwaitPubcomp, &packet, pid)?;
-                self.store.remove(&e);
-                Ok(Some(Ready::Published {
-                    pid,
-                    qos: QoS::ExactlyOnce,
-                }))
             }
             Packet::Pubrel(pid) => {
                 if let Some(e) = self.store.find(pid, |k| k == Kind::Inbound) {
