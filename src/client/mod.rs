@@ -30,7 +30,7 @@ mod store;
 
 pub use error::{Error, ProtocolError};
 pub use event::{Event, Lost};
-pub use options::{ConfigError, ConnectOptions};
+pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 pub use store::ENTRY_OVERHEAD;
 
 use buffers::{RxBuffer, TxQueue};

@@ -32,6 +32,10 @@ pub struct ConnectOptions<'a> {
     pub(crate) resubscribe: &'a [Subscription<'a>],
 }
 
+/// The default of [`ConnectOptions::max_inflight`]: mosquitto's default
+/// `max_inflight_messages`.
+pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
+
 /// A connect option the caller got wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -72,7 +76,7 @@ impl<'a> ConnectOptions<'a> {
             will: None,
             login: None,
             response_timeout_ms: 10_000,
-            max_inflight: u16::MAX,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
             resubscribe: &[],
         })
     }
@@ -133,6 +137,10 @@ impl<'a> ConnectOptions<'a> {
     }
 
     /// The most QoS 1/2 messages in flight at once (the session store bounds it too).
+    /// Default [`DEFAULT_MAX_INFLIGHT`].
+    ///
+    /// Keep it at or under the broker's own limit: mosquitto 2.0 (`max_inflight_messages`,
+    /// default 20) acknowledges but discards incoming QoS 2 messages beyond it.
     pub fn max_inflight(mut self, n: u16) -> Self {
         self.max_inflight = n;
         self
