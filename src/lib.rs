@@ -49,7 +49,6 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-#[cfg(feature = "std")]
 pub mod adapters;
 pub mod asynch;
 pub mod blocking;

@@ -1,0 +1,178 @@
+//! The chip: register access over `SpiDevice`, bring-up, link status.
+
+use embedded_hal::delay::DelayNs;
+use embedded_hal::spi::{Operation, SpiDevice};
+
+use super::W5500Error;
+use super::regs::*;
+
+/// Microseconds between two polls of a chip register while waiting.
+pub(crate) const POLL_US: u32 = 100;
+
+/// The network settings written at bring-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetConfig {
+    /// The chip's MAC address.
+    pub mac: [u8; 6],
+    /// Its IPv4 address.
+    pub ip: [u8; 4],
+    /// The gateway.
+    pub gateway: [u8; 4],
+    /// The subnet mask.
+    pub subnet: [u8; 4],
+}
+
+/// A W5500 on an SPI bus. Cheap to create: it holds only the `SpiDevice` (pass `&mut spi` to
+/// keep the device, or a shared-bus device to use several sockets).
+#[derive(Debug)]
+pub struct W5500<SPI> {
+    spi: SPI,
+}
+
+impl<SPI: SpiDevice> W5500<SPI> {
+    /// Wraps the SPI device (mode 0 or 3, up to 80 MHz on the real chip).
+    pub fn new(spi: SPI) -> Self {
+        W5500 { spi }
+    }
+
+    /// Gives the SPI device back.
+    pub fn release(self) -> SPI {
+        self.spi
+    }
+
+    /// Reads `buf.len()` bytes from `block` starting at `addr`, in one SPI transaction.
+    pub fn read(
+        &mut self,
+        block: u8,
+        addr: u16,
+        buf: &mut [u8],
+    ) -> Result<(), W5500Error<SPI::Error>> {
+        let [hi, lo] = addr.to_be_bytes();
+        let header = [hi, lo, control(block, false)];
+        self.spi
+            .transaction(&mut [Operation::Write(&header), Operation::Read(buf)])
+            .map_err(W5500Error::Spi)
+    }
+
+    /// Writes `data` to `block` starting at `addr`, in one SPI transaction.
+    pub fn write(
+        &mut self,
+        block: u8,
+        addr: u16,
+        data: &[u8],
+    ) -> Result<(), W5500Error<SPI::Error>> {
+        let [hi, lo] = addr.to_be_bytes();
+        let header = [hi, lo, control(block, true)];
+        self.spi
+            .transaction(&mut [Operation::Write(&header), Operation::Write(data)])
+            .map_err(W5500Error::Spi)
+    }
+
+    /// Reads one register byte.
+    pub fn read_u8(&mut self, block: u8, addr: u16) -> Result<u8, W5500Error<SPI::Error>> {
+        let mut b = [0u8];
+        self.read(block, addr, &mut b)?;
+        Ok(b[0])
+    }
+
+    /// Writes one register byte.
+    pub fn write_u8(&mut self, block: u8, addr: u16, v: u8) -> Result<(), W5500Error<SPI::Error>> {
+        self.write(block, addr, &[v])
+    }
+
+    /// Reads a 16-bit register.
+    pub fn read_u16(&mut self, block: u8, addr: u16) -> Result<u16, W5500Error<SPI::Error>> {
+        let mut b = [0u8; 2];
+        self.read(block, addr, &mut b)?;
+        Ok(u16::from_be_bytes(b))
+    }
+
+    /// Reads a 16-bit register the chip may change between its two bytes (Sn_TX_FSR,
+    /// Sn_RX_RSR) until two reads agree, as the datasheet asks; at most 8 tries.
+    pub(crate) fn read_u16_stable(
+        &mut self,
+        block: u8,
+        addr: u16,
+    ) -> Result<u16, W5500Error<SPI::Error>> {
+        let mut last = self.read_u16(block, addr)?;
+        for _ in 0..8 {
+            let now = self.read_u16(block, addr)?;
+            if now == last {
+                return Ok(now);
+            }
+            last = now;
+        }
+        Ok(last)
+    }
+
+    /// Writes a 16-bit register.
+    pub fn write_u16(
+        &mut self,
+        block: u8,
+        addr: u16,
+        v: u16,
+    ) -> Result<(), W5500Error<SPI::Error>> {
+        self.write(block, addr, &v.to_be_bytes())
+    }
+
+    /// Soft-resets the chip, checks VERSIONR (0x04), and writes the network settings.
+    pub fn init(
+        &mut self,
+        config: &NetConfig,
+        delay: &mut impl DelayNs,
+    ) -> Result<(), W5500Error<SPI::Error>> {
+        // VERSIONR first: a missing chip reads 0x00 or 0xFF and must not be "reset" forever.
+        let version = self.read_u8(COMMON, VERSIONR)?;
+        if version != VERSION {
+            return Err(W5500Error::Version(version));
+        }
+        self.write_u8(COMMON, MR, MR_RST)?;
+        let mut reset_done = false;
+        for _ in 0..100 {
+            if self.read_u8(COMMON, MR)? & MR_RST == 0 {
+                reset_done = true;
+                break;
+            }
+            delay.delay_us(POLL_US);
+        }
+        if !reset_done {
+            return Err(W5500Error::Reset);
+        }
+        self.write(COMMON, SHAR, &config.mac)?;
+        self.write(COMMON, GAR, &config.gateway)?;
+        self.write(COMMON, SUBR, &config.subnet)?;
+        self.write(COMMON, SIPR, &config.ip)?;
+        Ok(())
+    }
+
+    /// Is the Ethernet link up (PHYCFGR.LNK)?
+    pub fn link_up(&mut self) -> Result<bool, W5500Error<SPI::Error>> {
+        Ok(self.read_u8(COMMON, PHYCFGR)? & PHYCFGR_LNK != 0)
+    }
+
+    /// Waits up to `timeout_ms` for the link; [`W5500Error::LinkDown`] after that.
+    pub fn wait_link(
+        &mut self,
+        delay: &mut impl DelayNs,
+        timeout_ms: u32,
+    ) -> Result<(), W5500Error<SPI::Error>> {
+        for _ in 0..=timeout_ms {
+            if self.link_up()? {
+                return Ok(());
+            }
+            delay.delay_ms(1);
+        }
+        Err(W5500Error::LinkDown)
+    }
+
+    /// Sets the TX and RX buffer sizes of socket `n` in KiB (0, 1, 2, 4, 8 or 16; the eight
+    /// sockets share 16 KiB each way; the reset value is 2). Only while the socket is closed.
+    pub fn set_buffer_kib(&mut self, n: u8, tx: u8, rx: u8) -> Result<(), W5500Error<SPI::Error>> {
+        let valid = |k: u8| matches!(k, 0 | 1 | 2 | 4 | 8 | 16);
+        if n >= SOCKETS || !valid(tx) || !valid(rx) {
+            return Err(W5500Error::InvalidArgument);
+        }
+        self.write_u8(socket_regs(n), SN_TXBUF_SIZE, tx)?;
+        self.write_u8(socket_regs(n), SN_RXBUF_SIZE, rx)
+    }
+}
