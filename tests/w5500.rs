@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use embedded_io::{Read, ReadReady, Write};
 use live::*;
+use umqtt::DriverError;
 use umqtt::adapters::w5500::emulator::Emulator;
 use umqtt::adapters::w5500::regs::{COMMON, SIPR, SR_CLOSE_WAIT};
 use umqtt::adapters::w5500::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
@@ -18,7 +19,6 @@ use umqtt::client::{Client, ConnectOptions, Error, Event, State};
 use umqtt::nonblocking::NonBlocking;
 use umqtt::packet::QoS;
 use umqtt::time::{StdClock, StdDelay};
-use umqtt::DriverError;
 
 const CONFIG: NetConfig = NetConfig {
     mac: [0x02, 0x00, 0x00, 0x00, 0x55, 0x00],
@@ -108,7 +108,10 @@ fn a_refused_connect_is_an_error() {
         .port();
     let mut s = socket(&Emulator::new(), Timeouts::default());
     let t = Instant::now();
-    assert_eq!(s.connect([127, 0, 0, 1], port), Err(W5500Error::ConnectFailed));
+    assert_eq!(
+        s.connect([127, 0, 0, 1], port),
+        Err(W5500Error::ConnectFailed)
+    );
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 
@@ -244,7 +247,13 @@ const TOTAL: usize = 1024 * 1024;
 fn mqtt_client(id: &'static str) -> Client<'static> {
     let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
     let options = ConnectOptions::new(id).unwrap().keep_alive_secs(10);
-    Client::new(options, leak(MESSAGE + 64), leak(MESSAGE + 64), leak(32 * 1024)).unwrap()
+    Client::new(
+        options,
+        leak(MESSAGE + 64),
+        leak(MESSAGE + 64),
+        leak(32 * 1024),
+    )
+    .unwrap()
 }
 
 fn message(seq: usize) -> Vec<u8> {
@@ -276,7 +285,10 @@ fn assert_stats(emu: &Emulator) {
     eprintln!("W5500 socket 0: {stats:?}");
     assert!(stats.sent >= TOTAL as u64 && stats.received >= TOTAL as u64);
     assert!(stats.tx_wraps >= 16 && stats.rx_wraps >= 16, "{stats:?}");
-    assert!(stats.rx_full > 0, "RX back-pressure never happened: {stats:?}");
+    assert!(
+        stats.rx_full > 0,
+        "RX back-pressure never happened: {stats:?}"
+    );
 }
 
 #[test]
@@ -291,7 +303,10 @@ fn mqtt_through_the_w5500_one_mib_each_way_blocking() {
     let (mut next, mut seen, mut acked) = (0, vec![false; n], 0);
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen.iter().any(|s| !s) || acked < n {
-        assert!(Instant::now() < deadline, "timed out: {next} sent, {acked} acked");
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {next} sent, {acked} acked"
+        );
         if next < n {
             match m.publish("w5500/echo", &message(next), QoS::AtLeastOnce, false) {
                 Ok(_) => {
@@ -321,14 +336,14 @@ fn mqtt_through_the_w5500_one_mib_each_way_nonblocking() {
     let s = w5500_to_broker(&broker, &emu);
     let mut m = NonBlocking::new(mqtt_client("w5500-nb"), s, StdClock::new());
     let deadline = Instant::now() + Duration::from_secs(120);
-    let poll = |m: &mut NonBlocking<'static, Socket, StdClock>| loop {
+    let poll = |m: &mut NonBlocking<'static, Socket, StdClock>| {
         assert!(Instant::now() < deadline, "timed out");
         match m.poll() {
-            Ok(Event::Message(msg)) => return Some(check(msg.payload)),
-            Ok(_) => return None,
+            Ok(Event::Message(msg)) => Some(check(msg.payload)),
+            Ok(_) => None,
             Err(nb::Error::WouldBlock) => {
                 std::thread::sleep(Duration::from_micros(200));
-                return None;
+                None
             }
             Err(nb::Error::Other(e)) => panic!("poll: {e}"),
         }
