@@ -1,0 +1,71 @@
+//! The W5500 program on a Linux host: the seed program (publish a JSON status every second;
+//! subscribe and poll every 100 ms) in `firmware/src/app.rs` — the same code the Cortex-M
+//! firmware runs — driving an emulated W5500 whose socket is bridged to real TCP.
+//!
+//! `cargo run --example w5500 -- [--count N] [--host H --port P]`. By default it starts the
+//! in-process broker, subscribes to its own status topic and stops after 3 messages.
+
+#[path = "../firmware/src/app.rs"]
+#[allow(dead_code)]
+mod app;
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/broker.rs"]
+mod broker;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use umqtt::adapters::w5500::NetConfig;
+use umqtt::adapters::w5500::emulator::Emulator;
+use umqtt::time::{StdClock, StdDelay};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args::Args::from_env();
+    let local = args.broker().is_none();
+    let addr: SocketAddr = match args.broker() {
+        Some(a) => a
+            .to_socket_addrs()?
+            .find(SocketAddr::is_ipv4)
+            .ok_or("the W5500 speaks IPv4 only: give an IPv4 broker address")?,
+        None => broker::start(),
+    };
+    let std::net::IpAddr::V4(ip) = addr.ip() else {
+        return Err("IPv4 only".into());
+    };
+    let stop_after = match args.value(&["--count"]) {
+        Some(n) => Some(n.parse()?),
+        None if local => Some(3),
+        None => None,
+    };
+    let settings = app::Settings {
+        net: NetConfig {
+            mac: [0x02, 0x00, 0x00, 0x00, 0x55, 0x00],
+            ip: [127, 0, 0, 2],
+            gateway: [127, 0, 0, 1],
+            subnet: [255, 0, 0, 0],
+        },
+        broker: (ip.octets(), addr.port()),
+        client_id: "umqtt-w5500",
+        status_topic: "umqtt/w5500/status",
+        command_filter: "umqtt/w5500/#",
+        stop_after,
+    };
+    println!("W5500 (emulated) → broker {addr}");
+    let emulator = Emulator::new();
+    let mut buffers = app::Buffers::new();
+    app::run(
+        emulator.clone(),
+        StdDelay,
+        StdClock::new(),
+        &settings,
+        &mut buffers,
+        |m| println!("{}: {}", m.topic, String::from_utf8_lossy(m.payload)),
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    let stats = emulator.stats(0);
+    println!(
+        "done: the emulated socket sent {} and received {} bytes",
+        stats.sent, stats.received
+    );
+    Ok(())
+}
