@@ -6,6 +6,7 @@
 //! count for a pending SUBSCRIBE, nothing otherwise. Entries are removed by closing the gap,
 //! so the order of what remains is the order it was sent in.
 
+use super::buffers::drop_front;
 use crate::packet::PacketId;
 
 /// Header bytes per entry: the store's overhead per message.
@@ -192,10 +193,8 @@ impl<'s> Store<'s> {
 
     /// Removes `e`, keeping the order of the rest.
     pub fn remove(&mut self, e: &Entry) {
-        let end = e.end().min(self.len);
         if let Some(tail) = self.buf.get_mut(e.offset..self.len) {
-            tail.copy_within(end - e.offset.., 0);
-            self.len -= end - e.offset;
+            self.len -= drop_front(tail, e.end().saturating_sub(e.offset));
         }
     }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets: `./run.sh smoke` (25 s each, CI, AddressSanitizer on) or
+# `./run.sh soak [RUNS] [TARGET...]` (no sanitizer: the crate forbids unsafe code, and the
+# checks that matter are its own panics and assertions; ~4x the executions per second).
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-smoke}
+targets=(decode streaming roundtrip client)
+sanitizer=address
+if [ "$mode" = soak ]; then
+  sanitizer=none
+  if [ $# -gt 2 ]; then targets=("${@:3}"); fi
+fi
+cargo +nightly fuzz build -O -s "$sanitizer"
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t"
+  case "$mode" in
+    smoke) limit=(-max_total_time="${FUZZ_SECONDS:-25}") ;;
+    soak) limit=(-runs="${2:-100000000}") ;;
+    *) echo "usage: $0 smoke|soak [runs]"; exit 2 ;;
+  esac
+  echo "== fuzz $t ($mode)"
+  cargo +nightly fuzz run -O -s "$sanitizer" "$t" "corpus/$t" seeds -- \
+    -dict=dict/mqtt.dict -max_len=4096 -print_final_stats=1 "${limit[@]}" 2>&1 \
+    | grep -E "DONE|stat::|INFO: seed|==[0-9]+==|SUMMARY|thread|panicked|Done" || true
+  # A crash leaves an artifact and a non-zero status: fail loudly.
+  if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then
+    echo "fuzz target $t crashed: see fuzz/artifacts/$t"; exit 1
+  fi
+done
