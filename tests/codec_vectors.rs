@@ -900,3 +900,63 @@ fn errors_display_a_reason() {
     );
     let _: &dyn std::error::Error = &DecodeError::EmptyList;
 }
+
+// ---------------------------------------------------------------- decode_from: direction of flow
+
+#[test]
+fn decode_from_refuses_packets_the_sender_never_sends() {
+    // Table 2.1 "Direction of flow": a server never sends CONNECT, SUBSCRIBE, UNSUBSCRIBE,
+    // PINGREQ or DISCONNECT; a client never sends CONNACK, SUBACK, UNSUBACK or PINGRESP.
+    let from_client_only: [&[u8]; 5] = [
+        &connect_bytes(b"MQTT", 4, 0x02, &[0, 0]),
+        &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x00],
+        &[0xA2, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'],
+        &[0xC0, 0x00],
+        &[0xE0, 0x00],
+    ];
+    for bytes in from_client_only {
+        let ty = match decode(bytes) {
+            Ok(Status::Complete { packet, .. }) => packet.packet_type(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ty.sender(), Some(Sender::Client));
+        assert!(matches!(
+            decode_from(bytes, Sender::Client),
+            Ok(Status::Complete { .. })
+        ));
+        assert_eq!(
+            decode_from(bytes, Sender::Server),
+            Err(DecodeError::WrongSender(ty))
+        );
+        // Refused from the first bytes on: the body is never waited for.
+        assert_eq!(
+            decode_from(&bytes[..2], Sender::Server),
+            Err(DecodeError::WrongSender(ty))
+        );
+    }
+    let from_server_only: [&[u8]; 4] = [
+        &[0x20, 0x02, 0x00, 0x00],
+        &[0x90, 0x03, 0x00, 0x01, 0x00],
+        &[0xB0, 0x02, 0x00, 0x01],
+        &[0xD0, 0x00],
+    ];
+    for bytes in from_server_only {
+        assert!(matches!(
+            decode_from(bytes, Sender::Server),
+            Ok(Status::Complete { .. })
+        ));
+        assert!(matches!(
+            decode_from(bytes, Sender::Client),
+            Err(DecodeError::WrongSender(t)) if t.sender() == Some(Sender::Server)
+        ));
+    }
+    // The PUBLISH family goes both ways.
+    for bytes in [
+        &[0x40u8, 0x02, 0x00, 0x01][..],
+        &publish_bytes(0x30, b"a", b"x"),
+    ] {
+        for sender in [Sender::Client, Sender::Server] {
+            assert_eq!(decode_from(bytes, sender), decode(bytes));
+        }
+    }
+}

@@ -37,8 +37,9 @@ use buffers::{RxBuffer, TxQueue};
 use store::{Entry, Kind, LOST, Store, UNSENT};
 
 use crate::packet::{
-    Connect, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid, Status,
-    Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters, decode,
+    Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid,
+    Sender, Status, Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters,
+    decode_from,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -343,7 +344,7 @@ impl<'a> Client<'a> {
         let core = &self.core;
         Some(match core.ready? {
             Ready::Connected { session_present } => Event::Connected { session_present },
-            Ready::FromRx => match decode(self.rx.data()) {
+            Ready::FromRx => match decode_from(self.rx.data(), Sender::Server) {
                 Ok(Status::Complete {
                     packet: Packet::Publish(p),
                     ..
@@ -407,7 +408,7 @@ impl<'a> Core<'a> {
             return Ok(Step::Idle);
         }
         let data = rx.data();
-        match decode(data) {
+        match decode_from(data, Sender::Server) {
             Ok(Status::Partial { needed }) => {
                 let size = data.len().saturating_add(needed);
                 if size > rx.capacity() {
@@ -424,6 +425,10 @@ impl<'a> Core<'a> {
                     Some(ready) => Step::Ready(ready),
                     None => Step::Continue,
                 })
+            }
+            // A packet only clients send: the same violation as any other unexpected packet.
+            Err(DecodeError::WrongSender(t)) => {
+                Err(Error::Protocol(ProtocolError::UnexpectedPacket(t)))
             }
             Err(e) => Err(Error::Protocol(ProtocolError::Malformed(e))),
         }
@@ -603,16 +608,20 @@ impl<'a> Core<'a> {
     fn lost(&self, e: Entry) -> Lost<'_> {
         let pid = e.pid;
         match e.kind {
-            Kind::AwaitPuback | Kind::AwaitPubrec => match decode(self.store.body(&e)) {
-                Ok(Status::Complete {
-                    packet: Packet::Publish(mut message),
-                    ..
-                }) => {
-                    message.dup = false;
-                    Lost::Message { pid, message }
+            // Our own PUBLISH; decoded as the broker's packets are (PUBLISH goes both ways), so
+            // the client needs one copy of the decoder.
+            Kind::AwaitPuback | Kind::AwaitPubrec => {
+                match decode_from(self.store.body(&e), Sender::Server) {
+                    Ok(Status::Complete {
+                        packet: Packet::Publish(mut message),
+                        ..
+                    }) => {
+                        message.dup = false;
+                        Lost::Message { pid, message }
+                    }
+                    _ => Lost::Released { pid },
                 }
-                _ => Lost::Released { pid },
-            },
+            }
             Kind::AwaitSuback => Lost::Subscribe { pid },
             Kind::AwaitUnsuback => Lost::Unsubscribe { pid },
             Kind::AwaitPubcomp | Kind::Inbound => Lost::Released { pid },

@@ -62,6 +62,10 @@ pub enum DecodeError {
     InvalidConnackFlags(u8),
     /// A CONNACK return code above 5, which are reserved (section 3.2.2.3).
     InvalidConnectReturnCode(u8),
+    /// [`crate::packet::decode_from`]: a packet type the sender never sends (a server's
+    /// CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ or DISCONNECT; a client's CONNACK, SUBACK,
+    /// UNSUBACK or PINGRESP — Table 2.1, "Direction of flow").
+    WrongSender(PacketType),
 }
 
 impl From<TopicError> for DecodeError {
@@ -104,6 +108,7 @@ impl fmt::Display for DecodeError {
             InvalidSubackCode(c) => write!(f, "invalid SUBACK return code {c:#04x}"),
             InvalidConnackFlags(b) => write!(f, "CONNACK reserved flags set: {b:#04x}"),
             InvalidConnectReturnCode(c) => write!(f, "reserved CONNACK return code {c}"),
+            WrongSender(t) => write!(f, "{t:?} from the wrong side of the connection"),
         }
     }
 }

