@@ -34,7 +34,7 @@ pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 pub use store::ENTRY_OVERHEAD;
 
 use buffers::{RxBuffer, TxQueue};
-use store::{Entry, Kind, LOST, Store, UNSENT};
+use store::{Entry, Kind, Kinds, LOST, Store, UNSENT};
 
 use crate::packet::{
     Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid,
@@ -486,7 +486,7 @@ impl<'a> Core<'a> {
         for _ in 0..u16::MAX {
             self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
             if let Some(pid) = PacketId::new(self.next_pid) {
-                if self.store.find(pid, Kind::is_ours).is_none() {
+                if self.store.find(pid, Kinds::OURS).is_none() {
                     return Ok(pid);
                 }
             }
@@ -671,7 +671,7 @@ impl<'a> Core<'a> {
     /// is a protocol violation.
     fn awaiting(&self, kind: Kind, ack: &Packet<'_>, pid: PacketId) -> Result<Entry, Error> {
         self.store
-            .find(pid, |k| k == kind)
+            .find(pid, Kinds::of(kind))
             .ok_or_else(|| unknown_id(ack, pid))
     }
 
@@ -698,7 +698,7 @@ impl<'a> Core<'a> {
                         self.tx.push_packet(&Packet::Puback(pid))?;
                     }
                     QosPid::ExactlyOnce(pid) => {
-                        let duplicate = self.store.find(pid, |k| k == Kind::Inbound).is_some();
+                        let duplicate = self.store.find(pid, Kinds::of(Kind::Inbound)).is_some();
                         if !duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
                             return Err(Error::StoreFull);
                         }
@@ -721,12 +721,12 @@ impl<'a> Core<'a> {
                 Ok(Some(Ready::Published { pid, qos }))
             }
             Packet::Pubrec(pid) => {
-                if let Some(e) = self.store.find(pid, |k| k == Kind::AwaitPubrec) {
+                if let Some(e) = self.store.find(pid, Kinds::of(Kind::AwaitPubrec)) {
                     // Drop the message (never resent after PUBREL, MQTT-4.3.3-1) and queue
                     // PUBREL behind earlier ones, in PUBREC order (MQTT-4.6.0-4).
                     self.store.remove(&e);
                     self.store.push(Kind::AwaitPubcomp, UNSENT, pid, &[]);
-                } else if let Some(e) = self.store.find(pid, |k| k == Kind::AwaitPubcomp) {
+                } else if let Some(e) = self.store.find(pid, Kinds::of(Kind::AwaitPubcomp)) {
                     self.store.set_flags(&e, UNSENT);
                 } else {
                     return Err(unknown_id(&packet, pid));
@@ -735,7 +735,7 @@ impl<'a> Core<'a> {
                 Ok(None)
             }
             Packet::Pubrel(pid) => {
-                if let Some(e) = self.store.find(pid, |k| k == Kind::Inbound) {
+                if let Some(e) = self.store.find(pid, Kinds::of(Kind::Inbound)) {
                     self.store.remove(&e);
                 }
                 self.tx.push_packet(&Packet::Pubcomp(pid))?;

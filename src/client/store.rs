@@ -42,17 +42,30 @@ impl Kind {
         })
     }
 
-    /// True for entries that hold one of our own packet identifiers.
-    pub(crate) fn is_ours(self) -> bool {
-        self != Kind::Inbound
-    }
-
     /// True for our QoS 1/2 messages (they count against the in-flight window).
     pub(crate) fn is_publish(self) -> bool {
         matches!(
             self,
             Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitPubcomp
         )
+    }
+}
+
+/// A set of kinds, for [`Store::find`] (a mask, not a closure: one copy of the search).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Kinds(u8);
+
+impl Kinds {
+    /// Entries that hold one of our own packet identifiers (everything but inbound QoS 2).
+    pub const OURS: Kinds = Kinds(!(1 << Kind::Inbound as u8));
+
+    /// Just `kind`.
+    pub const fn of(kind: Kind) -> Kinds {
+        Kinds(1 << kind as u8)
+    }
+
+    fn contains(self, kind: Kind) -> bool {
+        self.0 & (1 << kind as u8) != 0
     }
 }
 
@@ -127,8 +140,8 @@ impl<'s> Store<'s> {
     }
 
     /// The entry of `kind` (or any of our kinds when `kind` is None) with `pid`.
-    pub fn find(&self, pid: PacketId, pred: impl Fn(Kind) -> bool) -> Option<Entry> {
-        self.iter().find(|e| e.pid == pid && pred(e.kind))
+    pub fn find(&self, pid: PacketId, kinds: Kinds) -> Option<Entry> {
+        self.iter().find(|e| e.pid == pid && kinds.contains(e.kind))
     }
 
     /// Appends an entry whose body `write` fills (it gets exactly `body_len` bytes) and returns
