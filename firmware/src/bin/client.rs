@@ -124,14 +124,19 @@ fn report(text: &str, n: usize) {
 /// Runs the script; the number of the first step that went wrong, or 0.
 #[inline(never)]
 fn exercise() -> usize {
-    let mut rx = [0u8; 256];
-    let mut tx = [0u8; 256];
-    let mut store = [0u8; 256];
+    // The session's memory, in .bss (each singleton is taken once, so always Some).
+    let (Some(rx), Some(tx), Some(store)) = (
+        cortex_m::singleton!(: [u8; 256] = [0; 256]),
+        cortex_m::singleton!(: [u8; 256] = [0; 256]),
+        cortex_m::singleton!(: [u8; 256] = [0; 256]),
+    ) else {
+        return 1;
+    };
     let Ok(options) = ConnectOptions::new("fw-client") else {
         return 1;
     };
     let options = options.keep_alive_secs(1).clean_session(false);
-    let Ok(client) = Client::new(options, &mut rx, &mut tx, &mut store) else {
+    let Ok(client) = Client::new(options, rx, tx, store) else {
         return 2;
     };
     let mut m = Blocking::new(client, ScriptIo::new(&FIRST), script::now_ms);
