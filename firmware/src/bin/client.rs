@@ -213,10 +213,16 @@ fn main() -> ! {
     paint_stack();
     let failed = exercise();
     report("stack high-water (bytes): ", stack_high_water());
+    report("size_of Client: ", core::mem::size_of::<Client<'static>>());
     report(
-        "client state (size_of Client): ",
-        core::mem::size_of::<Client<'static>>(),
+        "size_of Blocking (client, transport, clock): ",
+        core::mem::size_of::<Blocking<'static, ScriptIo, fn() -> u64>>(),
     );
+    report(
+        "size_of ConnectOptions: ",
+        core::mem::size_of::<ConnectOptions<'static>>(),
+    );
+    report("size_of Event: ", core::mem::size_of::<Event<'static>>());
     report("failed step (0 = none): ", failed);
     debug::exit(if failed == 0 {
         EXIT_SUCCESS
