@@ -12,7 +12,7 @@ use embedded_io::{Read, ReadReady, Write};
 use live::*;
 use umqtt::DriverError;
 use umqtt::adapters::w5500::emulator::Emulator;
-use umqtt::adapters::w5500::regs::{COMMON, SIPR, SR_CLOSE_WAIT};
+use umqtt::adapters::w5500::regs::{COMMON, IR_DISCON, SIPR, SN_IR, SR_CLOSE_WAIT, socket_regs};
 use umqtt::adapters::w5500::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
 use umqtt::blocking::Blocking;
 use umqtt::client::{Client, ConnectOptions, Error, Event, State};
@@ -149,8 +149,8 @@ fn a_read_with_no_data_times_out_as_timed_out() {
 }
 
 /// The peer sends 40 KiB and closes: the 2 KiB RX buffer fills again and again (back-pressure,
-/// nothing dropped), every byte arrives, then end of stream (CLOSE_WAIT), then writes fail
-/// once the peer is gone.
+/// nothing dropped), every byte arrives, then end of stream (CLOSE_WAIT and the DISCON
+/// interrupt, as on the chip).
 #[test]
 fn peer_close_is_end_of_stream_after_all_its_data() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -177,6 +177,8 @@ fn peer_close_is_end_of_stream_after_all_its_data() {
     assert_eq!(got.len(), sent.len());
     assert!(got == sent, "bytes differ");
     assert_eq!(s.status().unwrap(), SR_CLOSE_WAIT);
+    let ir = s.chip().read_u8(socket_regs(0), SN_IR).unwrap();
+    assert_ne!(ir & IR_DISCON, 0, "DISCON interrupt not raised");
     assert!(emu.stats(0).rx_full > 0, "the RX buffer never filled");
     s.disconnect().unwrap();
 }
