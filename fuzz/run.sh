@@ -21,7 +21,7 @@ for t in "${targets[@]}"; do
   esac
   echo "== fuzz $t ($mode)"
   cargo +nightly fuzz run -O -s "$sanitizer" "$t" "corpus/$t" seeds -- \
-    -dict=dict/mqtt.dict -max_len=4096 -print_final_stats=1 "${limit[@]}" 2>&1 \
+    -dict=dict/mqtt.dict -max_len=4096 -timeout=10 -print_final_stats=1 "${limit[@]}" 2>&1 \
     | grep -E "DONE|stat::|INFO: seed|==[0-9]+==|SUMMARY|thread|panicked|Done" || true
   # A crash leaves an artifact and a non-zero status: fail loudly.
   if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then
