@@ -23,8 +23,8 @@ for t in "${targets[@]}"; do
   cargo +nightly fuzz run -O -s "$sanitizer" "$t" "corpus/$t" seeds -- \
     -dict=dict/mqtt.dict -max_len=4096 -timeout=10 -print_final_stats=1 "${limit[@]}" 2>&1 \
     | grep -E "DONE|stat::|INFO: seed|==[0-9]+==|SUMMARY|thread|panicked|Done" || true
-  # A crash leaves an artifact and a non-zero status: fail loudly.
-  if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then
-    echo "fuzz target $t crashed: see fuzz/artifacts/$t"; exit 1
+  # A crash, hang, out-of-memory or leak leaves an artifact: fail loudly.
+  if compgen -G "artifacts/$t/*-*" >/dev/null; then
+    echo "fuzz target $t failed: see fuzz/artifacts/$t"; ls "artifacts/$t"; exit 1
   fi
 done
