@@ -51,6 +51,13 @@ impl Broker {
     /// mosquitto, with `auth` as its only user when given; None when it is not installed
     /// (a panic when it is required).
     pub fn mosquitto(auth: Option<(&str, &str)>) -> Option<Broker> {
+        Broker::mosquitto_with(auth, 20)
+    }
+
+    /// [`Broker::mosquitto`] with `max_inflight_messages` set to `inflight` (its default is
+    /// 20). mosquitto 2.0 acknowledges but drops incoming QoS 1/2 messages beyond it, and
+    /// delivers in order only with 1.
+    pub fn mosquitto_with(auth: Option<(&str, &str)>, inflight: u16) -> Option<Broker> {
         // UMQTT_NO_MOSQUITTO=1 exercises the fallback on a machine that has mosquitto.
         let hidden = std::env::var("UMQTT_NO_MOSQUITTO").is_ok_and(|v| v == "1");
         let Some(bin) = find_program("mosquitto").filter(|_| !hidden) else {
@@ -76,10 +83,10 @@ impl Broker {
                 .local_addr()
                 .unwrap()
                 .port();
-            // Note: mosquitto documents in-order delivery only with max_inflight_messages 1;
-            // with more, a reconnect can reorder its resends (see tests/fault_injection.rs).
+            // Note: mosquitto documents in-order delivery only with max_inflight_messages 1
+            // (see tests/fault_injection.rs for what happens with more).
             let mut conf = format!(
-                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 20\nset_tcp_nodelay true\nlog_dest stderr\n"
+                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages {inflight}\nset_tcp_nodelay true\nlog_dest stderr\n"
             );
             match auth {
                 None => conf.push_str("allow_anonymous true\n"),
