@@ -1,14 +1,14 @@
 //! End-to-end throughput through mosquitto on loopback, counted at a subscriber: umqtt at
-//! QoS 0, 1 and 2 (window 20) against rumqttc (inflight 20) and mosquitto's own C client
+//! QoS 0, 1 and 2 (window 32) against rumqttc (inflight 32) and mosquitto's own C client
 //! (`mosquitto_pub -l`), all in the same run; plus umqtt's publish→receive round trip.
 //!
 //! `cargo bench --bench e2e` (needs mosquitto and mosquitto-clients; `E2E_MESSAGES` sets the
 //! count, 20,000 by default). Prints msgs/s, ratios and p50/p99 latency.
 //!
-//! Window 20, not 32: mosquitto 2.0.11 (max_inflight_messages 20, as configured by the test
-//! harness and by default) acknowledges but drops incoming QoS 2 messages beyond 20 in flight
-//! from one client — measured here with umqtt and rumqttc alike (5,000 sent, 3,128 resp.
-//! 4,136 delivered at a window of 32).
+//! The broker runs with `max_inflight_messages 32` to match the window: mosquitto 2.0.11
+//! acknowledges but drops incoming QoS 1/2 messages beyond its limit (default 20) — measured
+//! with umqtt and rumqttc alike (5,000 sent at a window of 32 against the default: 3,128 resp.
+//! 4,136 delivered).
 
 #[path = "../tests/live/mod.rs"]
 mod live;
@@ -26,6 +26,8 @@ use umqtt::packet::QoS;
 use umqtt::time::StdClock;
 
 const PAYLOAD: [u8; 64] = [b'x'; 64];
+/// Messages in flight per publisher, and the broker's `max_inflight_messages`.
+const WINDOW: u16 = 32;
 
 fn leak(n: usize) -> &'static mut [u8] {
     Box::leak(vec![0u8; n].into_boxed_slice())
@@ -74,7 +76,7 @@ fn umqtt_publisher(
     move |topic| {
         let o = ConnectOptions::new(live::leak_str(format!("pub-umqtt-{}", qos as u8)))
             .unwrap()
-            .max_inflight(20);
+            .max_inflight(WINDOW);
         let client = Client::new(o, leak(4096), leak(64 * 1024), leak(64 * 1024)).unwrap();
         let mut m = Blocking::new(
             client,
@@ -115,7 +117,7 @@ fn rumqttc_publisher(
                 addr.ip().to_string(),
                 addr.port(),
             );
-            o.set_inflight(20);
+            o.set_inflight(WINDOW);
             let (client, mut eventloop) = rumqttc::AsyncClient::new(o, 64);
             let q = match qos {
                 QoS::AtMostOnce => rumqttc::QoS::AtMostOnce,
@@ -189,7 +191,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo bench --no-run` / test discovery: nothing to list
     }
-    let (Some(b), Some(mpub)) = (Broker::mosquitto(None), find_program("mosquitto_pub")) else {
+    let (Some(b), Some(mpub)) = (Broker::mosquitto_with(None, WINDOW), find_program("mosquitto_pub")) else {
         eprintln!("e2e benchmark skipped: needs mosquitto and mosquitto-clients");
         return;
     };
