@@ -191,7 +191,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo bench --no-run` / test discovery: nothing to list
     }
-    let (Some(b), Some(mpub)) = (Broker::mosquitto_with(None, WINDOW), find_program("mosquitto_pub")) else {
+    let (Some(b), Some(mpub)) = (
+        Broker::mosquitto_with(None, WINDOW),
+        find_program("mosquitto_pub"),
+    ) else {
         eprintln!("e2e benchmark skipped: needs mosquitto and mosquitto-clients");
         return;
     };

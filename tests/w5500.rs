@@ -383,3 +383,37 @@ fn mqtt_through_the_w5500_one_mib_each_way_nonblocking() {
     }
     assert_stats(&emu);
 }
+
+/// The emulator takes a transaction's operations as one byte stream, whatever their kind or
+/// split: the header may span operations, and Transfer / TransferInPlace work like on a bus.
+#[test]
+fn spi_frames_are_one_byte_stream_across_operations() {
+    use embedded_hal::spi::{Operation, SpiDevice};
+    use umqtt::adapters::w5500::regs::{GAR, VERSIONR, control};
+    let mut emu = Emulator::new();
+    // VERSIONR with the header split over two writes, read back through TransferInPlace.
+    let [hi, lo] = VERSIONR.to_be_bytes();
+    let mut data = [0xAAu8; 1];
+    emu.transaction(&mut [
+        Operation::Write(&[hi]),
+        Operation::Write(&[lo, control(COMMON, false)]),
+        Operation::TransferInPlace(&mut data),
+    ])
+    .unwrap();
+    assert_eq!(data, [0x04]);
+    // A write of GAR through Transfer (MISO ignored), then a full-duplex read of it.
+    let [hi, lo] = GAR.to_be_bytes();
+    let mut miso = [0u8; 7];
+    emu.transaction(&mut [Operation::Transfer(
+        &mut miso,
+        &[hi, lo, control(COMMON, true), 10, 0, 0, 1],
+    )])
+    .unwrap();
+    let mut got = [0u8; 7];
+    emu.transaction(&mut [Operation::Transfer(
+        &mut got,
+        &[hi, lo, control(COMMON, false), 0, 0, 0, 0],
+    )])
+    .unwrap();
+    assert_eq!(got[3..], [10, 0, 0, 1]);
+}
