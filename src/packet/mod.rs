@@ -301,7 +301,11 @@ impl<'a> Packet<'a> {
 
     /// The exact number of bytes [`Packet::encode`] writes.
     pub fn encoded_len(&self) -> usize {
-        let remaining = self.remaining_len();
+        Self::len_with(self.remaining_len())
+    }
+
+    /// Whole-packet length for a Remaining Length: first byte, its encoding, the body.
+    fn len_with(remaining: usize) -> usize {
         remaining.saturating_add(1 + header::remaining_length_len(remaining))
     }
 
@@ -315,7 +319,7 @@ impl<'a> Packet<'a> {
         if remaining > MAX_REMAINING_LENGTH {
             return Err(EncodeError::PacketTooLarge);
         }
-        let mut w = Writer::new(buf, self.encoded_len())?;
+        let mut w = Writer::new(buf, Self::len_with(remaining))?;
         header::write(&mut w, self.first_byte(), remaining)?;
         match self {
             Packet::Connect(c) => c.encode_body(&mut w)?,
