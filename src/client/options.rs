@@ -140,7 +140,7 @@ impl<'a> ConnectOptions<'a> {
     /// Default [`DEFAULT_MAX_INFLIGHT`].
     ///
     /// Keep it at or under the broker's own limit: mosquitto 2.0 (`max_inflight_messages`,
-    /// default 20) acknowledges but discards incoming QoS 2 messages beyond it.
+    /// default 20) acknowledges but discards incoming QoS 1/2 messages beyond it.
     pub fn max_inflight(mut self, n: u16) -> Self {
         self.max_inflight = n;
         self

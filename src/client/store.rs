@@ -139,7 +139,7 @@ impl<'s> Store<'s> {
         })
     }
 
-    /// The entry of `kind` (or any of our kinds when `kind` is None) with `pid`.
+    /// The first entry with `pid` whose kind is in `kinds`.
     pub fn find(&self, pid: PacketId, kinds: Kinds) -> Option<Entry> {
         self.iter().find(|e| e.pid == pid && kinds.contains(e.kind))
     }
