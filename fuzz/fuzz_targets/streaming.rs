@@ -2,23 +2,18 @@
 //! decoding of the whole stream gives — the same packets at the same boundaries, the same
 //! error at the same place — and every prefix of a packet is `Partial` with a `needed` that
 //! does not overshoot the packet's real length.
+//!
+//! The input is the stream itself (so the seed packets stay whole); the chunk sizes come from
+//! a generator seeded by the input, mostly 1–8 bytes with an occasional large one.
 #![no_main]
 
-use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use umqtt::packet::{DecodeError, Status, decode};
 
-#[derive(Arbitrary, Debug)]
-struct Input {
-    /// Chunk sizes, used in turn (0 is read as 1).
-    chunks: Vec<u8>,
-    stream: Vec<u8>,
-}
-
-/// What decoding a stream yields: packet lengths in order, then how it ended.
+/// What decoding a stream yields after its packets: bytes left that are not yet a whole
+/// packet, or an error.
 #[derive(Debug, PartialEq)]
 enum End {
-    /// Bytes left over that are not yet a whole packet.
     Partial,
     Error(DecodeError),
 }
@@ -37,12 +32,38 @@ fn one_shot(mut rest: &[u8]) -> (Vec<usize>, End) {
     }
 }
 
-fuzz_target!(|input: Input| {
-    let expected = one_shot(&input.stream);
+/// Chunk sizes: xorshift seeded by the input's length and first bytes.
+struct Chunks(u64);
+
+impl Chunks {
+    fn new(data: &[u8]) -> Self {
+        let seed = data
+            .iter()
+            .take(8)
+            .fold(data.len() as u64 ^ 0x9E37_79B9_7F4A_7C15, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+            });
+        Chunks(seed | 1)
+    }
+
+    fn next(&mut self) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        if self.0 % 16 == 0 {
+            1 + (self.0 >> 8) as usize % 512
+        } else {
+            1 + (self.0 >> 8) as usize % 8
+        }
+    }
+}
+
+fuzz_target!(|stream: &[u8]| {
+    let expected = one_shot(stream);
+    let mut chunks = Chunks::new(stream);
     let mut buf: Vec<u8> = Vec::new();
     let mut lens = Vec::new();
     let mut fed = 0;
-    let mut chunk = 0;
     let end = 'feed: loop {
         // Decode everything the buffer holds.
         loop {
@@ -71,13 +92,11 @@ fuzz_target!(|input: Input| {
                 Err(e) => break 'feed End::Error(e),
             }
         }
-        if fed == input.stream.len() {
+        if fed == stream.len() {
             break End::Partial;
         }
-        let size = usize::from(input.chunks.get(chunk).copied().unwrap_or(7).max(1));
-        chunk = (chunk + 1) % input.chunks.len().max(1);
-        let next = (fed + size).min(input.stream.len());
-        buf.extend_from_slice(&input.stream[fed..next]);
+        let next = (fed + chunks.next()).min(stream.len());
+        buf.extend_from_slice(&stream[fed..next]);
         fed = next;
     };
     assert_eq!((lens, end), expected);
