@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets: `./run.sh smoke` (25 s each, CI, AddressSanitizer on) or
-# `./run.sh soak [RUNS] [TARGET...]` (no sanitizer: the crate forbids unsafe code, and the
+# `./run.sh soak [RUNS] [TARGET...]` (SOAK_SECONDS caps the time; no sanitizer: the crate forbids unsafe code, and the
 # checks that matter are its own panics and assertions; ~4x the executions per second).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,7 +16,9 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   case "$mode" in
     smoke) limit=(-max_total_time="${FUZZ_SECONDS:-25}") ;;
-    soak) limit=(-runs="${2:-100000000}") ;;
+    soak) limit=(-runs="${2:-100000000}")
+          # SOAK_SECONDS caps the wall time (the run then reports how far it got).
+          if [ -n "${SOAK_SECONDS:-}" ]; then limit+=(-max_total_time="$SOAK_SECONDS"); fi ;;
     *) echo "usage: $0 smoke|soak [runs]"; exit 2 ;;
   esac
   echo "== fuzz $t ($mode)"

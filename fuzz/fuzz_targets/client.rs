@@ -147,6 +147,9 @@ struct Model {
     client_ids: Vec<u16>,
     /// Inbound QoS 2 ids delivered and not yet released.
     delivered: BTreeSet<u16>,
+    /// Of those, ids whose PUBREL the client read on a connection that then closed: it may
+    /// or may not have processed it (it stops at the first bad packet).
+    maybe_released: BTreeSet<u16>,
     /// How far `sent` / `consumed` of the current wire have been parsed.
     sent_at: usize,
     consumed_at: usize,
@@ -217,13 +220,21 @@ impl Model {
             match packet {
                 Packet::Pubrel(id) => {
                     self.delivered.remove(&id.get());
+                    self.maybe_released.remove(&id.get());
                 }
                 Packet::Publish(p) => {
                     if let QosPid::ExactlyOnce(id) = p.qos {
-                        if self.delivered.contains(&id.get()) {
-                            continue; // a duplicate: suppressed
+                        let id = id.get();
+                        if self.delivered.contains(&id) {
+                            // A duplicate, which the client must suppress — unless its PUBREL
+                            // may have been processed and this is the message delivered.
+                            let same = (p.qos, p.topic, p.payload)
+                                == (delivered.qos, delivered.topic, delivered.payload);
+                            if !(same && self.maybe_released.remove(&id)) {
+                                continue;
+                            }
                         }
-                        self.delivered.insert(id.get());
+                        self.delivered.insert(id);
                     }
                     assert_eq!(
                         (p.qos, p.topic, p.payload),
@@ -237,12 +248,26 @@ impl Model {
         }
     }
 
+    /// The connection is being replaced: PUBRELs read after the last delivery may or may not
+    /// have been processed (the client stops at the first packet it refuses).
+    fn connection_replaced(&mut self, w: &Wire) {
+        while let Ok(Status::Complete { packet, len }) = decode(&w.consumed[self.consumed_at..]) {
+            if let Packet::Pubrel(id) = packet {
+                if self.delivered.contains(&id.get()) {
+                    self.maybe_released.insert(id.get());
+                }
+            }
+            self.consumed_at += len;
+        }
+    }
+
     fn event(&mut self, e: &Event<'_>, w: &Wire) {
         match e {
             Event::Connected { session_present } => {
                 // The options say clean_session = false: the session resumes when present.
                 if !*session_present {
                     self.delivered.clear();
+                    self.maybe_released.clear();
                 }
             }
             Event::Published { pid, .. } => {
@@ -364,6 +389,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         write_limit: 64,
                         ..Wire::default()
                     }));
+                    model.connection_replaced(&wire.borrow());
                     m.replace_transport(Io(fresh.clone()));
                     wire = fresh;
                     model.sent_at = 0;
