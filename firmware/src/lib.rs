@@ -1,9 +1,11 @@
 //! Board-independent parts of the firmware: the seed program ([`app`]), the board glue
 //! shared by the binaries ([`board`]), and a scripted in-memory broker for runs without a
-//! network ([`script`]).
+//! network ([`script`]). It also holds the binaries' panic handler (`no_panic.rs`): linking
+//! this crate is what makes a binary prove it cannot panic.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod board;
+mod no_panic;
 pub mod script;

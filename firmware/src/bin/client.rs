@@ -233,22 +233,3 @@ fn main() -> ! {
         cortex_m::asm::wfi();
     }
 }
-
-#[cfg(feature = "find-panics")]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-#[cfg(not(feature = "find-panics"))]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    unsafe extern "C" {
-        /// Defined nowhere: referencing it fails the link.
-        fn umqtt_firmware_a_panic_path_survived_optimisation() -> !;
-    }
-    // SAFETY: never runs — the binary only links when this call was optimised away.
-    unsafe { umqtt_firmware_a_panic_path_survived_optimisation() }
-}

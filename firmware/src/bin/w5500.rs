@@ -85,15 +85,3 @@ fn main() -> ! {
         delay.delay_ms(1_000);
     }
 }
-
-/// The same link-time proof as `codec` and `client`: this program, HAL included, has no
-/// panic path left after optimisation, or it does not link.
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    unsafe extern "C" {
-        /// Defined nowhere: referencing it fails the link.
-        fn umqtt_firmware_a_panic_path_survived_optimisation() -> !;
-    }
-    // SAFETY: never runs — the binary only links when this call was optimised away.
-    unsafe { umqtt_firmware_a_panic_path_survived_optimisation() }
-}
