@@ -46,6 +46,15 @@ fn ip_port(addr: std::net::SocketAddr) -> ([u8; 4], u16) {
     }
 }
 
+/// A local TCP listener and socket 0 of `emu` connected to it (the peer is still to accept).
+fn connected(emu: &Emulator, timeouts: Timeouts) -> (Socket, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (ip, port) = ip_port(listener.local_addr().unwrap());
+    let mut s = socket(emu, timeouts);
+    s.connect(ip, port).unwrap();
+    (s, listener)
+}
+
 /// Deterministic bytes: every position differs from its neighbours and from other runs.
 fn pattern(seed: u32, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761) | 1;
@@ -133,10 +142,7 @@ fn a_connect_that_is_never_answered_times_out() {
 
 #[test]
 fn a_read_with_no_data_times_out_as_timed_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (ip, port) = ip_port(listener.local_addr().unwrap());
-    let mut s = socket(&Emulator::new(), Timeouts::default());
-    s.connect(ip, port).unwrap();
+    let (mut s, listener) = connected(&Emulator::new(), Timeouts::default());
     let _peer = listener.accept().unwrap();
     let mut buf = [0u8; 16];
     assert!(!s.read_ready().unwrap());
@@ -153,11 +159,8 @@ fn a_read_with_no_data_times_out_as_timed_out() {
 /// interrupt, as on the chip).
 #[test]
 fn peer_close_is_end_of_stream_after_all_its_data() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (ip, port) = ip_port(listener.local_addr().unwrap());
     let emu = Emulator::new();
-    let mut s = socket(&emu, Timeouts::default());
-    s.connect(ip, port).unwrap();
+    let (mut s, listener) = connected(&emu, Timeouts::default());
     let sent = pattern(7, 40 * 1024);
     let (mut peer, _) = listener.accept().unwrap();
     peer.write_all(&sent).unwrap();
@@ -186,8 +189,8 @@ fn peer_close_is_end_of_stream_after_all_its_data() {
 /// 320 KiB through a TCP echo server: the 16-bit pointers wrap several times each way.
 #[test]
 fn echo_across_pointer_wrap_around() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (ip, port) = ip_port(listener.local_addr().unwrap());
+    let emu = Emulator::new();
+    let (mut s, listener) = connected(&emu, Timeouts::default());
     std::thread::spawn(move || {
         let (mut peer, _) = listener.accept().unwrap();
         let mut buf = [0u8; 4096];
@@ -202,9 +205,6 @@ fn echo_across_pointer_wrap_around() {
             }
         }
     });
-    let emu = Emulator::new();
-    let mut s = socket(&emu, Timeouts::default());
-    s.connect(ip, port).unwrap();
     let sent = pattern(11, 320 * 1024);
     let mut got = Vec::with_capacity(sent.len());
     let mut at = 0;
@@ -232,11 +232,8 @@ fn echo_across_pointer_wrap_around() {
 /// A send into a connection the network cut is an error, not a hang.
 #[test]
 fn writes_after_a_cut_fail() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (ip, port) = ip_port(listener.local_addr().unwrap());
     let emu = Emulator::new();
-    let mut s = socket(&emu, Timeouts::default());
-    s.connect(ip, port).unwrap();
+    let (mut s, listener) = connected(&emu, Timeouts::default());
     let _peer: TcpStream = listener.accept().unwrap().0;
     emu.cut(0);
     assert_eq!(s.write(b"hello"), Err(W5500Error::Closed));

@@ -24,6 +24,8 @@ pub enum Step {
 }
 
 /// Counts the packets in the client's output: fixed header, remaining length, body.
+/// Not `umqtt::packet::decode`: that needs whole packets buffered, and decoding what a client
+/// sends would link the CONNECT/SUBSCRIBE parsers into the binary whose size is measured.
 #[derive(Default)]
 struct Framer {
     /// 0: expecting a first byte; 1..=4: in the remaining length; 5: in the body.
