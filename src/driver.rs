@@ -1,42 +1,15 @@
-//! What the three drivers share: their error type and the steps that move bytes between a
-//! transport and the [`Client`] core. No protocol rule lives here.
+//! What the three drivers share: the steps that move bytes between a transport and the
+//! [`Client`] core, the `&str` → topic checks, and the one body of the blocking and async
+//! drivers ([`operations!`]). No protocol rule lives here.
 
-use core::fmt;
+use crate::Error;
+use crate::client::Client;
+use crate::error::LinkError;
+use crate::topic::{TopicFilter, TopicName};
 
-use crate::client::{Client, Error};
-
-/// A driver error: the client core's, or the transport's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DriverError<E> {
-    /// From the client core (caller mistake, broker refusal or violation, timeout).
-    Client(Error),
-    /// The transport failed; the connection is over (the session is kept).
-    Io(E),
-    /// The transport reached end of stream: the broker closed the connection.
-    Closed,
-}
-
-impl<E> From<Error> for DriverError<E> {
-    fn from(e: Error) -> Self {
-        DriverError::Client(e)
-    }
-}
-
-impl<E: fmt::Debug> fmt::Display for DriverError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DriverError::Client(e) => write!(f, "{e}"),
-            DriverError::Io(e) => write!(f, "transport error: {e:?}"),
-            DriverError::Closed => f.write_str("connection closed by the broker"),
-        }
-    }
-}
-
-impl<E: fmt::Debug> core::error::Error for DriverError<E> {}
-
-/// Records a transport failure or end of stream in the core and converts it.
-pub(crate) fn lost<E>(client: &mut Client<'_>, e: DriverError<E>) -> DriverError<E> {
-    if !matches!(e, DriverError::Client(ref c) if !c.closes_connection()) {
+/// Records a transport failure or end of stream in the core.
+pub(crate) fn lost<E>(client: &mut Client<'_>, e: Error<E>) -> Error<E> {
+    if e.closes_connection() {
         client.connection_lost();
     }
     e
@@ -48,14 +21,14 @@ pub(crate) fn after_write<E>(
     client: &mut Client<'_>,
     now: impl FnOnce() -> u64,
     written: Result<usize, E>,
-) -> Result<(), DriverError<E>> {
+) -> Result<(), Error<E>> {
     match written {
-        Ok(0) => Err(lost(client, DriverError::Closed)),
+        Ok(0) => Err(lost(client, LinkError::Closed.into())),
         Ok(n) => {
             client.transmitted(n, now());
             Ok(())
         }
-        Err(e) => Err(lost(client, DriverError::Io(e))),
+        Err(e) => Err(lost(client, Error::Io(e))),
     }
 }
 
@@ -64,14 +37,264 @@ pub(crate) fn after_write<E>(
 pub(crate) fn after_read<E: embedded_io::Error>(
     client: &mut Client<'_>,
     read: Result<usize, E>,
-) -> Result<bool, DriverError<E>> {
+) -> Result<bool, Error<E>> {
     match read {
-        Ok(0) => Err(lost(client, DriverError::Closed)),
+        Ok(0) => Err(lost(client, LinkError::Closed.into())),
         Ok(n) => {
             client.received(n);
             Ok(true)
         }
         Err(e) if e.kind() == embedded_io::ErrorKind::TimedOut => Ok(false),
-        Err(e) => Err(lost(client, DriverError::Io(e))),
+        Err(e) => Err(lost(client, Error::Io(e))),
     }
 }
+
+/// A caller's topic name, checked.
+pub(crate) fn topic_name<E>(topic: &str) -> Result<TopicName<'_>, Error<E>> {
+    TopicName::new(topic).map_err(Error::from)
+}
+
+/// A caller's topic filter, checked.
+pub(crate) fn topic_filter<E>(filter: &str) -> Result<TopicFilter<'_>, Error<E>> {
+    TopicFilter::new(filter).map_err(Error::from)
+}
+
+/// The operations of the blocking and the async driver, written once: `[async]` `[.await]`
+/// for the async driver, `[]` `[]` for the blocking one, with the delay trait and the
+/// closure trait that opens a transport. The driver itself provides `read_or_wait` (wait for
+/// bytes or the core's next deadline) and has the fields `client`, `io`, `clock`, `handler`.
+macro_rules! operations {
+    ([$($async:tt)*] [$($await:tt)*] $Delay:path, $Open:ident) => {
+        /// The core, for its state and counters.
+        pub fn client(&self) -> &Client<'a> {
+            &self.client
+        }
+
+        /// Replaces the transport, returning the old one. [`Self::reconnect`] does this for
+        /// you.
+        pub fn replace_transport(&mut self, io: T) -> T {
+            core::mem::replace(&mut self.io, io)
+        }
+
+        /// Writes everything queued (acknowledgements of the last event included).
+        pub $($async)* fn flush(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            loop {
+                let pending = self.client.poll_transmit();
+                if pending.is_empty() {
+                    break;
+                }
+                let written = self.io.write(pending) $($await)*;
+                after_write(&mut self.client, || self.clock.now_ms(), written)?;
+            }
+            let flushed = self.io.flush() $($await)*;
+            flushed.map_err(|e| lost(&mut self.client, Error::Io(e)))
+        }
+
+        /// One step of driving the connection: write, then process one packet or timer, or
+        /// wait for bytes. An event found is handed to the handler; true if one was.
+        $($async)* fn step(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+            if self.client.state() == State::Closed {
+                return Err(LinkError::NotConnected.into());
+            }
+            self.flush() $($await)*?;
+            let now = self.clock.now_ms();
+            match self.client.advance(now).map_err(Error::with_io)? {
+                Progress::Event => {
+                    if let Some(event) = self.client.event() {
+                        (self.handler)(event);
+                    }
+                    return Ok(true);
+                }
+                Progress::Continue => {}
+                Progress::Idle => self.read_or_wait() $($await)*?,
+            }
+            Ok(false)
+        }
+
+        /// Moves bytes until the core has an event for [`Client::event`].
+        $($async)* fn until_event(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            loop {
+                if self.client.state() == State::Closed {
+                    return Err(LinkError::NotConnected.into());
+                }
+                self.flush() $($await)*?;
+                let now = self.clock.now_ms();
+                match self.client.advance(now).map_err(Error::with_io)? {
+                    // No I/O between finding an event and handing it out: a failed write here
+                    // would lose a message whose acknowledgement may already be on the wire.
+                    // The acknowledgement goes out with the next call (or `flush`).
+                    Progress::Event => return Ok(()),
+                    Progress::Continue => {}
+                    Progress::Idle => self.read_or_wait() $($await)*?,
+                }
+            }
+        }
+
+        /// Connects on the current transport (CONNECT, then waits for CONNACK) and returns
+        /// the broker's session_present. Messages the broker did not keep are reported as
+        /// [`Event::Lost`] next.
+        pub $($async)* fn connect(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+            let now = self.clock.now_ms();
+            self.client.connect(now).map_err(Error::with_io)?;
+            loop {
+                self.until_event() $($await)*?;
+                if let Some(Event::Connected { session_present }) = self.client.event() {
+                    return Ok(session_present);
+                }
+            }
+        }
+
+        /// Connects, or connects again after the link was lost: opens a transport with
+        /// `open(attempt)` (attempt 0, 1, …; choose the broker by attempt to try several),
+        /// sends CONNECT and waits for CONNACK. After a failure it waits `backoff`'s next
+        /// delay and tries again, until `backoff` runs out of attempts
+        /// ([`Backoff::max_attempts`]; unlimited by default); then the last error is returned.
+        /// A refusal other than "server unavailable" is returned at once: retrying would not
+        /// change it. On success returns session_present; unacknowledged messages are resent
+        /// or reported [`Event::Lost`], and [`ConnectOptions::resubscribe`] subscriptions are
+        /// restored when the session was not resumed.
+        ///
+        /// [`ConnectOptions::resubscribe`]: crate::client::ConnectOptions::resubscribe
+        pub $($async)* fn reconnect(
+            &mut self,
+            mut open: impl $Open(u32) -> core::result::Result<T, T::Error>,
+            backoff: &mut Backoff,
+            delay: &mut impl $Delay,
+        ) -> core::result::Result<bool, Error<T::Error>> {
+            backoff.reset();
+            loop {
+                let attempt = backoff.attempt();
+                let result = match open(attempt) $($await)* {
+                    Ok(io) => {
+                        self.client.connection_lost();
+                        self.io = io;
+                        self.connect() $($await)*
+                    }
+                    Err(e) => Err(Error::Io(e)),
+                };
+                let e = match result {
+                    Ok(session_present) => {
+                        backoff.reset();
+                        return Ok(session_present);
+                    }
+                    Err(e) if !crate::reconnect::worth_retrying(&e) => return Err(e),
+                    Err(e) => e,
+                };
+                match backoff.next_delay_ms() {
+                    Some(ms) => delay.delay_ms(ms) $($await)*,
+                    None => return Err(e),
+                }
+            }
+        }
+
+        /// Waits for the next event and returns it (the handler does not see it). Keeps the
+        /// connection alive meanwhile.
+        pub $($async)* fn next_event(&mut self) -> core::result::Result<Event<'_>, Error<T::Error>> {
+            self.until_event() $($await)*?;
+            self.client
+                .event()
+                .ok_or(Error::Link(LinkError::NotConnected))
+        }
+
+        /// Waits until the next event and hands it to the handler (`umqtt.simple`'s
+        /// `wait_msg`).
+        pub $($async)* fn wait_msg(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            while !self.step() $($await)*? {}
+            Ok(())
+        }
+
+        /// Runs a core operation, driving the connection while it has no room (events go to
+        /// the handler). `Ok` means the packet is in the session: a failed write after that
+        /// shows at the next call, not as a failure of this one (retrying would send a QoS 1/2
+        /// message twice) — except for `strict` (QoS 0) packets, whose write error is
+        /// returned.
+        $($async)* fn with_room<R>(
+            &mut self,
+            strict: bool,
+            mut op: impl FnMut(&mut Client<'a>) -> nb::Result<R, Error>,
+        ) -> core::result::Result<R, Error<T::Error>> {
+            loop {
+                match op(&mut self.client) {
+                    Ok(r) => {
+                        let flushed = self.flush() $($await)*;
+                        if strict {
+                            flushed?;
+                        }
+                        return Ok(r);
+                    }
+                    Err(nb::Error::Other(e)) => return Err(e.with_io()),
+                    Err(nb::Error::WouldBlock) => {
+                        self.step() $($await)*?;
+                    }
+                }
+            }
+        }
+
+        /// Publishes `payload` to `topic`, waiting for room in the in-flight window if it is
+        /// full (events that arrive meanwhile go to the handler). QoS 1/2 return the id that
+        /// [`Event::Published`] will carry.
+        ///
+        /// `Ok` for QoS 1/2 means the message is in the session: it is delivered even if the
+        /// connection fails now (it is resent after a reconnect); do not publish it again.
+        /// A QoS 0 message is written before `Ok`; a failed write is the error.
+        pub $($async)* fn publish(
+            &mut self,
+            topic: &str,
+            payload: &[u8],
+            qos: QoS,
+            retain: bool,
+        ) -> core::result::Result<Option<PacketId>, Error<T::Error>> {
+            let topic = topic_name(topic)?;
+            let strict = qos == QoS::AtMostOnce;
+            self.with_room(strict, |c| c.publish(topic, payload, qos, retain)) $($await)*
+        }
+
+        /// Subscribes to one filter, waiting for room if needed; the broker's answer comes as
+        /// [`Event::Subscribed`].
+        pub $($async)* fn subscribe(&mut self, filter: &str, qos: QoS) -> core::result::Result<PacketId, Error<T::Error>> {
+            let filter = topic_filter(filter)?;
+            self.subscribe_many(&[Subscription { filter, qos }]) $($await)*
+        }
+
+        /// Subscribes to several filters in one SUBSCRIBE.
+        pub $($async)* fn subscribe_many(
+            &mut self,
+            subscriptions: &[Subscription<'_>],
+        ) -> core::result::Result<PacketId, Error<T::Error>> {
+            self.with_room(false, |c| c.subscribe(subscriptions)) $($await)*
+        }
+
+        /// Unsubscribes from one filter; the answer comes as [`Event::Unsubscribed`].
+        pub $($async)* fn unsubscribe(&mut self, filter: &str) -> core::result::Result<PacketId, Error<T::Error>> {
+            let filter = topic_filter(filter)?;
+            self.with_room(false, |c| c.unsubscribe(&[filter])) $($await)*
+        }
+
+        /// Waits until every QoS 1/2 message published so far is acknowledged (PUBACK /
+        /// PUBCOMP) and everything queued is written; events go to the handler meanwhile.
+        pub $($async)* fn wait_published(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            while !self.client.all_published() {
+                self.step() $($await)*?;
+            }
+            Ok(())
+        }
+
+        /// Disconnects gracefully: completes inbound QoS 2 exchanges still open and writes
+        /// every queued acknowledgement (events go to the handler meanwhile), then sends
+        /// DISCONNECT. Close or drop the transport afterwards.
+        pub $($async)* fn disconnect(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            let now = self.clock.now_ms();
+            self.client.disconnect(now).map_err(Error::with_io)?;
+            loop {
+                self.until_event() $($await)*?;
+                match self.client.event() {
+                    Some(Event::Disconnected) => break,
+                    Some(event) => (self.handler)(event),
+                    None => {}
+                }
+            }
+            self.flush() $($await)*
+        }
+    };
+}
+pub(crate) use operations;

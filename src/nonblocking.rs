@@ -2,40 +2,54 @@
 //! `umqtt.simple` `check_msg` way. No call ever blocks: the transport is read only when it
 //! says it is read-ready and written only when it says it is write-ready, so a packet can
 //! stop halfway in either direction and resume on a later call.
+//!
+//! The operations have the blocking driver's names and return `nb::Result`:
+//! `WouldBlock` means "not done yet, call again". An operation that cannot proceed (no room
+//! in the in-flight window, the tx buffer or the store) drives the connection one round
+//! before it says `WouldBlock`, handing every event that arrives to the handler given to
+//! [`NonBlocking::new`]; so `nb::block!(mqtt.publish(..))` loses nothing.
 
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 
-use crate::client::{Client, Error, Event, Progress};
-use crate::driver::{DriverError, after_read, after_write, lost};
-use crate::packet::{PacketId, Publish, QoS, Subscription};
+use crate::Error;
+use crate::client::{Client, Event, Progress, State};
+use crate::driver::{after_read, after_write, lost, topic_filter, topic_name};
+use crate::error::LinkError;
+use crate::packet::{PacketId, QoS, Subscription};
 use crate::time::Clock;
-use crate::topic::{TopicFilter, TopicName};
 
-/// How many reads, writes and packets one [`NonBlocking::poll`] handles at most before it
-/// returns, so that a flood from the broker cannot keep it busy.
+/// How many reads, writes and packets one call handles at most before it returns, so that a
+/// flood from the broker cannot keep it busy.
 const STEPS_PER_POLL: usize = 64;
 
-/// A non-blocking MQTT client: the [`Client`] core driven over a non-blocking transport.
-pub struct NonBlocking<'a, T, C> {
+/// A non-blocking MQTT client: the [`Client`] core driven over a non-blocking transport, with
+/// a handler for the events that arrive while an operation waits.
+pub struct NonBlocking<'a, T, C, H> {
     client: Client<'a>,
     io: T,
     clock: C,
+    handler: H,
 }
 
-/// The non-blocking driver's result type.
-pub type Result<T, E> = nb::Result<T, DriverError<E>>;
+/// The driver's result: `WouldBlock` (call again) or done.
+type NbResult<R, E> = nb::Result<R, Error<E>>;
 
-fn busy_is_would_block<T, E>(r: core::result::Result<T, Error>) -> Result<T, E> {
-    r.map_err(|e| match e {
-        Error::Busy => nb::Error::WouldBlock,
-        e => nb::Error::Other(DriverError::Client(e)),
-    })
-}
-
-impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, C> {
-    /// Drives `client` over the connected transport `io`, with time from `clock`.
-    pub fn new(client: Client<'a>, io: T, clock: C) -> Self {
-        NonBlocking { client, io, clock }
+impl<'a, T, C, H> NonBlocking<'a, T, C, H>
+where
+    T: Read + Write + ReadReady + WriteReady,
+    C: Clock,
+    H: FnMut(Event<'_>),
+{
+    /// Drives `client` over the connected transport `io`, with time from `clock`. `handler`
+    /// gets the events that arrive while an operation waits, and those of
+    /// [`NonBlocking::check_msg`].
+    pub fn new(client: Client<'a>, io: T, clock: C, handler: H) -> Self {
+        NonBlocking {
+            client,
+            io,
+            clock,
+            handler,
+        }
     }
 
     /// The core, for its state and counters.
@@ -49,19 +63,12 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
     }
 
     /// Takes the driver apart.
-    pub fn into_parts(self) -> (Client<'a>, T, C) {
-        (self.client, self.io, self.clock)
-    }
-
-    /// Queues CONNECT; [`NonBlocking::poll`] reports [`Event::Connected`] (or the refusal).
-    pub fn connect(&mut self) -> core::result::Result<(), DriverError<T::Error>> {
-        let now = self.clock.now_ms();
-        self.client.connect(now)?;
-        Ok(())
+    pub fn into_parts(self) -> (Client<'a>, T, C, H) {
+        (self.client, self.io, self.clock, self.handler)
     }
 
     /// Writes while the transport is write-ready and bytes wait.
-    fn write_ready_bytes(&mut self) -> core::result::Result<(), DriverError<T::Error>> {
+    fn write_ready_bytes(&mut self) -> Result<(), Error<T::Error>> {
         for _ in 0..STEPS_PER_POLL {
             if !self.client.wants_write() {
                 return Ok(());
@@ -69,7 +76,7 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
             match self.io.write_ready() {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
-                Err(e) => return Err(lost(&mut self.client, DriverError::Io(e))),
+                Err(e) => return Err(lost(&mut self.client, Error::Io(e))),
             }
             let pending = self.client.poll_transmit();
             let written = self.io.write(pending);
@@ -79,11 +86,11 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
     }
 
     /// Reads once if the transport is read-ready; true when bytes arrived.
-    fn read_ready_bytes(&mut self) -> core::result::Result<bool, DriverError<T::Error>> {
+    fn read_ready_bytes(&mut self) -> Result<bool, Error<T::Error>> {
         match self.io.read_ready() {
             Ok(true) => {}
             Ok(false) => return Ok(false),
-            Err(e) => return Err(lost(&mut self.client, DriverError::Io(e))),
+            Err(e) => return Err(lost(&mut self.client, Error::Io(e))),
         }
         let space = self.client.rx_space();
         if space.is_empty() {
@@ -93,19 +100,19 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
         after_read(&mut self.client, read)
     }
 
-    /// Does whatever can be done without blocking — write, read, process, keep alive — and
-    /// returns the next event, or `WouldBlock` when there is none yet. Call it often (every
-    /// 100 ms is plenty for keep-alive); [`Client::next_deadline`] says when it must run.
-    pub fn poll(&mut self) -> Result<Event<'_>, T::Error> {
-        let mut found = false;
+    /// Does what can be done without blocking — write, read, process, keep alive — until the
+    /// core has an event (true) or nothing more can happen now (false).
+    fn advance(&mut self) -> Result<bool, Error<T::Error>> {
+        if self.client.state() == State::Closed {
+            return Err(LinkError::NotConnected.into());
+        }
         for _ in 0..STEPS_PER_POLL {
             self.write_ready_bytes()?;
             let now = self.clock.now_ms();
-            match self.client.advance(now).map_err(DriverError::Client)? {
-                Progress::Event => {
-                    found = true;
-                    break;
-                }
+            match self.client.advance(now).map_err(Error::with_io)? {
+                // No I/O after an event was found: a failed write would lose it (its
+                // acknowledgement may already be on the wire). The next call writes.
+                Progress::Event => return Ok(true),
                 Progress::Continue => {}
                 Progress::Idle => {
                     if !self.read_ready_bytes()? {
@@ -114,58 +121,107 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
                 }
             }
         }
-        // No I/O after an event was found: a failed write would lose it (its acknowledgement
-        // may already be on the wire). The next poll writes.
-        if !found {
-            self.write_ready_bytes()?;
-        }
-        match (found, self.client.event()) {
-            (true, Some(event)) => Ok(event),
-            _ => Err(nb::Error::WouldBlock),
-        }
+        self.write_ready_bytes()?;
+        Ok(false)
     }
 
-    /// Polls until no event is left, handing messages to `callback` (`umqtt.simple`'s
-    /// `check_msg`); other events are processed and dropped. Never blocks.
-    pub fn check_msg(
+    /// Drives the connection one round, handing the events found to the handler.
+    fn drive(&mut self) -> Result<(), Error<T::Error>> {
+        for _ in 0..STEPS_PER_POLL {
+            if !self.advance()? {
+                return Ok(());
+            }
+            if let Some(event) = self.client.event() {
+                (self.handler)(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues CONNECT on the current transport (first call) and returns `WouldBlock` until
+    /// CONNACK arrives; then the broker's session_present. Messages the broker did not keep
+    /// are reported as [`Event::Lost`] next.
+    pub fn connect(&mut self) -> NbResult<bool, T::Error> {
+        match self.client.state() {
+            State::Closed => {
+                let now = self.clock.now_ms();
+                self.client.connect(now).map_err(Error::with_io)?;
+            }
+            State::Connected => return Ok(self.client.session_present()),
+            State::Connecting | State::Disconnecting => {}
+        }
+        if self.advance()? {
+            match self.client.event() {
+                Some(Event::Connected { session_present }) => return Ok(session_present),
+                Some(event) => (self.handler)(event),
+                None => {}
+            }
+        }
+        Err(nb::Error::WouldBlock)
+    }
+
+    /// Does whatever can be done without blocking — write, read, process, keep alive — and
+    /// returns the next event (the handler does not see it), or `WouldBlock` when there is
+    /// none yet. Call it often (every 100 ms is plenty for keep-alive);
+    /// [`Client::next_deadline`] says when it must run.
+    pub fn poll(&mut self) -> NbResult<Event<'_>, T::Error> {
+        if self.advance()? {
+            if let Some(event) = self.client.event() {
+                return Ok(event);
+            }
+        }
+        Err(nb::Error::WouldBlock)
+    }
+
+    /// Hands every event that is ready to the handler (`umqtt.simple`'s `check_msg`) and
+    /// keeps the connection alive. Never blocks.
+    pub fn check_msg(&mut self) -> Result<(), Error<T::Error>> {
+        self.drive()
+    }
+
+    /// Runs a core operation; without room, drives the connection one round (events go to the
+    /// handler) and says `WouldBlock`. See [`crate::blocking::Blocking::publish`] for what
+    /// `Ok` means; a `strict` (QoS 0) packet's write error is returned.
+    fn with_room<R>(
         &mut self,
-        mut callback: impl FnMut(&Publish<'_>),
-    ) -> core::result::Result<(), DriverError<T::Error>> {
-        loop {
-            match self.poll() {
-                Ok(Event::Message(m)) => callback(&m),
-                Ok(_) => {}
-                Err(nb::Error::WouldBlock) => return Ok(()),
-                Err(nb::Error::Other(e)) => return Err(e),
+        strict: bool,
+        op: impl FnOnce(&mut Client<'a>) -> nb::Result<R, Error>,
+    ) -> NbResult<R, T::Error> {
+        match op(&mut self.client) {
+            Ok(r) => {
+                let written = self.write_ready_bytes();
+                if strict {
+                    written?;
+                }
+                Ok(r)
+            }
+            Err(nb::Error::Other(e)) => Err(nb::Error::Other(e.with_io())),
+            Err(nb::Error::WouldBlock) => {
+                self.drive()?;
+                Err(nb::Error::WouldBlock)
             }
         }
     }
 
-    /// `Ok` means the message is in the session: a QoS 1/2 message is delivered even if the
-    /// connection fails now (it is resent after a reconnect, which the next call reports
-    /// as needed); do not publish it again.
-    ///
-    /// Queues a PUBLISH and writes what the transport takes now. `WouldBlock` means the tx
-    /// buffer or session store is full: poll, then retry.
+    /// Queues a PUBLISH and writes what the transport takes now; `WouldBlock` while the
+    /// in-flight window or a buffer is full (the connection was driven meanwhile: call
+    /// again). QoS 1/2 return the id [`Event::Published`] will carry; `Ok` means the message
+    /// is in the session, do not publish it again.
     pub fn publish(
         &mut self,
         topic: &str,
         payload: &[u8],
         qos: QoS,
         retain: bool,
-    ) -> Result<Option<PacketId>, T::Error> {
-        let topic =
-            TopicName::new(topic).map_err(|e| nb::Error::Other(DriverError::Client(e.into())))?;
-        let pid = busy_is_would_block(self.client.publish(topic, payload, qos, retain))?;
-        // Queued in the session: a failed write shows at the next call .
-        let _ = self.write_ready_bytes();
-        Ok(pid)
+    ) -> NbResult<Option<PacketId>, T::Error> {
+        let topic = topic_name(topic)?;
+        let strict = qos == QoS::AtMostOnce;
+        self.with_room(strict, |c| c.publish(topic, payload, qos, retain))
     }
 
     /// Queues a SUBSCRIBE to one filter; the answer comes as [`Event::Subscribed`].
-    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<PacketId, T::Error> {
-        let filter = TopicFilter::new(filter)
-            .map_err(|e| nb::Error::Other(DriverError::Client(e.into())))?;
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> NbResult<PacketId, T::Error> {
+        let filter = topic_filter(filter)?;
         self.subscribe_many(&[Subscription { filter, qos }])
     }
 
@@ -173,28 +229,47 @@ impl<'a, T: Read + Write + ReadReady + WriteReady, C: Clock> NonBlocking<'a, T, 
     pub fn subscribe_many(
         &mut self,
         subscriptions: &[Subscription<'_>],
-    ) -> Result<PacketId, T::Error> {
-        let pid = busy_is_would_block(self.client.subscribe(subscriptions))?;
-        // Queued in the session: a failed write shows at the next call .
-        let _ = self.write_ready_bytes();
-        Ok(pid)
+    ) -> NbResult<PacketId, T::Error> {
+        self.with_room(false, |c| c.subscribe(subscriptions))
     }
 
     /// Queues an UNSUBSCRIBE; the answer comes as [`Event::Unsubscribed`].
-    pub fn unsubscribe(&mut self, filter: &str) -> Result<PacketId, T::Error> {
-        let filter = TopicFilter::new(filter)
-            .map_err(|e| nb::Error::Other(DriverError::Client(e.into())))?;
-        let pid = busy_is_would_block(self.client.unsubscribe(&[filter]))?;
-        // Queued in the session: a failed write shows at the next call .
-        let _ = self.write_ready_bytes();
-        Ok(pid)
+    pub fn unsubscribe(&mut self, filter: &str) -> NbResult<PacketId, T::Error> {
+        let filter = topic_filter(filter)?;
+        self.with_room(false, |c| c.unsubscribe(&[filter]))
     }
 
-    /// Queues DISCONNECT; [`NonBlocking::poll`] reports [`Event::Disconnected`] once it is
-    /// written.
-    pub fn disconnect(&mut self) -> Result<(), T::Error> {
-        busy_is_would_block(self.client.disconnect())?;
-        let _ = self.write_ready_bytes();
-        Ok(())
+    /// `Ok` once every QoS 1/2 message published so far is acknowledged and everything queued
+    /// is written; until then drives the connection (events go to the handler) and says
+    /// `WouldBlock`.
+    pub fn wait_published(&mut self) -> NbResult<(), T::Error> {
+        if self.client.all_published() {
+            return Ok(());
+        }
+        self.drive()?;
+        match self.client.all_published() {
+            true => Ok(()),
+            false => Err(nb::Error::WouldBlock),
+        }
+    }
+
+    /// Disconnects gracefully (see [`Client::disconnect`]): the first call starts it; later
+    /// calls drive the connection (events go to the handler) until DISCONNECT is written.
+    pub fn disconnect(&mut self) -> NbResult<(), T::Error> {
+        if matches!(self.client.state(), State::Connected | State::Connecting) {
+            let now = self.clock.now_ms();
+            self.client.disconnect(now).map_err(Error::with_io)?;
+        }
+        for _ in 0..STEPS_PER_POLL {
+            if !self.advance()? {
+                break;
+            }
+            match self.client.event() {
+                Some(Event::Disconnected) => return Ok(()),
+                Some(event) => (self.handler)(event),
+                None => {}
+            }
+        }
+        Err(nb::Error::WouldBlock)
     }
 }

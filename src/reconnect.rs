@@ -1,17 +1,24 @@
-//! Exponential backoff between reconnect attempts. Sans-IO: it computes delays; a driver
-//! waits them out (see [`crate::blocking::Blocking::reconnect`]).
+//! Reconnecting: exponential backoff between attempts, and which errors are worth another
+//! attempt. Sans-IO: it computes delays; a driver waits them out (see the drivers'
+//! `reconnect`).
 
-/// Delays that double from `initial_ms` up to `max_ms`, reset after a successful connect.
+use crate::Error;
+use crate::error::BrokerError;
+use crate::packet::ConnectReturnCode;
+
+/// Delays that double from `initial_ms` up to `max_ms`, for a limited or unlimited number of
+/// attempts; reset after a successful connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     initial_ms: u32,
     max_ms: u32,
     next_ms: u32,
     attempt: u32,
+    max_attempts: Option<u32>,
 }
 
 impl Backoff {
-    /// Starts at `initial_ms` (at least 1), doubling up to `max_ms`.
+    /// Starts at `initial_ms` (at least 1), doubling up to `max_ms`; unlimited attempts.
     pub const fn new(initial_ms: u32, max_ms: u32) -> Self {
         let initial_ms = if initial_ms == 0 { 1 } else { initial_ms };
         Backoff {
@@ -19,23 +26,39 @@ impl Backoff {
             max_ms,
             next_ms: initial_ms,
             attempt: 0,
+            max_attempts: None,
         }
     }
 
-    /// The delay before the next attempt, and counts the attempt.
-    pub fn next_delay_ms(&mut self) -> u32 {
+    /// At most `n` attempts in all (at least 1) before a reconnect gives up with the last
+    /// error.
+    pub const fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(if n == 0 { 1 } else { n });
+        self
+    }
+
+    /// The delay before the next attempt, counting the attempt; `None` when the attempts
+    /// are used up.
+    pub fn next_delay_ms(&mut self) -> Option<u32> {
+        if self
+            .max_attempts
+            .is_some_and(|max| self.attempt.saturating_add(1) >= max)
+        {
+            return None;
+        }
         let delay = self.next_ms.min(self.max_ms);
         self.next_ms = self.next_ms.saturating_mul(2).min(self.max_ms);
         self.attempt = self.attempt.saturating_add(1);
-        delay
+        Some(delay)
     }
 
-    /// Attempts since the last [`Backoff::reset`].
+    /// Attempts made since the last [`Backoff::reset`], not counting the first: the number of
+    /// the attempt about to be made (0 for the first).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
-    /// Back to the initial delay (after a successful connect).
+    /// Back to the initial delay and the first attempt (after a successful connect).
     pub fn reset(&mut self) {
         self.next_ms = self.initial_ms;
         self.attempt = 0;
@@ -43,9 +66,19 @@ impl Backoff {
 }
 
 impl Default for Backoff {
-    /// 100 ms doubling to 10 s.
+    /// 100 ms doubling to 10 s, unlimited attempts.
     fn default() -> Self {
         Backoff::new(100, 10_000)
+    }
+}
+
+/// Would another connection attempt possibly end differently? Not for a caller's mistake or a
+/// broker's refusal (bad credentials, identifier rejected, …), except "server unavailable".
+pub(crate) fn worth_retrying<E>(e: &Error<E>) -> bool {
+    match e {
+        Error::Caller(_) => false,
+        Error::Broker(BrokerError::Refused(code)) => *code == ConnectReturnCode::ServerUnavailable,
+        Error::Broker(_) | Error::Link(_) | Error::Io(_) => true,
     }
 }
 
@@ -56,10 +89,19 @@ mod tests {
     #[test]
     fn doubles_up_to_the_cap_and_resets() {
         let mut b = Backoff::new(100, 1_000);
-        let delays: [u32; 6] = core::array::from_fn(|_| b.next_delay_ms());
-        assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
+        let delays: [Option<u32>; 6] = core::array::from_fn(|_| b.next_delay_ms());
+        assert_eq!(delays.map(Option::unwrap), [100, 200, 400, 800, 1_000, 1_000]);
         assert_eq!(b.attempt(), 6);
         b.reset();
-        assert_eq!((b.next_delay_ms(), b.attempt()), (100, 1));
+        assert_eq!((b.next_delay_ms(), b.attempt()), (Some(100), 1));
+    }
+
+    #[test]
+    fn max_attempts_counts_the_first_attempt() {
+        let mut b = Backoff::new(10, 10).max_attempts(3);
+        assert_eq!(b.next_delay_ms(), Some(10)); // before attempt 1
+        assert_eq!(b.next_delay_ms(), Some(10)); // before attempt 2
+        assert_eq!(b.next_delay_ms(), None); // attempt 2 was the third and last
+        assert_eq!(b.attempt(), 2);
     }
 }

@@ -1,5 +1,6 @@
 //! The caller's receive and transmit buffers, as the core uses them.
 
+use crate::error::CallerError;
 use crate::packet::{EncodeError, Packet};
 
 /// Drops the first `n` bytes of `live` by moving the rest to the front; returns how many
@@ -143,17 +144,26 @@ impl<'t> TxQueue<'t> {
 
     /// Appends an encoded packet. `Ok(false)` when it does not fit now; an error when it never
     /// could or cannot be encoded.
-    pub fn push_packet(&mut self, packet: &Packet<'_>) -> Result<bool, EncodeError> {
+    pub fn push_packet(&mut self, packet: &Packet<'_>) -> Result<bool, CallerError> {
         let len = packet.encoded_len();
-        if len > self.buf.len() {
-            return Err(EncodeError::BufferTooSmall { needed: len });
+        let capacity = self.buf.len();
+        let too_large = CallerError::PacketTooLarge {
+            size: len,
+            capacity,
+        };
+        if len > capacity {
+            return Err(too_large);
         }
         let mut result = Ok(());
         let pushed = self.push_with(len, |dst| {
             result = packet.encode(dst).map(|_| ());
             result.is_ok()
         });
-        result?;
+        result.map_err(|e| match e {
+            EncodeError::FieldTooLong => CallerError::FieldTooLong,
+            EncodeError::EmptyList => CallerError::FilterCount,
+            _ => too_large,
+        })?;
         Ok(pushed)
     }
 

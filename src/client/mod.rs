@@ -9,6 +9,10 @@
 //! 3. call [`Client::poll`] until it returns `Ok(None)`, handling each [`Event`];
 //! 4. wake up again by [`Client::next_deadline`] at the latest (keep-alive, timeouts).
 //!
+//! Operations that need room (a slot in the in-flight window, bytes in the tx buffer or the
+//! session store) return `nb::Error::WouldBlock` when there is none: drive the connection
+//! (steps 1–3) and call again. The drivers do that for you.
+//!
 //! ## Buffers (one sizing rule)
 //!
 //! All memory is the caller's, passed to [`Client::new`]:
@@ -23,12 +27,10 @@
 //!   reconnects to resume a persistent session.
 
 mod buffers;
-mod error;
 mod event;
 mod options;
 mod store;
 
-pub use error::{Error, ProtocolError};
 pub use event::{Event, Lost};
 pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 pub use store::ENTRY_OVERHEAD;
@@ -36,6 +38,7 @@ pub use store::ENTRY_OVERHEAD;
 use buffers::{RxBuffer, TxQueue};
 use store::{Entry, Kind, Kinds, LOST, Store, UNSENT};
 
+use crate::error::{BrokerError, CallerError, Error, LinkError};
 use crate::packet::{
     Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid,
     Sender, Status, Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters,
@@ -47,6 +50,16 @@ use crate::topic::{TopicFilter, TopicName};
 /// PUBCOMP: 4 bytes). Inbound packets wait while the tx buffer has less room than this.
 const ACK_LEN: usize = 4;
 
+/// How long before the keep-alive interval ends the core asks for a PINGREQ: a quarter of the
+/// interval, at most this many milliseconds. A driver that wakes up this late (a transport
+/// read timeout, a polling period) still sends it in time (MQTT-3.1.2-23).
+pub const KEEP_ALIVE_MARGIN_MS: u64 = 1_000;
+
+/// A busy answer: the operation needs room that driving the connection will free.
+fn busy<T>() -> nb::Result<T, Error> {
+    Err(nb::Error::WouldBlock)
+}
+
 /// Where the connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -56,7 +69,9 @@ pub enum State {
     Connecting,
     /// CONNACK accepted; the session is live.
     Connected,
-    /// DISCONNECT queued; nothing more is sent on this connection (MQTT-3.14.4-2).
+    /// [`Client::disconnect`] was called: inbound QoS 2 exchanges still open are completed
+    /// (within the response timeout), then DISCONNECT is queued and nothing more is sent on
+    /// this connection (MQTT-3.14.4-2).
     Disconnecting,
 }
 
@@ -115,10 +130,16 @@ struct Core<'a> {
     /// The connection closed on an error: rx is cleared at the next call.
     rx_reset: bool,
     connack_deadline: u64,
+    /// While disconnecting: DISCONNECT is queued (nothing else may follow it).
+    disconnect_queued: bool,
+    /// While disconnecting: when DISCONNECT goes out even if inbound QoS 2 is still open.
+    disconnect_deadline: u64,
     last_sent: u64,
     ping_sent: Option<u64>,
     /// [`ConnectOptions::resubscribe`] is still to be sent on this connection.
     resubscribe_pending: bool,
+    /// The last accepted CONNACK's session_present.
+    session_present: bool,
 }
 
 /// The sans-IO MQTT 3.1.1 client. See the [module docs](self) for how to drive it.
@@ -148,9 +169,12 @@ impl<'a> Client<'a> {
                 rx_consumed: 0,
                 rx_reset: false,
                 connack_deadline: 0,
+                disconnect_queued: false,
+                disconnect_deadline: 0,
                 last_sent: 0,
                 ping_sent: None,
                 resubscribe_pending: false,
+                session_present: false,
             },
         })
     }
@@ -178,6 +202,11 @@ impl<'a> Client<'a> {
         self.core.state
     }
 
+    /// The session_present flag of the last accepted CONNACK: the broker resumed the session.
+    pub fn session_present(&self) -> bool {
+        self.core.session_present
+    }
+
     /// The options the client connects with.
     pub fn options(&self) -> &ConnectOptions<'a> {
         &self.core.options
@@ -201,6 +230,7 @@ impl<'a> Client<'a> {
         });
         core.tx.push_packet(&connect)?;
         core.state = State::Connecting;
+        core.disconnect_queued = false;
         core.connack_deadline = now.saturating_add(u64::from(o.response_timeout_ms));
         core.last_sent = now;
         core.ping_sent = None;
@@ -208,7 +238,7 @@ impl<'a> Client<'a> {
     }
 
     /// Publishes `payload` to `topic`. QoS 0 returns `None`; QoS 1/2 return the packet
-    /// identifier that [`Event::Published`] will carry. [`Error::Busy`] means: drive the
+    /// identifier that [`Event::Published`] will carry. `WouldBlock` means: drive the
     /// connection (write, read, poll) and try again.
     pub fn publish(
         &mut self,
@@ -216,45 +246,45 @@ impl<'a> Client<'a> {
         payload: &[u8],
         qos: QoS,
         retain: bool,
-    ) -> Result<Option<PacketId>, Error> {
+    ) -> nb::Result<Option<PacketId>, Error> {
         self.settle();
         self.core.publish(topic, payload, qos, retain)
     }
 
     /// Subscribes to one or more filters in one SUBSCRIBE; [`Event::Subscribed`] carries the
     /// answer per filter.
-    pub fn subscribe(&mut self, subscriptions: &[Subscription<'_>]) -> Result<PacketId, Error> {
+    pub fn subscribe(
+        &mut self,
+        subscriptions: &[Subscription<'_>],
+    ) -> nb::Result<PacketId, Error> {
         self.settle();
-        let filters = SubscribeFilters::new(subscriptions)?;
-        let count = u16::try_from(subscriptions.len()).map_err(|_| Error::Busy)?;
-        self.core
-            .request(Kind::AwaitSuback, &count.to_be_bytes(), |pid| {
-                Packet::Subscribe(Subscribe { pid, filters })
-            })
+        self.core.subscribe(subscriptions)
     }
 
     /// Unsubscribes from one or more filters; [`Event::Unsubscribed`] answers.
-    pub fn unsubscribe(&mut self, filters: &[TopicFilter<'_>]) -> Result<PacketId, Error> {
+    pub fn unsubscribe(&mut self, filters: &[TopicFilter<'_>]) -> nb::Result<PacketId, Error> {
         self.settle();
-        let filters = UnsubscribeFilters::new(filters)?;
+        let filters = UnsubscribeFilters::new(filters).map_err(|_| filter_count())?;
         self.core.request(Kind::AwaitUnsuback, &[], |pid| {
             Packet::Unsubscribe(Unsubscribe { pid, filters })
         })
     }
 
-    /// Queues DISCONNECT. Nothing else is sent on this connection (MQTT-3.14.4-2); once it is
-    /// written, [`Client::poll`] reports [`Event::Disconnected`] and the driver closes the
-    /// transport (MQTT-3.14.4-1).
-    pub fn disconnect(&mut self) -> Result<(), Error> {
+    /// Starts a graceful disconnect: inbound QoS 2 messages already delivered get their
+    /// PUBREL answered with PUBCOMP (waiting up to the response timeout for the broker), every
+    /// queued acknowledgement is written, then DISCONNECT; nothing else is sent on this
+    /// connection (MQTT-3.14.4-2). Once it is written, [`Client::poll`] reports
+    /// [`Event::Disconnected`] and the driver closes the transport (MQTT-3.14.4-1). Events
+    /// that arrive meanwhile are reported as usual.
+    pub fn disconnect(&mut self, now: u64) -> Result<(), Error> {
         self.settle();
         let core = &mut self.core;
         if !matches!(core.state, State::Connected | State::Connecting) {
-            return Err(Error::NotConnected);
-        }
-        if !core.tx.push_packet(&Packet::Disconnect)? {
-            return Err(Error::Busy);
+            return Err(LinkError::NotConnected.into());
         }
         core.state = State::Disconnecting;
+        core.disconnect_queued = false;
+        core.disconnect_deadline = now.saturating_add(u64::from(core.options.response_timeout_ms));
         Ok(())
     }
 
@@ -303,6 +333,12 @@ impl<'a> Client<'a> {
         !self.core.tx.pending().is_empty()
     }
 
+    /// True when no QoS 1/2 message of ours waits for its acknowledgement and nothing waits to
+    /// be written.
+    pub fn all_published(&self) -> bool {
+        self.inflight() == 0 && !self.wants_write()
+    }
+
     /// Runs timers and processes at most one inbound packet, returning what happened.
     /// Call it until it returns `Ok(None)`. An error that
     /// [closes the connection](Error::closes_connection) leaves the state [`State::Closed`];
@@ -317,9 +353,9 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// The first half of [`Client::poll`]: runs timers and processes at most one inbound
-    /// packet. Drivers use the two halves to decide what to do next (write, read, wait) before
-    /// borrowing the event.
+    /// The first half of [`Client::poll`], for drivers: runs timers and processes at most one
+    /// inbound packet. Drivers use the two halves to decide what to do next (write, read,
+    /// wait) before borrowing the event.
     pub fn advance(&mut self, now: u64) -> Result<Progress, Error> {
         self.settle();
         let Client { rx, core } = self;
@@ -376,12 +412,22 @@ impl<'a> Core<'a> {
     fn advance(&mut self, rx: &RxBuffer<'_>, now: u64) -> Result<Step, Error> {
         match self.state {
             State::Closed => return Ok(Step::Idle),
-            State::Disconnecting => {
+            State::Disconnecting if self.disconnect_queued => {
                 if self.tx.pending().is_empty() {
                     self.close();
                     return Ok(Step::Ready(Ready::Disconnected));
                 }
                 return Ok(Step::Idle);
+            }
+            State::Disconnecting => {
+                let open = self.store.iter().any(|e| e.kind == Kind::Inbound);
+                if !open || now >= self.disconnect_deadline {
+                    if self.tx.push_packet(&Packet::Disconnect)? {
+                        self.disconnect_queued = true;
+                        return Ok(Step::Continue);
+                    }
+                    return Ok(Step::Idle); // written out first
+                }
             }
             State::Connecting | State::Connected => {}
         }
@@ -394,10 +440,13 @@ impl<'a> Core<'a> {
             }
             if self.resubscribe_pending {
                 match self.resubscribe() {
-                    Err(Error::Busy) => {} // retried once acknowledgements free room
-                    r => {
+                    Err(nb::Error::WouldBlock) => {} // retried once acknowledgements free room
+                    Err(nb::Error::Other(e)) => {
                         self.resubscribe_pending = false;
-                        r?;
+                        return Err(e);
+                    }
+                    Ok(()) => {
+                        self.resubscribe_pending = false;
                         return Ok(Step::Continue);
                     }
                 }
@@ -412,10 +461,11 @@ impl<'a> Core<'a> {
             Ok(Status::Partial { needed }) => {
                 let size = data.len().saturating_add(needed);
                 if size > rx.capacity() {
-                    return Err(Error::PacketTooLarge {
+                    return Err(BrokerError::PacketTooLarge {
                         size,
                         capacity: rx.capacity(),
-                    });
+                    }
+                    .into());
                 }
                 Ok(Step::Idle)
             }
@@ -427,10 +477,8 @@ impl<'a> Core<'a> {
                 })
             }
             // A packet only clients send: the same violation as any other unexpected packet.
-            Err(DecodeError::WrongSender(t)) => {
-                Err(Error::Protocol(ProtocolError::UnexpectedPacket(t)))
-            }
-            Err(e) => Err(Error::Protocol(ProtocolError::Malformed(e))),
+            Err(DecodeError::WrongSender(t)) => Err(BrokerError::UnexpectedPacket(t).into()),
+            Err(e) => Err(BrokerError::Malformed(e).into()),
         }
     }
 
@@ -451,17 +499,25 @@ impl<'a> Core<'a> {
                 match (self.options.keep_alive_secs, self.ping_sent) {
                     (0, _) => None,
                     (_, Some(sent)) => Some(sent.saturating_add(timeout)),
-                    (secs, None) => Some(self.last_sent.saturating_add(u64::from(secs) * 1000)),
+                    (secs, None) => {
+                        let interval = u64::from(secs) * 1000;
+                        let margin = (interval / 4).min(KEEP_ALIVE_MARGIN_MS);
+                        Some(self.last_sent.saturating_add(interval - margin))
+                    }
                 }
             }
+            State::Disconnecting if !self.disconnect_queued => Some(self.disconnect_deadline),
             State::Closed | State::Disconnecting => None,
         }
     }
 
-    /// CONNACK and PINGRESP timeouts, and PINGREQ when nothing was sent for the keep-alive
-    /// period (MQTT-3.1.2-23).
+    /// CONNACK and PINGRESP timeouts, and PINGREQ when nothing was sent for nearly the
+    /// keep-alive period ([`KEEP_ALIVE_MARGIN_MS`], MQTT-3.1.2-23).
     /// True when a PINGREQ was queued.
     fn timers(&mut self, now: u64) -> Result<bool, Error> {
+        if self.state == State::Disconnecting {
+            return Ok(false); // the disconnect deadline is checked by `advance`
+        }
         let Some(deadline) = self.next_deadline() else {
             return Ok(false);
         };
@@ -469,8 +525,8 @@ impl<'a> Core<'a> {
             return Ok(false);
         }
         match (self.state, self.ping_sent) {
-            (State::Connecting, _) => Err(Error::ConnackTimeout),
-            (_, Some(_)) => Err(Error::PingTimeout),
+            (State::Connecting, _) => Err(LinkError::ConnackTimeout.into()),
+            (_, Some(_)) => Err(LinkError::PingTimeout.into()),
             _ => {
                 let queued = self.tx.push_packet(&Packet::Pingreq)?;
                 if queued {
@@ -481,8 +537,9 @@ impl<'a> Core<'a> {
         }
     }
 
-    /// An unused packet identifier of ours (MQTT-2.3.1-2).
-    fn allocate_pid(&mut self) -> Result<PacketId, Error> {
+    /// An unused packet identifier of ours (MQTT-2.3.1-2); `WouldBlock` while all 65,535 are
+    /// outstanding.
+    fn allocate_pid(&mut self) -> nb::Result<PacketId, Error> {
         for _ in 0..u16::MAX {
             self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
             if let Some(pid) = PacketId::new(self.next_pid) {
@@ -491,7 +548,7 @@ impl<'a> Core<'a> {
                 }
             }
         }
-        Err(Error::Busy)
+        busy()
     }
 
     fn publish(
@@ -500,15 +557,13 @@ impl<'a> Core<'a> {
         payload: &[u8],
         qos: QoS,
         retain: bool,
-    ) -> Result<Option<PacketId>, Error> {
-        if self.state != State::Connected {
-            return Err(Error::NotConnected);
-        }
+    ) -> nb::Result<Option<PacketId>, Error> {
+        self.usable()?;
         let kind = match qos {
             QoS::AtMostOnce => {
                 self.fill_tx();
                 if self.store.iter().any(|e| e.flags & UNSENT != 0) {
-                    return Err(Error::Busy); // keep send order behind queued QoS 1/2 messages
+                    return busy(); // keep send order behind queued QoS 1/2 messages
                 }
                 let packet = Publish {
                     dup: false,
@@ -517,16 +572,32 @@ impl<'a> Core<'a> {
                     topic,
                     payload,
                 };
-                return match self.tx.push_packet(&Packet::Publish(packet))? {
+                return match self.tx.push_packet(&Packet::Publish(packet)).map_err(Error::from)? {
                     true => Ok(None),
-                    false => Err(Error::Busy),
+                    false => busy(),
                 };
             }
             QoS::AtLeastOnce => Kind::AwaitPuback,
             QoS::ExactlyOnce => Kind::AwaitPubrec,
         };
+        let len = Packet::Publish(Publish {
+            dup: false,
+            qos: QosPid::AtLeastOnce(PacketId(core::num::NonZeroU16::MIN)),
+            retain,
+            topic,
+            payload,
+        })
+        .encoded_len();
+        let capacity = self.tx.capacity();
+        if len > capacity || len.saturating_sub(5) > MAX_REMAINING_LENGTH {
+            return Err(Error::from(CallerError::PacketTooLarge { size: len, capacity }).into());
+        }
+        let (size, capacity) = (len + ENTRY_OVERHEAD, self.store.capacity());
+        if size > capacity {
+            return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
+        }
         if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.options.max_inflight) {
-            return Err(Error::Busy);
+            return busy();
         }
         let pid = self.allocate_pid()?;
         let qos = if kind == Kind::AwaitPuback {
@@ -541,21 +612,31 @@ impl<'a> Core<'a> {
             topic,
             payload,
         });
-        let len = packet.encoded_len();
-        if len > self.tx.capacity() || len.saturating_sub(5) > MAX_REMAINING_LENGTH {
-            return Err(crate::packet::EncodeError::BufferTooSmall { needed: len }.into());
-        }
-        if len + ENTRY_OVERHEAD > self.store.capacity() {
-            return Err(Error::MessageTooLarge);
-        }
         if !self
             .store
             .push_with(kind, UNSENT, pid, len, |dst| packet.encode(dst).is_ok())
         {
-            return Err(Error::Busy);
+            return busy();
         }
         self.fill_tx();
         Ok(Some(pid))
+    }
+
+    /// Operations need a live connection (not one being disconnected).
+    fn usable(&self) -> Result<(), Error> {
+        match self.state {
+            State::Connected => Ok(()),
+            _ => Err(LinkError::NotConnected.into()),
+        }
+    }
+
+    /// Sends a SUBSCRIBE (see [`Client::subscribe`]).
+    fn subscribe(&mut self, subscriptions: &[Subscription<'_>]) -> nb::Result<PacketId, Error> {
+        let filters = SubscribeFilters::new(subscriptions).map_err(|_| filter_count())?;
+        let count = u16::try_from(subscriptions.len()).map_err(|_| filter_count())?;
+        self.request(Kind::AwaitSuback, &count.to_be_bytes(), |pid| {
+            Packet::Subscribe(Subscribe { pid, filters })
+        })
     }
 
     /// Sends a SUBSCRIBE or UNSUBSCRIBE and records it as awaiting its answer.
@@ -564,16 +645,14 @@ impl<'a> Core<'a> {
         kind: Kind,
         body: &[u8],
         packet: impl FnOnce(PacketId) -> Packet<'p>,
-    ) -> Result<PacketId, Error> {
-        if self.state != State::Connected {
-            return Err(Error::NotConnected);
-        }
+    ) -> nb::Result<PacketId, Error> {
+        self.usable()?;
         if self.store.free() < ENTRY_OVERHEAD + body.len() {
-            return Err(Error::Busy);
+            return busy();
         }
         let pid = self.allocate_pid()?;
-        if !self.tx.push_packet(&packet(pid))? {
-            return Err(Error::Busy);
+        if !self.tx.push_packet(&packet(pid)).map_err(Error::from)? {
+            return busy();
         }
         // Room was checked above.
         self.store.push(kind, 0, pid, body);
@@ -583,7 +662,12 @@ impl<'a> Core<'a> {
     /// Moves QoS 1/2 PUBLISH and PUBREL packets that still have to be (re)sent into the tx
     /// buffer, in store order, as far as they fit.
     fn fill_tx(&mut self) {
-        if self.state != State::Connected {
+        let sending = match self.state {
+            State::Connected => true,
+            State::Disconnecting => !self.disconnect_queued,
+            State::Closed | State::Connecting => false,
+        };
+        if !sending {
             return;
         }
         let mut offset = 0;
@@ -653,18 +737,13 @@ impl<'a> Core<'a> {
             self.store.set_flags(&e, flags);
         }
         self.state = State::Connected;
+        self.session_present = session_present;
         self.resubscribe_pending = !resume && !self.options.resubscribe.is_empty();
     }
 
     /// Sends the SUBSCRIBE of [`ConnectOptions::resubscribe`].
-    fn resubscribe(&mut self) -> Result<(), Error> {
-        let subs = self.options.resubscribe;
-        let filters = SubscribeFilters::new(subs)?;
-        let count = u16::try_from(subs.len()).map_err(|_| Error::Busy)?;
-        self.request(Kind::AwaitSuback, &count.to_be_bytes(), |pid| {
-            Packet::Subscribe(Subscribe { pid, filters })
-        })?;
-        Ok(())
+    fn resubscribe(&mut self) -> nb::Result<(), Error> {
+        self.subscribe(self.options.resubscribe).map(|_| ())
     }
 
     /// The store entry of `kind` that `ack` answers; an acknowledgement for nothing outstanding
@@ -676,14 +755,13 @@ impl<'a> Core<'a> {
     }
 
     fn on_packet(&mut self, packet: Packet<'_>) -> Result<Option<Ready>, Error> {
-        let unexpected =
-            |p: &Packet<'_>| Error::Protocol(ProtocolError::UnexpectedPacket(p.packet_type()));
+        let unexpected = |p: &Packet<'_>| Error::from(BrokerError::UnexpectedPacket(p.packet_type()));
         if self.state == State::Connecting {
             let Packet::Connack(ack) = packet else {
                 return Err(unexpected(&packet));
             };
             if ack.code != crate::packet::ConnectReturnCode::Accepted {
-                return Err(Error::Refused(ack.code));
+                return Err(BrokerError::Refused(ack.code).into());
             }
             self.on_connack(ack.session_present);
             return Ok(Some(Ready::Connected {
@@ -700,7 +778,7 @@ impl<'a> Core<'a> {
                     QosPid::ExactlyOnce(pid) => {
                         let duplicate = self.store.find(pid, Kinds::of(Kind::Inbound)).is_some();
                         if !duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
-                            return Err(Error::StoreFull);
+                            return Err(BrokerError::StoreFull.into());
                         }
                         self.tx.push_packet(&Packet::Pubrec(pid))?;
                         if duplicate {
@@ -749,7 +827,7 @@ impl<'a> Core<'a> {
                     _ => 0,
                 };
                 if ack.codes.len() != count {
-                    return Err(ProtocolError::SubackCountMismatch.into());
+                    return Err(BrokerError::SubackCountMismatch.into());
                 }
                 self.store.remove(&e);
                 Ok(Some(Ready::FromRx))
@@ -775,5 +853,10 @@ impl<'a> Core<'a> {
 
 /// The error for an acknowledgement of a packet identifier with nothing outstanding.
 fn unknown_id(ack: &Packet<'_>, pid: PacketId) -> Error {
-    Error::Protocol(ProtocolError::UnknownPacketId(ack.packet_type(), pid))
+    BrokerError::UnknownPacketId(ack.packet_type(), pid).into()
+}
+
+/// The error for a SUBSCRIBE or UNSUBSCRIBE with no filters or more than 65,535.
+fn filter_count() -> nb::Error<Error> {
+    nb::Error::Other(CallerError::FilterCount.into())
 }

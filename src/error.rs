@@ -1,0 +1,223 @@
+//! The one error type of the client and its drivers, grouped by whose fault it is.
+//!
+//! Match one level deep to decide what to do, two to say what happened:
+//!
+//! | variant | whose fault | the connection | what to do |
+//! |---|---|---|---|
+//! | [`Error::Caller`] | yours: a bad topic, option or size | still usable | fix the call |
+//! | [`Error::Broker`] | the broker's: a refusal or a protocol violation | closed | report it; reconnecting may not help |
+//! | [`Error::Link`] | nobody's: the link is down or dead | closed | reconnect (the session is kept) |
+//! | [`Error::Io`] | the transport's | closed | reconnect (the session is kept) |
+
+use core::convert::Infallible;
+use core::fmt;
+
+use crate::client::ConfigError;
+use crate::packet::{ConnectReturnCode, DecodeError, PacketId, PacketType};
+use crate::topic::TopicError;
+
+/// Everything that can go wrong, generic over the transport's error `E` (none for the sans-IO
+/// core). See the [module docs](self) for what each group means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Error<E = Infallible> {
+    /// The caller's mistake; nothing was sent and the connection is still usable.
+    Caller(CallerError),
+    /// The broker refused the connection or broke the protocol; the connection is closed.
+    Broker(BrokerError),
+    /// The link is down: not connected, closed by the broker, or dead (no answer in time).
+    /// Reconnect; the session (unacknowledged messages) is kept.
+    Link(LinkError),
+    /// The transport failed; the connection is closed. Reconnect; the session is kept.
+    Io(E),
+}
+
+/// A mistake of the caller: the operation did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallerError {
+    /// The connect options are invalid.
+    Config(ConfigError),
+    /// The topic name or filter is invalid.
+    Topic(TopicError),
+    /// The packet is larger than the tx buffer (or than MQTT allows) and can never be sent.
+    PacketTooLarge {
+        /// The encoded packet's size.
+        size: usize,
+        /// The tx buffer's size.
+        capacity: usize,
+    },
+    /// A QoS 1/2 message is larger than the whole session store: it can never be kept.
+    MessageTooLarge {
+        /// What the message needs in the store.
+        size: usize,
+        /// The store's size.
+        capacity: usize,
+    },
+    /// More than 65,535 filters in one SUBSCRIBE or UNSUBSCRIBE, or none.
+    FilterCount,
+    /// A string or password is longer than 65,535 bytes.
+    FieldTooLong,
+}
+
+/// What the broker did: a refusal or a protocol violation (the connection is closed,
+/// MQTT-4.8.0-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// CONNACK refused the connection with return code 1–5.
+    Refused(ConnectReturnCode),
+    /// The broker sent bytes that are not a valid packet.
+    Malformed(DecodeError),
+    /// The first packet was not CONNACK (MQTT-3.2.0-1), a second CONNACK, or a packet only a
+    /// client sends.
+    UnexpectedPacket(PacketType),
+    /// An acknowledgement for a packet identifier with nothing outstanding of that kind.
+    UnknownPacketId(PacketType, PacketId),
+    /// A SUBACK whose number of return codes differs from the SUBSCRIBE's filters.
+    SubackCountMismatch,
+    /// An inbound packet larger than the rx buffer (MQTT-4.8.0-2): raise the buffer if the
+    /// broker is right to send it.
+    PacketTooLarge {
+        /// The packet's size.
+        size: usize,
+        /// The rx buffer's size.
+        capacity: usize,
+    },
+    /// The session store has no room to track one more inbound QoS 2 message; the connection
+    /// is closed rather than risk a duplicate delivery (MQTT-4.8.0-2).
+    StoreFull,
+}
+
+/// Why the link is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// There is no connection: not connected yet, lost earlier, or disconnected.
+    NotConnected,
+    /// The transport reached end of stream: the broker (or the network) closed the connection.
+    Closed,
+    /// No CONNACK within the response timeout.
+    ConnackTimeout,
+    /// No PINGRESP within the response timeout after PINGREQ.
+    PingTimeout,
+}
+
+impl<E> Error<E> {
+    /// True when this error ended the connection (everything but a caller's mistake).
+    pub fn closes_connection(&self) -> bool {
+        !matches!(self, Error::Caller(_))
+    }
+}
+
+impl Error {
+    /// The core's error as a driver's, whose transport error type is `E`.
+    pub fn with_io<E>(self) -> Error<E> {
+        match self {
+            Error::Caller(e) => Error::Caller(e),
+            Error::Broker(e) => Error::Broker(e),
+            Error::Link(e) => Error::Link(e),
+            Error::Io(never) => match never {},
+        }
+    }
+}
+
+impl<E> From<CallerError> for Error<E> {
+    fn from(e: CallerError) -> Self {
+        Error::Caller(e)
+    }
+}
+
+impl<E> From<BrokerError> for Error<E> {
+    fn from(e: BrokerError) -> Self {
+        Error::Broker(e)
+    }
+}
+
+impl<E> From<LinkError> for Error<E> {
+    fn from(e: LinkError) -> Self {
+        Error::Link(e)
+    }
+}
+
+impl<E> From<TopicError> for Error<E> {
+    fn from(e: TopicError) -> Self {
+        Error::Caller(CallerError::Topic(e))
+    }
+}
+
+impl<E> From<ConfigError> for Error<E> {
+    fn from(e: ConfigError) -> Self {
+        Error::Caller(CallerError::Config(e))
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Caller(e) => write!(f, "{e}"),
+            Error::Broker(e) => write!(f, "{e}"),
+            Error::Link(e) => write!(f, "{e}"),
+            Error::Io(e) => write!(f, "the transport failed: {e}"),
+        }
+    }
+}
+
+impl fmt::Display for CallerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallerError::Config(e) => write!(f, "invalid connect options: {e}"),
+            CallerError::Topic(e) => write!(f, "invalid topic: {e}"),
+            CallerError::PacketTooLarge { size, capacity } => write!(
+                f,
+                "a {size}-byte packet does not fit the {capacity}-byte tx buffer"
+            ),
+            CallerError::MessageTooLarge { size, capacity } => write!(
+                f,
+                "a message needing {size} bytes does not fit the {capacity}-byte session store"
+            ),
+            CallerError::FilterCount => {
+                f.write_str("a (un)subscribe needs between 1 and 65,535 filters")
+            }
+            CallerError::FieldTooLong => f.write_str("a field is longer than 65,535 bytes"),
+        }
+    }
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokerError::Refused(code) => write!(f, "the broker refused the connection: {code}"),
+            BrokerError::Malformed(e) => write!(f, "the broker sent a malformed packet: {e}"),
+            BrokerError::UnexpectedPacket(t) => write!(f, "the broker sent an unexpected {t:?}"),
+            BrokerError::UnknownPacketId(t, id) => {
+                write!(f, "the broker sent {t:?} for packet id {id}, which has nothing outstanding")
+            }
+            BrokerError::SubackCountMismatch => {
+                f.write_str("the broker's SUBACK has a different number of codes than filters")
+            }
+            BrokerError::PacketTooLarge { size, capacity } => write!(
+                f,
+                "the broker sent a {size}-byte packet, larger than the {capacity}-byte rx buffer"
+            ),
+            BrokerError::StoreFull => {
+                f.write_str("the session store is full: cannot track one more inbound QoS 2 message")
+            }
+        }
+    }
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkError::NotConnected => "not connected: the link is down, reconnect",
+            LinkError::Closed => "the connection was closed by the broker or the network",
+            LinkError::ConnackTimeout => "the broker did not answer CONNECT in time",
+            LinkError::PingTimeout => "the broker did not answer PINGREQ in time: the link is dead",
+        })
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for Error<E> {}
+impl core::error::Error for CallerError {}
+impl core::error::Error for BrokerError {}
+impl core::error::Error for LinkError {}
