@@ -190,7 +190,10 @@ impl fmt::Display for BrokerError {
             BrokerError::Malformed(e) => write!(f, "the broker sent a malformed packet: {e}"),
             BrokerError::UnexpectedPacket(t) => write!(f, "the broker sent an unexpected {t:?}"),
             BrokerError::UnknownPacketId(t, id) => {
-                write!(f, "the broker sent {t:?} for packet id {id}, which has nothing outstanding")
+                write!(
+                    f,
+                    "the broker sent {t:?} for packet id {id}, which has nothing outstanding"
+                )
             }
             BrokerError::SubackCountMismatch => {
                 f.write_str("the broker's SUBACK has a different number of codes than filters")
@@ -199,9 +202,9 @@ impl fmt::Display for BrokerError {
                 f,
                 "the broker sent a {size}-byte packet, larger than the {capacity}-byte rx buffer"
             ),
-            BrokerError::StoreFull => {
-                f.write_str("the session store is full: cannot track one more inbound QoS 2 message")
-            }
+            BrokerError::StoreFull => f.write_str(
+                "the session store is full: cannot track one more inbound QoS 2 message",
+            ),
         }
     }
 }

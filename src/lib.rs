@@ -63,6 +63,20 @@ mod scan;
 pub mod time;
 pub mod topic;
 
+// The front door: what a program using the client needs, under `umqtt::`.
+pub use asynch::Async;
+pub use blocking::Blocking;
+pub use client::{Client, ConnectOptions, Event, Lost, State};
+pub use nonblocking::NonBlocking;
+pub use packet::{PacketId, Publish, QoS, SubackCode, Subscription};
+pub use reconnect::Backoff;
+pub use time::Clock;
+#[cfg(feature = "std")]
+pub use {
+    adapters::std_tcp::TcpTransport,
+    time::{StdClock, StdDelay},
+};
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -90,7 +90,10 @@ mod tests {
     fn doubles_up_to_the_cap_and_resets() {
         let mut b = Backoff::new(100, 1_000);
         let delays: [Option<u32>; 6] = core::array::from_fn(|_| b.next_delay_ms());
-        assert_eq!(delays.map(Option::unwrap), [100, 200, 400, 800, 1_000, 1_000]);
+        assert_eq!(
+            delays.map(Option::unwrap),
+            [100, 200, 400, 800, 1_000, 1_000]
+        );
         assert_eq!(b.attempt(), 6);
         b.reset();
         assert_eq!((b.next_delay_ms(), b.attempt()), (Some(100), 1));

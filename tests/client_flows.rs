@@ -4,10 +4,9 @@
 mod support;
 
 use support::*;
-use umqtt::DriverError;
-use umqtt::client::{Client, ConnectOptions, Error, ProtocolError};
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
+use umqtt::{BrokerError, Client, ConnectOptions, Error, LinkError};
 
 fn connect_bytes(clean: bool, id: &str, keep_alive: u16) -> Vec<u8> {
     enc(&Packet::Connect(Connect {
@@ -289,23 +288,20 @@ fn keep_alive_sends_pingreq_when_idle_and_times_out_without_pingresp() {
         let t0 = net.now();
         d.connect().unwrap();
         let err = d.next_event().unwrap_err();
-        assert_eq!(err, DriverError::Client(Error::PingTimeout));
+        assert_eq!(err, Error::Link(LinkError::PingTimeout));
         let at = net.broker.borrow().matched_at.clone();
-        // PINGREQ 5 s after the last packet was written; the dead link 2 s after the
-        // unanswered one was queued. Slack: stalling transports take time to write a packet.
+        // PINGREQ 1 s (KEEP_ALIVE_MARGIN_MS) before 5 s pass without a packet written, and
+        // never later than 5 s (MQTT-3.1.2-23); the dead link 2 s after the unanswered one
+        // was queued. Slack: stalling transports take time to write a packet.
         let slack = 600;
         assert!(at[0] >= t0);
-        assert!(
-            at[1] >= at[0] + 5_000 && at[1] <= at[0] + 5_000 + slack,
-            "first PINGREQ at {} (CONNECT {})",
-            at[1],
-            at[0]
-        );
-        assert!(
-            at[2] >= at[1] + 5_000 && at[2] <= at[1] + 5_000 + slack,
-            "second PINGREQ at {}",
-            at[2]
-        );
+        for (n, pair) in at[..3].windows(2).enumerate() {
+            let gap = pair[1] - pair[0];
+            assert!(
+                (5_000 - 1_000..=5_000).contains(&gap),
+                "PINGREQ {n} {gap} ms after the previous packet"
+            );
+        }
         assert!(
             net.now() + slack >= at[2] + 2_000 && net.now() <= at[2] + 2_000 + slack,
             "timeout at {}",
@@ -321,7 +317,7 @@ fn no_connack_within_the_timeout_is_an_error() {
         let t0 = net.now();
         assert_eq!(
             d.connect().unwrap_err(),
-            DriverError::Client(Error::ConnackTimeout)
+            Error::Link(LinkError::ConnackTimeout)
         );
         assert!(net.now() >= t0 + 2_000 && net.now() <= t0 + 2_300);
     });
@@ -344,7 +340,7 @@ fn connack_refusals_1_to_5_are_typed() {
             ]);
             assert_eq!(
                 d.connect().unwrap_err(),
-                DriverError::Client(Error::Refused(code))
+                Error::Broker(BrokerError::Refused(code))
             );
         });
     }
@@ -359,9 +355,7 @@ fn a_packet_other_than_connack_first_is_a_protocol_violation() {
         ]);
         assert_eq!(
             d.connect().unwrap_err(),
-            DriverError::Client(Error::Protocol(ProtocolError::UnexpectedPacket(
-                PacketType::Publish
-            )))
+            Error::Broker(BrokerError::UnexpectedPacket(PacketType::Publish))
         );
     });
 }
@@ -381,60 +375,57 @@ fn oversized_inbound_packet_is_an_error_and_closes() {
         );
         assert_eq!(
             d.next_event().unwrap_err(),
-            DriverError::Client(Error::PacketTooLarge {
+            Error::Broker(BrokerError::PacketTooLarge {
                 size: 105,
                 capacity: 64
             })
         );
         assert_eq!(
             d.publish("t", b"", QoS::AtMostOnce, false).unwrap_err(),
-            DriverError::Client(Error::NotConnected)
+            Error::Link(LinkError::NotConnected)
         );
     });
 }
 
 #[test]
 fn malformed_packets_from_the_broker_are_errors() {
-    let cases: Vec<(Vec<u8>, ProtocolError)> = vec![
+    let cases: Vec<(Vec<u8>, BrokerError)> = vec![
         (
             vec![0x36, 3, 0, 1, b't'],
-            ProtocolError::Malformed(DecodeError::InvalidQos),
+            BrokerError::Malformed(DecodeError::InvalidQos),
         ),
         (
             vec![0x41, 2, 0, 1],
-            ProtocolError::Malformed(DecodeError::InvalidFlags {
+            BrokerError::Malformed(DecodeError::InvalidFlags {
                 packet_type: PacketType::Puback,
                 flags: 1,
             }),
         ),
         (
             vec![0x30, 4, 0, 2, 0xC3, 0x28],
-            ProtocolError::Malformed(DecodeError::InvalidUtf8),
+            BrokerError::Malformed(DecodeError::InvalidUtf8),
         ),
         (
             vec![0x90, 3, 0, 1, 3],
-            ProtocolError::Malformed(DecodeError::InvalidSubackCode(3)),
+            BrokerError::Malformed(DecodeError::InvalidSubackCode(3)),
         ),
         (
             enc(&Packet::Puback(pid(42))),
-            ProtocolError::UnknownPacketId(PacketType::Puback, pid(42)),
+            BrokerError::UnknownPacketId(PacketType::Puback, pid(42)),
         ),
         (
             enc(&Packet::Pingreq),
-            ProtocolError::UnexpectedPacket(PacketType::Pingreq),
+            BrokerError::UnexpectedPacket(PacketType::Pingreq),
         ),
         (
             connack(false, ConnectReturnCode::Accepted),
-            ProtocolError::UnexpectedPacket(PacketType::Connack),
+            BrokerError::UnexpectedPacket(PacketType::Connack),
         ),
     ];
     for (bytes, expected) in cases {
         each(opts, 256, |d, net| {
             start(d, net, vec![Step::Send(bytes.clone())]);
-            assert_eq!(
-                d.next_event().unwrap_err(),
-                DriverError::Client(Error::Protocol(expected))
-            );
+            assert_eq!(d.next_event().unwrap_err(), Error::Broker(expected));
         });
     }
 }
@@ -443,10 +434,10 @@ fn malformed_packets_from_the_broker_are_errors() {
 fn the_broker_closing_the_connection_is_reported() {
     each(opts, 256, |d, net| {
         start(d, net, vec![Step::Close]);
-        assert_eq!(d.next_event().unwrap_err(), DriverError::Closed);
+        assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
         assert_eq!(
             d.publish("t", b"", QoS::AtMostOnce, false).unwrap_err(),
-            DriverError::Client(Error::NotConnected)
+            Error::Link(LinkError::NotConnected)
         );
     });
 }
@@ -458,11 +449,11 @@ fn disconnect_sends_disconnect_then_nothing_more() {
         d.disconnect().unwrap();
         assert_eq!(
             d.publish("t", b"x", QoS::AtMostOnce, false).unwrap_err(),
-            DriverError::Client(Error::NotConnected)
+            Error::Link(LinkError::NotConnected)
         );
         assert_eq!(
             d.subscribe("t", QoS::AtMostOnce).unwrap_err(),
-            DriverError::Client(Error::NotConnected)
+            Error::Link(LinkError::NotConnected)
         );
     });
 }
@@ -502,7 +493,7 @@ fn interrupted_session(d: &mut dyn Drive, net: &Net) {
     d.publish("s", b"two", QoS::ExactlyOnce, false).unwrap();
     d.publish("s", b"three", QoS::ExactlyOnce, false).unwrap();
     d.subscribe("s/#", QoS::AtLeastOnce).unwrap();
-    assert_eq!(d.next_event().unwrap_err(), DriverError::Closed);
+    assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
 }
 
 #[test]
@@ -568,7 +559,7 @@ fn inbound_qos2_duplicate_suppression_survives_a_resumed_session() {
         ]);
         d.connect().unwrap();
         assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
-        assert_eq!(d.next_event().unwrap_err(), DriverError::Closed);
+        assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
         net.reconnect(vec![
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(true, ConnectReturnCode::Accepted)),
@@ -596,4 +587,104 @@ fn empty_client_id_needs_clean_session() {
         Client::new(o, &mut rx, &mut tx, &mut st),
         Err(umqtt::client::ConfigError::EmptyClientIdNeedsCleanSession)
     ));
+}
+
+#[test]
+fn publish_waits_at_a_full_window_and_hands_a_message_arriving_meanwhile_to_the_handler() {
+    // The window (20) fills; the broker withholds every PUBACK and sends a QoS 1 command
+    // first. Every publish call must complete (no "busy"), the command must be acknowledged
+    // and reach the user exactly once, and the publishes must go out in order.
+    const N: u16 = 50;
+    let msg = |n: u16| format!("m{n}");
+    each(opts, 256, |d, net| {
+        start(d, net, vec![]);
+        let mut steps: Vec<Step> = (1..=20)
+            .map(|n| Step::Expect(publish("t", msg(n).as_bytes(), q1(n), false)))
+            .collect();
+        steps.push(Step::Send(publish("cmd", b"on", q1(7), false)));
+        steps.extend((1..=20).map(|n| Step::Send(enc(&Packet::Puback(pid(n))))));
+        steps.push(Step::Expect(enc(&Packet::Puback(pid(7)))));
+        for window in [21..=40, 41..=N] {
+            for n in window.clone() {
+                steps.push(Step::Expect(publish("t", msg(n).as_bytes(), q1(n), false)));
+            }
+            steps.extend(window.map(|n| Step::Send(enc(&Packet::Puback(pid(n))))));
+        }
+        net.reconnect(steps);
+        for n in 1..=N {
+            let id = d.publish("t", msg(n).as_bytes(), QoS::AtLeastOnce, false);
+            assert_eq!(id.unwrap(), Some(pid(n)), "publish {n}");
+        }
+        d.wait_published().unwrap();
+        let mut published = vec![];
+        let mut messages = vec![];
+        while published.len() < usize::from(N) || messages.is_empty() {
+            match d.next_event().unwrap() {
+                Ev::Published(id, QoS::AtLeastOnce) => published.push(id),
+                m @ Ev::Message { .. } => messages.push(m),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(published, (1..=N).collect::<Vec<_>>());
+        assert_eq!(messages.len(), 1);
+        assert!(d.handled().borrow().is_empty());
+    });
+}
+
+#[test]
+fn disconnect_completes_an_inbound_qos2_exchange_first() {
+    // `sub -C 1` at QoS 2: the message was delivered, PUBREC sent; DISCONNECT must wait for
+    // the broker's PUBREL and answer it with PUBCOMP.
+    each(opts, 256, |d, net| {
+        start(
+            d,
+            net,
+            vec![
+                Step::Send(publish("t", b"x", q2(9), false)),
+                Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+                Step::Send(enc(&Packet::Pubrel(pid(9)))),
+                Step::Expect(enc(&Packet::Pubcomp(pid(9)))),
+                Step::Expect(enc(&Packet::Disconnect)),
+            ],
+        );
+        assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
+        d.disconnect().unwrap();
+        assert!(d.handled().borrow().is_empty());
+    });
+}
+
+#[test]
+fn disconnect_gives_up_on_a_missing_pubrel_after_the_response_timeout() {
+    let options = || opts().response_timeout_ms(3_000);
+    each(options, 256, |d, net| {
+        start(
+            d,
+            net,
+            vec![
+                Step::Send(publish("t", b"x", q2(9), false)),
+                Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+                Step::Expect(enc(&Packet::Disconnect)),
+            ],
+        );
+        assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
+        let t0 = net.now();
+        d.disconnect().unwrap();
+        let waited = net.now() - t0;
+        assert!((3_000..4_000).contains(&waited), "waited {waited} ms");
+    });
+}
+
+#[test]
+fn a_qos0_publish_whose_write_fails_returns_the_error() {
+    // The broker closed the connection; the client has not read that yet.
+    for kind in KINDS {
+        let (mut rx, mut tx, mut store) = (vec![0; 256], vec![0; 256], vec![0; 256]);
+        let client = Client::new(opts(), &mut rx, &mut tx, &mut store).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::WHOLE);
+        start(&mut *d, &net, vec![Step::Close]);
+        let err = d.publish("t", b"x", QoS::AtMostOnce, false).unwrap_err();
+        assert!(err.closes_connection(), "{}: {err:?}", d.name());
+        assert!(matches!(err, Error::Io(_) | Error::Link(_)), "{err:?}");
+    }
 }

@@ -253,10 +253,7 @@ impl<'a> Client<'a> {
 
     /// Subscribes to one or more filters in one SUBSCRIBE; [`Event::Subscribed`] carries the
     /// answer per filter.
-    pub fn subscribe(
-        &mut self,
-        subscriptions: &[Subscription<'_>],
-    ) -> nb::Result<PacketId, Error> {
+    pub fn subscribe(&mut self, subscriptions: &[Subscription<'_>]) -> nb::Result<PacketId, Error> {
         self.settle();
         self.core.subscribe(subscriptions)
     }
@@ -572,7 +569,11 @@ impl<'a> Core<'a> {
                     topic,
                     payload,
                 };
-                return match self.tx.push_packet(&Packet::Publish(packet)).map_err(Error::from)? {
+                return match self
+                    .tx
+                    .push_packet(&Packet::Publish(packet))
+                    .map_err(Error::from)?
+                {
                     true => Ok(None),
                     false => busy(),
                 };
@@ -590,7 +591,11 @@ impl<'a> Core<'a> {
         .encoded_len();
         let capacity = self.tx.capacity();
         if len > capacity || len.saturating_sub(5) > MAX_REMAINING_LENGTH {
-            return Err(Error::from(CallerError::PacketTooLarge { size: len, capacity }).into());
+            return Err(Error::from(CallerError::PacketTooLarge {
+                size: len,
+                capacity,
+            })
+            .into());
         }
         let (size, capacity) = (len + ENTRY_OVERHEAD, self.store.capacity());
         if size > capacity {
@@ -755,7 +760,8 @@ impl<'a> Core<'a> {
     }
 
     fn on_packet(&mut self, packet: Packet<'_>) -> Result<Option<Ready>, Error> {
-        let unexpected = |p: &Packet<'_>| Error::from(BrokerError::UnexpectedPacket(p.packet_type()));
+        let unexpected =
+            |p: &Packet<'_>| Error::from(BrokerError::UnexpectedPacket(p.packet_type()));
         if self.state == State::Connecting {
             let Packet::Connack(ack) = packet else {
                 return Err(unexpected(&packet));

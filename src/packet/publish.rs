@@ -52,6 +52,11 @@ pub struct Publish<'a> {
 }
 
 impl<'a> Publish<'a> {
+    /// The message's QoS level.
+    pub const fn qos(&self) -> QoS {
+        self.qos.qos()
+    }
+
     #[inline]
     pub(crate) fn decode(flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let dup = flags & 0b1000 != 0;

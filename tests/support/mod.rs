@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Poll;
 
-use umqtt::DriverError;
 use umqtt::asynch::Async;
 use umqtt::blocking::Blocking;
 use umqtt::client::{Client, Event, Lost};
@@ -349,7 +348,7 @@ impl From<Event<'_>> for Ev {
             Event::Message(p) => Ev::Message {
                 topic: p.topic.as_str().to_string(),
                 payload: p.payload.to_vec(),
-                qos: p.qos.qos(),
+                qos: p.qos(),
                 retain: p.retain,
                 dup: p.dup,
             },
@@ -367,7 +366,20 @@ impl From<Event<'_>> for Ev {
     }
 }
 
-pub type DErr = DriverError<MockError>;
+pub type DErr = umqtt::Error<MockError>;
+
+/// Events the driver handed to its handler (while an operation waited), in order.
+pub type Handled = Rc<RefCell<VecDeque<Ev>>>;
+
+/// The handler every test driver gets: it keeps the events for `next_event`.
+pub type Handler = Box<dyn FnMut(Event<'_>)>;
+
+fn handler(handled: &Handled) -> Handler {
+    let handled = handled.clone();
+    Box::new(move |e: Event<'_>| handled.borrow_mut().push_back(e.into()))
+}
+
+type BoxClock = Box<dyn FnMut() -> u64>;
 
 /// The operations every driver offers, so one scenario runs through all three.
 pub trait Drive {
@@ -382,49 +394,65 @@ pub trait Drive {
     ) -> Result<Option<PacketId>, DErr>;
     fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<PacketId, DErr>;
     fn unsubscribe(&mut self, filter: &str) -> Result<PacketId, DErr>;
+    /// The next event: first those the handler got while an operation waited.
     fn next_event(&mut self) -> Result<Ev, DErr>;
+    fn wait_published(&mut self) -> Result<(), DErr>;
     fn disconnect(&mut self) -> Result<(), DErr>;
     fn new_transport(&mut self, io: Io);
     /// Lets a non-blocking driver write what it still holds (the others always do).
     fn write_out(&mut self) {}
+    /// The events the handler got.
+    fn handled(&self) -> &Handled;
 }
 
-pub struct B<'a>(pub Blocking<'a, Io, Box<dyn FnMut() -> u64>>);
+pub struct B<'a> {
+    pub d: Blocking<'a, Io, BoxClock, Handler>,
+    pub handled: Handled,
+}
 
 impl Drive for B<'_> {
     fn name(&self) -> &'static str {
         "blocking"
     }
     fn connect(&mut self) -> Result<bool, DErr> {
-        self.0.connect()
+        self.d.connect()
     }
     fn publish(&mut self, t: &str, p: &[u8], q: QoS, r: bool) -> Result<Option<PacketId>, DErr> {
-        self.0.publish(t, p, q, r)
+        self.d.publish(t, p, q, r)
     }
     fn subscribe(&mut self, f: &str, q: QoS) -> Result<PacketId, DErr> {
-        self.0.subscribe(f, q)
+        self.d.subscribe(f, q)
     }
     fn unsubscribe(&mut self, f: &str) -> Result<PacketId, DErr> {
-        self.0.unsubscribe(f)
+        self.d.unsubscribe(f)
     }
     fn next_event(&mut self) -> Result<Ev, DErr> {
-        self.0.next_event().map(Ev::from)
+        if let Some(e) = self.handled.borrow_mut().pop_front() {
+            return Ok(e);
+        }
+        self.d.next_event().map(Ev::from)
+    }
+    fn wait_published(&mut self) -> Result<(), DErr> {
+        self.d.wait_published()
     }
     fn disconnect(&mut self) -> Result<(), DErr> {
-        self.0.disconnect()
+        self.d.disconnect()
     }
     fn new_transport(&mut self, io: Io) {
-        self.0.replace_transport(io);
+        self.d.replace_transport(io);
     }
     fn write_out(&mut self) {
-        self.0.flush().unwrap();
+        self.d.flush().unwrap();
+    }
+    fn handled(&self) -> &Handled {
+        &self.handled
     }
 }
 
 pub struct N<'a> {
-    pub d: NonBlocking<'a, Io, Box<dyn FnMut() -> u64>>,
+    pub d: NonBlocking<'a, Io, BoxClock, Handler>,
     pub net: Net,
-    pub queued: VecDeque<Ev>,
+    pub handled: Handled,
 }
 
 impl N<'_> {
@@ -433,26 +461,27 @@ impl N<'_> {
         match self.d.poll() {
             Ok(e) => Ok(Some(e.into())),
             Err(nb::Error::WouldBlock) => {
-                self.net.clock.set(self.net.clock.get() + 10);
+                self.tick();
                 Ok(None)
             }
             Err(nb::Error::Other(e)) => Err(e),
         }
     }
 
-    fn retry<R>(
+    fn tick(&self) {
+        self.net.clock.set(self.net.clock.get() + 10);
+    }
+
+    /// `nb::block!` with fake time passing between the calls.
+    fn block<R>(
         &mut self,
         mut op: impl FnMut(&mut Self) -> nb::Result<R, DErr>,
     ) -> Result<R, DErr> {
-        for _ in 0..1_000_000 {
+        for _ in 0..2_000_000 {
             match op(self) {
                 Ok(r) => return Ok(r),
                 Err(nb::Error::Other(e)) => return Err(e),
-                Err(nb::Error::WouldBlock) => {
-                    if let Some(e) = self.step()? {
-                        self.queued.push_back(e);
-                    }
-                }
+                Err(nb::Error::WouldBlock) => self.tick(),
             }
         }
         panic!("non-blocking operation never completed")
@@ -464,23 +493,19 @@ impl Drive for N<'_> {
         "nonblocking"
     }
     fn connect(&mut self) -> Result<bool, DErr> {
-        self.d.connect()?;
-        match self.next_event()? {
-            Ev::Connected(sp) => Ok(sp),
-            other => panic!("expected Connected, got {other:?}"),
-        }
+        self.block(|s| s.d.connect())
     }
     fn publish(&mut self, t: &str, p: &[u8], q: QoS, r: bool) -> Result<Option<PacketId>, DErr> {
-        self.retry(|s| s.d.publish(t, p, q, r))
+        self.block(|s| s.d.publish(t, p, q, r))
     }
     fn subscribe(&mut self, f: &str, q: QoS) -> Result<PacketId, DErr> {
-        self.retry(|s| s.d.subscribe(f, q))
+        self.block(|s| s.d.subscribe(f, q))
     }
     fn unsubscribe(&mut self, f: &str) -> Result<PacketId, DErr> {
-        self.retry(|s| s.d.unsubscribe(f))
+        self.block(|s| s.d.unsubscribe(f))
     }
     fn next_event(&mut self) -> Result<Ev, DErr> {
-        if let Some(e) = self.queued.pop_front() {
+        if let Some(e) = self.handled.borrow_mut().pop_front() {
             return Ok(e);
         }
         for _ in 0..2_000_000 {
@@ -490,13 +515,11 @@ impl Drive for N<'_> {
         }
         panic!("no event")
     }
+    fn wait_published(&mut self) -> Result<(), DErr> {
+        self.block(|s| s.d.wait_published())
+    }
     fn disconnect(&mut self) -> Result<(), DErr> {
-        self.retry(|s| s.d.disconnect())?;
-        loop {
-            if self.next_event()? == Ev::Disconnected {
-                return Ok(());
-            }
-        }
+        self.block(|s| s.d.disconnect())
     }
     fn new_transport(&mut self, io: Io) {
         self.d.replace_transport(io);
@@ -506,42 +529,56 @@ impl Drive for N<'_> {
             if !self.d.client().wants_write() {
                 return;
             }
-            if let Ok(Some(e)) = self.step() {
-                self.queued.push_back(e);
-            }
+            self.d.check_msg().unwrap();
+            self.tick();
         }
+    }
+    fn handled(&self) -> &Handled {
+        &self.handled
     }
 }
 
-pub struct A<'a>(pub Async<'a, Io, Box<dyn FnMut() -> u64>, Delay>);
+pub struct A<'a> {
+    pub d: Async<'a, Io, BoxClock, Delay, Handler>,
+    pub handled: Handled,
+}
 
 impl Drive for A<'_> {
     fn name(&self) -> &'static str {
         "async"
     }
     fn connect(&mut self) -> Result<bool, DErr> {
-        embassy_futures::block_on(self.0.connect())
+        embassy_futures::block_on(self.d.connect())
     }
     fn publish(&mut self, t: &str, p: &[u8], q: QoS, r: bool) -> Result<Option<PacketId>, DErr> {
-        embassy_futures::block_on(self.0.publish(t, p, q, r))
+        embassy_futures::block_on(self.d.publish(t, p, q, r))
     }
     fn subscribe(&mut self, f: &str, q: QoS) -> Result<PacketId, DErr> {
-        embassy_futures::block_on(self.0.subscribe(f, q))
+        embassy_futures::block_on(self.d.subscribe(f, q))
     }
     fn unsubscribe(&mut self, f: &str) -> Result<PacketId, DErr> {
-        embassy_futures::block_on(self.0.unsubscribe(f))
+        embassy_futures::block_on(self.d.unsubscribe(f))
     }
     fn next_event(&mut self) -> Result<Ev, DErr> {
-        embassy_futures::block_on(async { self.0.next_event().await.map(Ev::from) })
+        if let Some(e) = self.handled.borrow_mut().pop_front() {
+            return Ok(e);
+        }
+        embassy_futures::block_on(async { self.d.next_event().await.map(Ev::from) })
+    }
+    fn wait_published(&mut self) -> Result<(), DErr> {
+        embassy_futures::block_on(self.d.wait_published())
     }
     fn disconnect(&mut self) -> Result<(), DErr> {
-        embassy_futures::block_on(self.0.disconnect())
+        embassy_futures::block_on(self.d.disconnect())
     }
     fn new_transport(&mut self, io: Io) {
-        self.0.replace_transport(io);
+        self.d.replace_transport(io);
     }
     fn write_out(&mut self) {
-        embassy_futures::block_on(self.0.flush()).unwrap();
+        embassy_futures::block_on(self.d.flush()).unwrap();
+    }
+    fn handled(&self) -> &Handled {
+        &self.handled
     }
 }
 
@@ -558,15 +595,23 @@ pub const KINDS: [Kind; 3] = [Kind::Blocking, Kind::NonBlocking, Kind::Async];
 /// Builds the driver of `kind` over `client` and a transport for `net`.
 pub fn driver<'a>(kind: Kind, client: Client<'a>, net: &Net, cfg: IoCfg) -> Box<dyn Drive + 'a> {
     let clock = net.clock.clone();
-    let clock: Box<dyn FnMut() -> u64> = Box::new(move || clock.get());
+    let clock: BoxClock = Box::new(move || clock.get());
     let io = net.io(cfg);
+    let handled = Handled::default();
+    let h = handler(&handled);
     match kind {
-        Kind::Blocking => Box::new(B(Blocking::new(client, io, clock))),
-        Kind::NonBlocking => Box::new(N {
-            d: NonBlocking::new(client, io, clock),
-            net: net.clone(),
-            queued: VecDeque::new(),
+        Kind::Blocking => Box::new(B {
+            d: Blocking::new(client, io, clock, h),
+            handled,
         }),
-        Kind::Async => Box::new(A(Async::new(client, io, clock, Delay(net.clone(), 0)))),
+        Kind::NonBlocking => Box::new(N {
+            d: NonBlocking::new(client, io, clock, h),
+            net: net.clone(),
+            handled,
+        }),
+        Kind::Async => Box::new(A {
+            d: Async::new(client, io, clock, Delay(net.clone(), 0), h),
+            handled,
+        }),
     }
 }
