@@ -21,7 +21,7 @@ use embedded_hal_async::delay::DelayNs;
 use embedded_io_async::{Read, Write};
 
 use crate::Error;
-use crate::client::{Client, Event, Progress, State};
+use crate::client::{Buffer, Client, Event, Progress, State};
 use crate::driver::{after_read, after_write, lost, operations, topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
@@ -30,18 +30,18 @@ use crate::time::Clock;
 
 /// An async MQTT client: the [`Client`] core driven over an async transport, with a handler
 /// for the events that arrive while an operation waits.
-pub struct Async<'a, T, C, D, H> {
-    client: Client<'a>,
+pub struct Async<B, T, C, D, H> {
+    client: Client<B>,
     io: T,
     clock: C,
     delay: D,
     handler: H,
 }
 
-impl<'a, T: Read + Write, C: Clock, D: DelayNs, H: FnMut(Event<'_>)> Async<'a, T, C, D, H> {
+impl<B: Buffer, T: Read + Write, C: Clock, D: DelayNs, H: FnMut(Event<'_>)> Async<B, T, C, D, H> {
     /// Drives `client` over the transport `io`, with time from `clock`, waits from `delay`,
     /// and `handler` for the events that arrive while an operation waits.
-    pub fn new(client: Client<'a>, io: T, clock: C, delay: D, handler: H) -> Self {
+    pub fn new(client: Client<B>, io: T, clock: C, delay: D, handler: H) -> Self {
         Async {
             client,
             io,
@@ -52,7 +52,7 @@ impl<'a, T: Read + Write, C: Clock, D: DelayNs, H: FnMut(Event<'_>)> Async<'a, T
     }
 
     /// Takes the driver apart.
-    pub fn into_parts(self) -> (Client<'a>, T, C, D, H) {
+    pub fn into_parts(self) -> (Client<B>, T, C, D, H) {
         (self.client, self.io, self.clock, self.delay, self.handler)
     }
 

@@ -15,7 +15,7 @@
 use embedded_io::{Read, Write};
 
 use crate::Error;
-use crate::client::{Client, Event, Progress, State};
+use crate::client::{Buffer, Client, Event, Progress, State};
 use crate::driver::{after_read, after_write, lost, operations, topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
@@ -24,18 +24,18 @@ use crate::time::Clock;
 
 /// A blocking MQTT client: the [`Client`] core driven over a blocking transport, with a
 /// handler for the events that arrive while an operation waits.
-pub struct Blocking<'a, T, C, H> {
-    client: Client<'a>,
+pub struct Blocking<B, T, C, H> {
+    client: Client<B>,
     io: T,
     clock: C,
     handler: H,
 }
 
-impl<'a, T: Read + Write, C: Clock, H: FnMut(Event<'_>)> Blocking<'a, T, C, H> {
+impl<B: Buffer, T: Read + Write, C: Clock, H: FnMut(Event<'_>)> Blocking<B, T, C, H> {
     /// Drives `client` over the transport `io` (connected, or a placeholder until
     /// [`Blocking::reconnect`] opens one), with time from `clock`. `handler` gets the events
     /// that arrive while an operation waits (`|_| {}` if you only publish).
-    pub fn new(client: Client<'a>, io: T, clock: C, handler: H) -> Self {
+    pub fn new(client: Client<B>, io: T, clock: C, handler: H) -> Self {
         Blocking {
             client,
             io,
@@ -45,7 +45,7 @@ impl<'a, T: Read + Write, C: Clock, H: FnMut(Event<'_>)> Blocking<'a, T, C, H> {
     }
 
     /// Takes the driver apart.
-    pub fn into_parts(self) -> (Client<'a>, T, C, H) {
+    pub fn into_parts(self) -> (Client<B>, T, C, H) {
         (self.client, self.io, self.clock, self.handler)
     }
 

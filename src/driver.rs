@@ -3,12 +3,12 @@
 //! drivers ([`operations!`]). No protocol rule lives here.
 
 use crate::Error;
-use crate::client::Client;
+use crate::client::{Buffer, Client};
 use crate::error::LinkError;
 use crate::topic::{TopicFilter, TopicName};
 
 /// Records a transport failure or end of stream in the core.
-pub(crate) fn lost<E>(client: &mut Client<'_>, e: Error<E>) -> Error<E> {
+pub(crate) fn lost<B: Buffer, E>(client: &mut Client<B>, e: Error<E>) -> Error<E> {
     if e.closes_connection() {
         client.connection_lost();
     }
@@ -17,8 +17,8 @@ pub(crate) fn lost<E>(client: &mut Client<'_>, e: Error<E>) -> Error<E> {
 
 /// Records one transport write in the core: `n` bytes went out at `now()`; 0 bytes or an error
 /// end the connection.
-pub(crate) fn after_write<E>(
-    client: &mut Client<'_>,
+pub(crate) fn after_write<B: Buffer, E>(
+    client: &mut Client<B>,
     now: impl FnOnce() -> u64,
     written: Result<usize, E>,
 ) -> Result<(), Error<E>> {
@@ -34,8 +34,8 @@ pub(crate) fn after_write<E>(
 
 /// Records one transport read in the core; `Ok(false)` when the read only timed out (no data
 /// within the transport's read timeout). End of stream or an error end the connection.
-pub(crate) fn after_read<E: embedded_io::Error>(
-    client: &mut Client<'_>,
+pub(crate) fn after_read<B: Buffer, E: embedded_io::Error>(
+    client: &mut Client<B>,
     read: Result<usize, E>,
 ) -> Result<bool, Error<E>> {
     match read {
@@ -66,7 +66,7 @@ pub(crate) fn topic_filter<E>(filter: &str) -> Result<TopicFilter<'_>, Error<E>>
 macro_rules! operations {
     ([$($async:tt)*] [$($await:tt)*] $Delay:path, $Open:ident) => {
         /// The core, for its state and counters.
-        pub fn client(&self) -> &Client<'a> {
+        pub fn client(&self) -> &Client<B> {
             &self.client
         }
 
@@ -211,7 +211,7 @@ macro_rules! operations {
         $($async)* fn with_room<R>(
             &mut self,
             strict: bool,
-            mut op: impl FnMut(&mut Client<'a>) -> nb::Result<R, Error>,
+            mut op: impl FnMut(&mut Client<B>) -> nb::Result<R, Error>,
         ) -> core::result::Result<R, Error<T::Error>> {
             loop {
                 match op(&mut self.client) {

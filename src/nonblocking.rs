@@ -12,7 +12,7 @@
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 
 use crate::Error;
-use crate::client::{Client, Event, Progress, State};
+use crate::client::{Buffer, Client, Event, Progress, State};
 use crate::driver::{after_read, after_write, lost, topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
@@ -24,8 +24,8 @@ const STEPS_PER_POLL: usize = 64;
 
 /// A non-blocking MQTT client: the [`Client`] core driven over a non-blocking transport, with
 /// a handler for the events that arrive while an operation waits.
-pub struct NonBlocking<'a, T, C, H> {
-    client: Client<'a>,
+pub struct NonBlocking<B, T, C, H> {
+    client: Client<B>,
     io: T,
     clock: C,
     handler: H,
@@ -34,8 +34,9 @@ pub struct NonBlocking<'a, T, C, H> {
 /// The driver's result: `WouldBlock` (call again) or done.
 type NbResult<R, E> = nb::Result<R, Error<E>>;
 
-impl<'a, T, C, H> NonBlocking<'a, T, C, H>
+impl<B, T, C, H> NonBlocking<B, T, C, H>
 where
+    B: Buffer,
     T: Read + Write + ReadReady + WriteReady,
     C: Clock,
     H: FnMut(Event<'_>),
@@ -43,7 +44,7 @@ where
     /// Drives `client` over the connected transport `io`, with time from `clock`. `handler`
     /// gets the events that arrive while an operation waits, and those of
     /// [`NonBlocking::check_msg`].
-    pub fn new(client: Client<'a>, io: T, clock: C, handler: H) -> Self {
+    pub fn new(client: Client<B>, io: T, clock: C, handler: H) -> Self {
         NonBlocking {
             client,
             io,
@@ -53,7 +54,7 @@ where
     }
 
     /// The core, for its state and counters.
-    pub fn client(&self) -> &Client<'a> {
+    pub fn client(&self) -> &Client<B> {
         &self.client
     }
 
@@ -63,7 +64,7 @@ where
     }
 
     /// Takes the driver apart.
-    pub fn into_parts(self) -> (Client<'a>, T, C, H) {
+    pub fn into_parts(self) -> (Client<B>, T, C, H) {
         (self.client, self.io, self.clock, self.handler)
     }
 
@@ -185,7 +186,7 @@ where
     fn with_room<R>(
         &mut self,
         strict: bool,
-        op: impl FnOnce(&mut Client<'a>) -> nb::Result<R, Error>,
+        op: impl FnOnce(&mut Client<B>) -> nb::Result<R, Error>,
     ) -> NbResult<R, T::Error> {
         match op(&mut self.client) {
             Ok(r) => {

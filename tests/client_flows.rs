@@ -51,8 +51,8 @@ fn each(
 ) {
     for kind in KINDS {
         for cfg in IoCfg::ALL {
-            let (mut rx, mut tx, mut store) = (vec![0; rx_len], vec![0; 512], vec![0; 1024]);
-            let client = Client::new(options(), &mut rx, &mut tx, &mut store).unwrap();
+            let client = Client::new(options(), vec![0; rx_len], vec![0; 512], vec![0; 1024]);
+            let client = client.unwrap();
             let net = Net::new(vec![]);
             let mut d = driver(kind, client, &net, cfg);
             eprintln!("-- {} {cfg:?}", d.name());
@@ -678,8 +678,7 @@ fn disconnect_gives_up_on_a_missing_pubrel_after_the_response_timeout() {
 fn a_qos0_publish_whose_write_fails_returns_the_error() {
     // The broker closed the connection; the client has not read that yet.
     for kind in KINDS {
-        let (mut rx, mut tx, mut store) = (vec![0; 256], vec![0; 256], vec![0; 256]);
-        let client = Client::new(opts(), &mut rx, &mut tx, &mut store).unwrap();
+        let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 256]).unwrap();
         let net = Net::new(vec![]);
         let mut d = driver(kind, client, &net, IoCfg::WHOLE);
         start(&mut *d, &net, vec![Step::Close]);

@@ -13,15 +13,15 @@ pub(crate) fn drop_front(live: &mut [u8], n: usize) -> usize {
 }
 
 /// Bytes received and not yet processed.
-pub(crate) struct RxBuffer<'r> {
-    buf: &'r mut [u8],
+pub(crate) struct RxBuffer<B> {
+    buf: B,
     len: usize,
     /// Bytes of a packet handed out in an event, dropped at the next call.
     consumed: usize,
 }
 
-impl<'r> RxBuffer<'r> {
-    pub fn new(buf: &'r mut [u8]) -> Self {
+impl<B: super::Buffer> RxBuffer<B> {
+    pub fn new(buf: B) -> Self {
         RxBuffer {
             buf,
             len: 0,
@@ -32,7 +32,7 @@ impl<'r> RxBuffer<'r> {
     /// Drops the bytes of the packet processed last.
     pub fn compact(&mut self) {
         if self.consumed > 0 {
-            if let Some(live) = self.buf.get_mut(..self.len) {
+            if let Some(live) = self.buf.as_mut().get_mut(..self.len) {
                 self.len -= drop_front(live, self.consumed);
             }
             self.consumed = 0;
@@ -42,17 +42,20 @@ impl<'r> RxBuffer<'r> {
     /// Free space to read into.
     pub fn space(&mut self) -> &mut [u8] {
         self.compact();
-        self.buf.get_mut(self.len..).unwrap_or(&mut [])
+        self.buf.as_mut().get_mut(self.len..).unwrap_or(&mut [])
     }
 
     /// `n` bytes were read into [`RxBuffer::space`].
     pub fn filled(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.buf.len());
+        self.len = (self.len + n).min(self.buf.as_ref().len());
     }
 
     /// The unprocessed bytes.
     pub fn data(&self) -> &[u8] {
-        self.buf.get(self.consumed..self.len).unwrap_or(&[])
+        self.buf
+            .as_ref()
+            .get(self.consumed..self.len)
+            .unwrap_or(&[])
     }
 
     /// Marks `n` bytes from the front as processed (dropped at the next call).
@@ -62,7 +65,7 @@ impl<'r> RxBuffer<'r> {
 
     /// Capacity: the largest inbound packet.
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.buf.as_ref().len()
     }
 
     /// Forgets everything (a new connection).
@@ -73,14 +76,14 @@ impl<'r> RxBuffer<'r> {
 }
 
 /// Encoded packets waiting to be written, in order.
-pub(crate) struct TxQueue<'t> {
-    buf: &'t mut [u8],
+pub(crate) struct TxQueue<B> {
+    buf: B,
     start: usize,
     end: usize,
 }
 
-impl<'t> TxQueue<'t> {
-    pub fn new(buf: &'t mut [u8]) -> Self {
+impl<B: super::Buffer> TxQueue<B> {
+    pub fn new(buf: B) -> Self {
         TxQueue {
             buf,
             start: 0,
@@ -90,7 +93,7 @@ impl<'t> TxQueue<'t> {
 
     /// The bytes to write next.
     pub fn pending(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or(&[])
+        self.buf.as_ref().get(self.start..self.end).unwrap_or(&[])
     }
 
     /// `n` bytes of [`TxQueue::pending`] were written.
@@ -104,12 +107,12 @@ impl<'t> TxQueue<'t> {
 
     /// Free space once the written bytes are dropped.
     pub fn free(&self) -> usize {
-        self.buf.len() - (self.end - self.start)
+        self.buf.as_ref().len() - (self.end - self.start)
     }
 
     /// Capacity: the largest outbound packet.
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.buf.as_ref().len()
     }
 
     /// Appends `len` bytes that `write` fills; `write` returns false to cancel. Returns false,
@@ -118,13 +121,13 @@ impl<'t> TxQueue<'t> {
         if len > self.free() {
             return false;
         }
-        if self.end + len > self.buf.len() {
-            if let Some(live) = self.buf.get_mut(..self.end) {
+        if self.end + len > self.buf.as_ref().len() {
+            if let Some(live) = self.buf.as_mut().get_mut(..self.end) {
                 self.end -= drop_front(live, self.start);
             }
             self.start = 0;
         }
-        let Some(slot) = self.buf.get_mut(self.end..self.end + len) else {
+        let Some(slot) = self.buf.as_mut().get_mut(self.end..self.end + len) else {
             return false;
         };
         if !write(slot) {
@@ -146,7 +149,7 @@ impl<'t> TxQueue<'t> {
     /// could or cannot be encoded.
     pub fn push_packet(&mut self, packet: &Packet<'_>) -> Result<bool, CallerError> {
         let len = packet.encoded_len();
-        let capacity = self.buf.len();
+        let capacity = self.buf.as_ref().len();
         let too_large = CallerError::PacketTooLarge {
             size: len,
             capacity,

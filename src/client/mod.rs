@@ -42,7 +42,7 @@ use crate::error::{BrokerError, CallerError, Error, LinkError};
 use crate::packet::{
     Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid,
     Sender, Status, Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters,
-    decode_from,
+    decode_from, set_packet_id,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -116,12 +116,27 @@ enum Step {
     Idle,
 }
 
+/// What the core keeps of [`ConnectOptions`]: the numbers, and where in the store's prefix
+/// the encoded CONNECT and resubscribe SUBSCRIBE are.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    keep_alive_secs: u16,
+    clean_session: bool,
+    response_timeout_ms: u32,
+    max_inflight: u16,
+    /// The CONNECT's length: prefix bytes `0..connect_len`.
+    connect_len: usize,
+    /// The resubscribe SUBSCRIBE's length (0: none), after the CONNECT; and its filter count.
+    resubscribe_len: usize,
+    resubscribe_count: u16,
+}
+
 /// Everything but the rx buffer.
-struct Core<'a> {
-    options: ConnectOptions<'a>,
+struct Core<B> {
+    settings: Settings,
     state: State,
-    tx: TxQueue<'a>,
-    store: Store<'a>,
+    tx: TxQueue<B>,
+    store: Store<B>,
     next_pid: u16,
     /// The event [`Client::advance`] found, until the next call that changes the client.
     ready: Option<Ready>,
@@ -142,28 +157,77 @@ struct Core<'a> {
     session_present: bool,
 }
 
-/// The sans-IO MQTT 3.1.1 client. See the [module docs](self) for how to drive it.
-pub struct Client<'a> {
-    rx: RxBuffer<'a>,
-    core: Core<'a>,
+/// Memory for a [`Client`]: any byte buffer (`Vec<u8>`, `[u8; N]`, `&mut [u8]`, …).
+pub trait Buffer: AsRef<[u8]> + AsMut<[u8]> {}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]> + ?Sized> Buffer for B {}
+
+/// The sans-IO MQTT 3.1.1 client over the caller's memory `B`. See the [module docs](self)
+/// for how to drive it.
+///
+/// `B` is any byte buffer: `Vec<u8>` (the client owns its memory and lives in a struct with
+/// no lifetime), `[u8; N]` (one `N` for the three buffers), or `&mut [u8]` (static or stack
+/// buffers of any lengths on firmware).
+pub struct Client<B> {
+    rx: RxBuffer<B>,
+    core: Core<B>,
 }
 
-impl<'a> Client<'a> {
-    /// A client with `options` over the caller's buffers (see the sizing rule above).
-    pub fn new(
-        options: ConnectOptions<'a>,
-        rx: &'a mut [u8],
-        tx: &'a mut [u8],
-        store: &'a mut [u8],
-    ) -> Result<Self, ConfigError> {
+impl<B: Buffer> Client<B> {
+    /// A client with `options` over the caller's buffers (see the sizing rule above). The
+    /// options are copied: the store keeps the encoded CONNECT (client id, will, credentials)
+    /// and the [`ConnectOptions::resubscribe`] SUBSCRIBE for every reconnect.
+    pub fn new(options: ConnectOptions<'_>, rx: B, tx: B, store: B) -> Result<Self, ConfigError> {
         options.validate()?;
+        let connect = Packet::Connect(Connect {
+            protocol: Protocol::V311,
+            keep_alive: options.keep_alive_secs,
+            clean_session: options.clean_session,
+            client_id: options.client_id,
+            will: options.will,
+            login: options.login,
+        });
+        let subs = options.resubscribe;
+        let resubscribe_count =
+            u16::try_from(subs.len()).map_err(|_| ConfigError::TooManyFilters)?;
+        let resubscribe = match SubscribeFilters::new(subs) {
+            Ok(filters) => Some(Packet::Subscribe(Subscribe {
+                pid: PacketId(core::num::NonZeroU16::MIN), // replaced at each use
+                filters,
+            })),
+            Err(_) => None, // no filters
+        };
+        let connect_len = connect.encoded_len();
+        let resubscribe_len = resubscribe.as_ref().map_or(0, Packet::encoded_len);
+        let largest = connect_len.max(resubscribe_len);
+        if largest > tx.as_ref().len() {
+            return Err(ConfigError::TxTooSmall { needed: largest });
+        }
+        let prefix = connect_len + resubscribe_len;
+        let needed = prefix + ENTRY_OVERHEAD;
+        let store = Store::new(store, prefix, |dst| {
+            let (c, r) = dst.split_at_mut(connect_len);
+            connect.encode(c).is_ok() && resubscribe.is_none_or(|p| p.encode(r).is_ok())
+        })
+        .ok_or(ConfigError::StoreTooSmall { needed })?;
+        if store.free() < ENTRY_OVERHEAD {
+            return Err(ConfigError::StoreTooSmall { needed });
+        }
         Ok(Client {
             rx: RxBuffer::new(rx),
             core: Core {
-                options,
+                settings: Settings {
+                    keep_alive_secs: options.keep_alive_secs,
+                    clean_session: options.clean_session,
+                    response_timeout_ms: options.response_timeout_ms,
+                    max_inflight: options.max_inflight,
+                    connect_len,
+                    resubscribe_len,
+                    resubscribe_count,
+                },
                 state: State::Closed,
                 tx: TxQueue::new(tx),
-                store: Store::new(store),
+                store,
                 next_pid: 0,
                 ready: None,
                 rx_consumed: 0,
@@ -207,11 +271,6 @@ impl<'a> Client<'a> {
         self.core.session_present
     }
 
-    /// The options the client connects with.
-    pub fn options(&self) -> &ConnectOptions<'a> {
-        &self.core.options
-    }
-
     /// Starts a new connection on a fresh transport: queues CONNECT (MQTT-3.1.0-1). The
     /// session store is kept; CONNACK's session_present decides between resume and reset.
     pub fn connect(&mut self, now: u64) -> Result<(), Error> {
@@ -219,19 +278,13 @@ impl<'a> Client<'a> {
         self.rx.clear();
         let core = &mut self.core;
         core.tx.clear();
-        let o = &core.options;
-        let connect = Packet::Connect(Connect {
-            protocol: Protocol::V311,
-            keep_alive: o.keep_alive_secs,
-            clean_session: o.clean_session,
-            client_id: o.client_id,
-            will: o.will,
-            login: o.login,
-        });
-        core.tx.push_packet(&connect)?;
+        let connect = core.store.prefix(0..core.settings.connect_len);
+        if !core.tx.push_bytes(connect) {
+            return Err(LinkError::NotConnected.into()); // cannot happen: checked by `new`
+        }
         core.state = State::Connecting;
         core.disconnect_queued = false;
-        core.connack_deadline = now.saturating_add(u64::from(o.response_timeout_ms));
+        core.connack_deadline = now.saturating_add(u64::from(core.settings.response_timeout_ms));
         core.last_sent = now;
         core.ping_sent = None;
         Ok(())
@@ -281,7 +334,7 @@ impl<'a> Client<'a> {
         }
         core.state = State::Disconnecting;
         core.disconnect_queued = false;
-        core.disconnect_deadline = now.saturating_add(u64::from(core.options.response_timeout_ms));
+        core.disconnect_deadline = now.saturating_add(u64::from(core.settings.response_timeout_ms));
         Ok(())
     }
 
@@ -404,9 +457,9 @@ impl<'a> Client<'a> {
     }
 }
 
-impl<'a> Core<'a> {
+impl<B: Buffer> Core<B> {
     /// See [`Client::advance`].
-    fn advance(&mut self, rx: &RxBuffer<'_>, now: u64) -> Result<Step, Error> {
+    fn advance(&mut self, rx: &RxBuffer<B>, now: u64) -> Result<Step, Error> {
         match self.state {
             State::Closed => return Ok(Step::Idle),
             State::Disconnecting if self.disconnect_queued => {
@@ -492,8 +545,8 @@ impl<'a> Core<'a> {
         match self.state {
             State::Connecting => Some(self.connack_deadline),
             State::Connected => {
-                let timeout = u64::from(self.options.response_timeout_ms);
-                match (self.options.keep_alive_secs, self.ping_sent) {
+                let timeout = u64::from(self.settings.response_timeout_ms);
+                match (self.settings.keep_alive_secs, self.ping_sent) {
                     (0, _) => None,
                     (_, Some(sent)) => Some(sent.saturating_add(timeout)),
                     (secs, None) => {
@@ -601,7 +654,7 @@ impl<'a> Core<'a> {
         if size > capacity {
             return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
         }
-        if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.options.max_inflight) {
+        if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.settings.max_inflight) {
             return busy();
         }
         let pid = self.allocate_pid()?;
@@ -675,7 +728,7 @@ impl<'a> Core<'a> {
         if !sending {
             return;
         }
-        let mut offset = 0;
+        let mut offset = self.store.first();
         while let Some(e) = self.store.entry_at(offset) {
             offset = e.end();
             if e.flags & UNSENT == 0 {
@@ -720,11 +773,11 @@ impl<'a> Core<'a> {
     /// CONNACK accepted: resume the session (resend in the original order with DUP = 1,
     /// MQTT-4.4.0-1, MQTT-4.6.0-1) or mark everything outstanding as lost.
     fn on_connack(&mut self, session_present: bool) {
-        let resume = session_present && !self.options.clean_session;
+        let resume = session_present && !self.settings.clean_session;
         if !resume {
             self.store.retain(|e| e.kind != Kind::Inbound);
         }
-        let mut offset = 0;
+        let mut offset = self.store.first();
         while let Some(e) = self.store.entry_at(offset) {
             offset = e.end();
             let flags = match e.kind {
@@ -743,12 +796,30 @@ impl<'a> Core<'a> {
         }
         self.state = State::Connected;
         self.session_present = session_present;
-        self.resubscribe_pending = !resume && !self.options.resubscribe.is_empty();
+        self.resubscribe_pending = !resume && self.settings.resubscribe_len > 0;
     }
 
-    /// Sends the SUBSCRIBE of [`ConnectOptions::resubscribe`].
+    /// Sends the SUBSCRIBE of [`ConnectOptions::resubscribe`] (kept encoded in the store's
+    /// prefix) with a fresh packet identifier.
     fn resubscribe(&mut self) -> nb::Result<(), Error> {
-        self.subscribe(self.options.resubscribe).map(|_| ())
+        self.usable()?;
+        let count = self.settings.resubscribe_count.to_be_bytes();
+        if self.store.free() < ENTRY_OVERHEAD + count.len() {
+            return busy();
+        }
+        let pid = self.allocate_pid()?;
+        let start = self.settings.connect_len;
+        let template = self
+            .store
+            .prefix(start..start + self.settings.resubscribe_len);
+        if !self.tx.push_with(template.len(), |dst| {
+            dst.copy_from_slice(template);
+            set_packet_id(dst, pid)
+        }) {
+            return busy();
+        }
+        self.store.push(Kind::AwaitSuback, 0, pid, &count); // room was checked above
+        Ok(())
     }
 
     /// The store entry of `kind` that `ack` answers; an acknowledgement for nothing outstanding

@@ -48,6 +48,20 @@ pub enum ConfigError {
     FieldTooLong,
     /// An empty client id requires a clean session (MQTT-3.1.3-7).
     EmptyClientIdNeedsCleanSession,
+    /// More than 65,535 resubscribe filters.
+    TooManyFilters,
+    /// The tx buffer cannot hold the CONNECT (with its will and credentials) or the
+    /// resubscribe SUBSCRIBE.
+    TxTooSmall {
+        /// The size it needs.
+        needed: usize,
+    },
+    /// The session store cannot hold the encoded CONNECT and resubscribe SUBSCRIBE it keeps
+    /// for reconnects plus one entry.
+    StoreTooSmall {
+        /// The size it needs at least.
+        needed: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -59,6 +73,16 @@ impl fmt::Display for ConfigError {
             ConfigError::EmptyClientIdNeedsCleanSession => {
                 f.write_str("an empty client id requires clean_session = true (MQTT-3.1.3-7)")
             }
+            ConfigError::TooManyFilters => f.write_str("more than 65,535 resubscribe filters"),
+            ConfigError::TxTooSmall { needed } => write!(
+                f,
+                "the tx buffer must hold the {needed}-byte CONNECT or resubscribe packet"
+            ),
+            ConfigError::StoreTooSmall { needed } => write!(
+                f,
+                "the session store needs at least {needed} bytes (the CONNECT and resubscribe \
+                 packets it keeps, plus one entry)"
+            ),
         }
     }
 }
@@ -67,7 +91,8 @@ impl core::error::Error for ConfigError {}
 
 impl<'a> ConnectOptions<'a> {
     /// Options for `client_id`: keep-alive 60 s, clean session, no will, no credentials,
-    /// 10 s to wait for CONNACK and PINGRESP, no in-flight limit beyond the session store.
+    /// 10 s to wait for CONNACK and PINGRESP, at most [`DEFAULT_MAX_INFLIGHT`] messages in
+    /// flight.
     pub fn new(client_id: &'a str) -> Result<Self, ConfigError> {
         Ok(ConnectOptions {
             client_id: MqttStr::new(client_id).map_err(ConfigError::InvalidString)?,

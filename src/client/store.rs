@@ -90,33 +90,63 @@ impl Entry {
     }
 }
 
-/// The store, over the caller's buffer.
-pub(crate) struct Store<'s> {
-    buf: &'s mut [u8],
+/// The store, over the caller's buffer: first a fixed prefix (the client's CONNECT and
+/// resubscribe packets), then the entries.
+pub(crate) struct Store<B> {
+    buf: B,
+    /// Where the entries start: the prefix's length.
+    base: usize,
+    /// Where the entries end.
     len: usize,
 }
 
-impl<'s> Store<'s> {
-    pub fn new(buf: &'s mut [u8]) -> Self {
-        Store { buf, len: 0 }
+impl<B: super::Buffer> Store<B> {
+    /// A store whose first `prefix` bytes `write` fills; `None` when the buffer is smaller
+    /// or `write` fails.
+    pub fn new(mut buf: B, prefix: usize, write: impl FnOnce(&mut [u8]) -> bool) -> Option<Self> {
+        if !write(buf.as_mut().get_mut(..prefix)?) {
+            return None;
+        }
+        Some(Store {
+            buf,
+            base: prefix,
+            len: prefix,
+        })
+    }
+
+    /// The prefix bytes in `range`.
+    pub fn prefix(&self, range: core::ops::Range<usize>) -> &[u8] {
+        self.buf
+            .as_ref()
+            .get(..self.base)
+            .and_then(|p| p.get(range))
+            .unwrap_or(&[])
     }
 
     /// Free bytes.
     pub fn free(&self) -> usize {
-        self.buf.len() - self.len
+        self.buf.as_ref().len() - self.len
     }
 
-    /// Capacity in bytes.
+    /// Capacity for entries in bytes.
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.buf.as_ref().len() - self.base
+    }
+
+    /// The first entry's offset.
+    pub fn first(&self) -> usize {
+        self.base
     }
 
     /// The entry at `offset`, if one starts there.
     pub fn entry_at(&self, offset: usize) -> Option<Entry> {
-        if offset >= self.len {
+        if offset < self.base || offset >= self.len {
             return None;
         }
-        let header = self.buf.get(offset..offset.checked_add(ENTRY_OVERHEAD)?)?;
+        let header = self
+            .buf
+            .as_ref()
+            .get(offset..offset.checked_add(ENTRY_OVERHEAD)?)?;
         let &[kind, flags, hi, lo, l0, l1, l2, l3] = header else {
             return None;
         };
@@ -131,7 +161,7 @@ impl<'s> Store<'s> {
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
-        let mut offset = 0;
+        let mut offset = self.base;
         core::iter::from_fn(move || {
             let e = self.entry_at(offset)?;
             offset = e.end();
@@ -161,7 +191,7 @@ impl<'s> Store<'s> {
         let Some(end) = start.checked_add(ENTRY_OVERHEAD + body_len) else {
             return false;
         };
-        let Some(slot) = self.buf.get_mut(start..end) else {
+        let Some(slot) = self.buf.as_mut().get_mut(start..end) else {
             return false;
         };
         let (header, body) = slot.split_at_mut(ENTRY_OVERHEAD);
@@ -186,6 +216,7 @@ impl<'s> Store<'s> {
     /// The body of `e`.
     pub fn body(&self, e: &Entry) -> &[u8] {
         self.buf
+            .as_ref()
             .get(e.offset + ENTRY_OVERHEAD..e.end())
             .unwrap_or(&[])
     }
@@ -193,27 +224,28 @@ impl<'s> Store<'s> {
     /// The body of `e`, writable.
     pub fn body_mut(&mut self, e: &Entry) -> &mut [u8] {
         self.buf
+            .as_mut()
             .get_mut(e.offset + ENTRY_OVERHEAD..e.end())
             .unwrap_or(&mut [])
     }
 
     /// Sets the flags of `e`.
     pub fn set_flags(&mut self, e: &Entry, flags: u8) {
-        if let Some(b) = self.buf.get_mut(e.offset + 1) {
+        if let Some(b) = self.buf.as_mut().get_mut(e.offset + 1) {
             *b = flags;
         }
     }
 
     /// Removes `e`, keeping the order of the rest.
     pub fn remove(&mut self, e: &Entry) {
-        if let Some(tail) = self.buf.get_mut(e.offset..self.len) {
+        if let Some(tail) = self.buf.as_mut().get_mut(e.offset..self.len) {
             self.len -= drop_front(tail, e.end().saturating_sub(e.offset));
         }
     }
 
-    /// Removes every entry `pred` selects.
+    /// Keeps the entries `keep` selects and removes the others.
     pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        let mut offset = 0;
+        let mut offset = self.base;
         while let Some(e) = self.entry_at(offset) {
             if keep(&e) {
                 offset = e.end();

@@ -93,3 +93,22 @@ pub(crate) fn write(
         }
     }
 }
+
+/// Overwrites the packet identifier that starts the variable header of the encoded packet
+/// `packet` (SUBSCRIBE, UNSUBSCRIBE, the acknowledgements). False, changing nothing, when
+/// `packet` does not start with a complete fixed header of such a packet.
+pub(crate) fn set_packet_id(packet: &mut [u8], pid: super::PacketId) -> bool {
+    let Ok(HeaderStatus::Complete(h)) = parse(packet) else {
+        return false;
+    };
+    if !h.packet_type.has_packet_id() {
+        return false;
+    }
+    match packet.get_mut(h.header_len..h.header_len + 2) {
+        Some(slot) => {
+            slot.copy_from_slice(&pid.get().to_be_bytes());
+            true
+        }
+        None => false,
+    }
+}

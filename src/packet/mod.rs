@@ -23,6 +23,7 @@ pub use connect::{Connack, Connect, ConnectReturnCode, Login, Protocol, Will};
 pub use error::{DecodeError, EncodeError};
 pub use fields::{MqttStr, PacketId, Password, QoS, StrError};
 pub use header::MAX_REMAINING_LENGTH;
+pub(crate) use header::set_packet_id;
 pub use publish::{Publish, QosPid};
 pub use subscribe::{
     Iter, List, ListEntry, Suback, SubackCode, SubackCodes, Subscribe, SubscribeFilters,
@@ -94,6 +95,22 @@ impl PacketType {
             PacketType::Pubrel | PacketType::Subscribe | PacketType::Unsubscribe => Some(0b0010),
             _ => Some(0),
         }
+    }
+
+    /// True for the packets whose variable header starts with a packet identifier (2.3.1;
+    /// PUBLISH has one only at QoS 1/2, after its topic).
+    const fn has_packet_id(self) -> bool {
+        matches!(
+            self,
+            PacketType::Puback
+                | PacketType::Pubrec
+                | PacketType::Pubrel
+                | PacketType::Pubcomp
+                | PacketType::Subscribe
+                | PacketType::Suback
+                | PacketType::Unsubscribe
+                | PacketType::Unsuback
+        )
     }
 }
 

@@ -405,12 +405,12 @@ pub trait Drive {
     fn handled(&self) -> &Handled;
 }
 
-pub struct B<'a> {
-    pub d: Blocking<'a, Io, BoxClock, Handler>,
+pub struct B {
+    pub d: Blocking<Vec<u8>, Io, BoxClock, Handler>,
     pub handled: Handled,
 }
 
-impl Drive for B<'_> {
+impl Drive for B {
     fn name(&self) -> &'static str {
         "blocking"
     }
@@ -449,13 +449,13 @@ impl Drive for B<'_> {
     }
 }
 
-pub struct N<'a> {
-    pub d: NonBlocking<'a, Io, BoxClock, Handler>,
+pub struct N {
+    pub d: NonBlocking<Vec<u8>, Io, BoxClock, Handler>,
     pub net: Net,
     pub handled: Handled,
 }
 
-impl N<'_> {
+impl N {
     /// Polls once; WouldBlock lets fake time pass.
     fn step(&mut self) -> Result<Option<Ev>, DErr> {
         match self.d.poll() {
@@ -488,7 +488,7 @@ impl N<'_> {
     }
 }
 
-impl Drive for N<'_> {
+impl Drive for N {
     fn name(&self) -> &'static str {
         "nonblocking"
     }
@@ -538,12 +538,12 @@ impl Drive for N<'_> {
     }
 }
 
-pub struct A<'a> {
-    pub d: Async<'a, Io, BoxClock, Delay, Handler>,
+pub struct A {
+    pub d: Async<Vec<u8>, Io, BoxClock, Delay, Handler>,
     pub handled: Handled,
 }
 
-impl Drive for A<'_> {
+impl Drive for A {
     fn name(&self) -> &'static str {
         "async"
     }
@@ -593,7 +593,7 @@ pub enum Kind {
 pub const KINDS: [Kind; 3] = [Kind::Blocking, Kind::NonBlocking, Kind::Async];
 
 /// Builds the driver of `kind` over `client` and a transport for `net`.
-pub fn driver<'a>(kind: Kind, client: Client<'a>, net: &Net, cfg: IoCfg) -> Box<dyn Drive + 'a> {
+pub fn driver(kind: Kind, client: Client<Vec<u8>>, net: &Net, cfg: IoCfg) -> Box<dyn Drive> {
     let clock = net.clock.clone();
     let clock: BoxClock = Box::new(move || clock.get());
     let io = net.io(cfg);
