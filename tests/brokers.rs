@@ -6,14 +6,13 @@ mod live;
 use std::time::Duration;
 
 use live::*;
-use umqtt::DriverError;
-use umqtt::client::{ConnectOptions, Error};
 use umqtt::packet::{ConnectReturnCode, QoS, SubackCode};
+use umqtt::{BrokerError, ConnectOptions, Error, LinkError};
 
 const SHORT: Duration = Duration::from_millis(500);
 
-fn opts(id: &str) -> ConnectOptions<'static> {
-    ConnectOptions::new(leak_str(id.to_string())).unwrap()
+fn opts(id: &str) -> ConnectOptions<'_> {
+    ConnectOptions::new(id).unwrap()
 }
 
 fn payload(seed: u8, n: usize) -> Vec<u8> {
@@ -77,10 +76,10 @@ fn password_file_right_credentials_connect_wrong_ones_are_refused() {
         assert!(
             matches!(
                 err,
-                DriverError::Client(Error::Refused(
+                Error::Broker(BrokerError::Refused(
                     ConnectReturnCode::BadUsernameOrPassword | ConnectReturnCode::NotAuthorized
                 ))
-            ) || (!b.is_mosquitto() && matches!(err, DriverError::Closed)),
+            ) || (!b.is_mosquitto() && matches!(err, Error::Link(LinkError::Closed))),
             "{err:?}"
         );
     }
@@ -89,7 +88,7 @@ fn password_file_right_credentials_connect_wrong_ones_are_refused() {
             .err()
             .expect("refused");
         assert!(
-            matches!(err, DriverError::Client(Error::Refused(_))),
+            matches!(err, Error::Broker(BrokerError::Refused(_))),
             "{err:?}"
         );
     }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use live::*;
-use umqtt::client::ConnectOptions;
+use umqtt::ConnectOptions;
 use umqtt::packet::QoS;
 
 fn tool(name: &str) -> Option<PathBuf> {
@@ -57,8 +57,8 @@ fn payloads() -> Vec<Vec<u8>> {
     ]
 }
 
-fn opts(id: &str) -> ConnectOptions<'static> {
-    ConnectOptions::new(leak_str(id.to_string())).unwrap()
+fn opts(id: &str) -> ConnectOptions<'_> {
+    ConnectOptions::new(id).unwrap()
 }
 
 #[test]

@@ -14,12 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use umqtt::DriverError;
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::client::{Client, ConnectOptions, Event, Lost};
-use umqtt::nonblocking::NonBlocking;
-use umqtt::packet::{PacketId, QoS, SubackCode};
-use umqtt::time::StdClock;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use umqtt::{
+    Client, ConnectOptions, Event, Lost, NonBlocking, PacketId, QoS, StdClock, SubackCode,
+    TcpTransport,
+};
 
 /// True when CI demands mosquitto (a missing install fails instead of falling back).
 pub fn mosquitto_required() -> bool {
@@ -194,88 +195,107 @@ pub struct Msg {
     pub retain: bool,
 }
 
-pub type Err = DriverError<std::io::Error>;
+pub type Err = umqtt::Error<std::io::Error>;
 
-/// A client over a real socket with bounded waits.
-pub struct Conn {
-    pub d: NonBlocking<'static, TcpTransport, StdClock>,
+/// What a connection saw: events recorded by `Conn::step` and by the driver's handler (the
+/// events that arrived while an operation waited).
+#[derive(Debug, Default)]
+pub struct Record {
     pub messages: VecDeque<Msg>,
     pub published: Vec<u16>,
     pub lost: Vec<u16>,
     pub subacks: VecDeque<Vec<SubackCode>>,
 }
 
+impl Record {
+    fn record(&mut self, e: Event<'_>) -> Seen {
+        match e {
+            Event::Connected { session_present } => Seen::Connected(session_present),
+            Event::Message(m) => {
+                self.messages.push_back(Msg {
+                    topic: m.topic.as_str().into(),
+                    payload: m.payload.to_vec(),
+                    qos: m.qos(),
+                    retain: m.retain,
+                });
+                Seen::Message
+            }
+            Event::Published { pid, .. } => {
+                self.published.push(pid.get());
+                Seen::Published(pid.get())
+            }
+            Event::Subscribed { codes, .. } => {
+                self.subacks.push_back(codes.iter().collect());
+                Seen::Subscribed
+            }
+            Event::Unsubscribed { .. } => Seen::Unsubscribed,
+            Event::Lost(Lost::Message { pid, .. } | Lost::Released { pid }) => {
+                self.lost.push(pid.get());
+                Seen::Lost
+            }
+            Event::Lost(_) => Seen::Lost,
+            Event::Disconnected => Seen::Disconnected,
+        }
+    }
+}
+
+type Handler = Box<dyn FnMut(Event<'_>)>;
+
+/// A client over a real socket with bounded waits.
+pub struct Conn {
+    pub d: NonBlocking<Vec<u8>, TcpTransport, StdClock, Handler>,
+    pub rec: Rc<RefCell<Record>>,
+}
+
 pub const WAIT: Duration = Duration::from_secs(15);
-
-fn leak(n: usize) -> &'static mut [u8] {
-    Box::leak(vec![0u8; n].into_boxed_slice())
-}
-
-pub fn leak_str(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
 
 impl Conn {
     /// Connects with `options`; buffers of `buf` bytes each (the store twice that).
     pub fn connect(
         addr: SocketAddr,
-        options: ConnectOptions<'static>,
+        options: ConnectOptions<'_>,
         buf: usize,
     ) -> Result<(Conn, bool), Err> {
-        let client = Client::new(options, leak(buf), leak(buf), leak(buf * 2 + 4096)).unwrap();
-        let io = TcpTransport::connect(addr).map_err(DriverError::Io)?;
+        let client = Client::new(options, vec![0; buf], vec![0; buf], vec![0; buf * 2 + 4096]);
+        let io = TcpTransport::connect(addr).map_err(umqtt::Error::Io)?;
+        let rec = Rc::new(RefCell::new(Record::default()));
+        let handler_rec = rec.clone();
+        let handler: Handler = Box::new(move |e: Event<'_>| {
+            handler_rec.borrow_mut().record(e);
+        });
         let mut c = Conn {
-            d: NonBlocking::new(client, io, StdClock::new()),
-            messages: VecDeque::new(),
-            published: vec![],
-            lost: vec![],
-            subacks: VecDeque::new(),
+            d: NonBlocking::new(client.unwrap(), io, StdClock::new(), handler),
+            rec,
         };
-        c.d.connect()?;
-        let mut sp = None;
-        c.until(|_, e| {
-            if let Seen::Connected(session_present) = e {
-                sp = Some(session_present);
+        let deadline = Instant::now() + WAIT;
+        let sp = loop {
+            match c.d.connect() {
+                Ok(sp) => break sp,
+                Err(nb::Error::WouldBlock) => {
+                    assert!(Instant::now() < deadline, "timed out waiting for CONNACK");
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                Err(nb::Error::Other(e)) => return Err(e),
             }
-            sp.is_some()
-        })?;
-        Ok((c, sp.unwrap()))
+        };
+        Ok((c, sp))
     }
 
     /// One poll: records the event and says what it was (None: nothing yet).
     pub fn step(&mut self) -> Result<Option<Seen>, Err> {
-        let seen = match self.d.poll() {
-            Ok(e) => match e {
-                Event::Connected { session_present } => Seen::Connected(session_present),
-                Event::Message(m) => {
-                    self.messages.push_back(Msg {
-                        topic: m.topic.as_str().into(),
-                        payload: m.payload.to_vec(),
-                        qos: m.qos.qos(),
-                        retain: m.retain,
-                    });
-                    Seen::Message
-                }
-                Event::Published { pid, .. } => {
-                    self.published.push(pid.get());
-                    Seen::Published(pid.get())
-                }
-                Event::Subscribed { codes, .. } => {
-                    self.subacks.push_back(codes.iter().collect());
-                    Seen::Subscribed
-                }
-                Event::Unsubscribed { .. } => Seen::Unsubscribed,
-                Event::Lost(Lost::Message { pid, .. } | Lost::Released { pid }) => {
-                    self.lost.push(pid.get());
-                    Seen::Lost
-                }
-                Event::Lost(_) => Seen::Lost,
-                Event::Disconnected => Seen::Disconnected,
-            },
-            Err(nb::Error::WouldBlock) => return Ok(None),
-            Err(nb::Error::Other(e)) => return Err(e),
-        };
-        Ok(Some(seen))
+        match self.d.poll() {
+            Ok(e) => Ok(Some(self.rec.borrow_mut().record(e))),
+            Err(nb::Error::WouldBlock) => Ok(None),
+            Err(nb::Error::Other(e)) => Err(e),
+        }
+    }
+
+    pub fn published(&self) -> Vec<u16> {
+        self.rec.borrow().published.clone()
+    }
+
+    pub fn lost(&self) -> Vec<u16> {
+        self.rec.borrow().lost.clone()
     }
 
     /// Polls until `done` says so (after recording the event), or the wait ends (panic).
@@ -294,21 +314,26 @@ impl Conn {
         }
     }
 
-    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<Vec<SubackCode>, Err> {
+    /// `nb::block!` with a deadline.
+    fn block<R>(&mut self, mut op: impl FnMut(&mut Self) -> nb::Result<R, Err>) -> Result<R, Err> {
         let deadline = Instant::now() + WAIT;
         loop {
-            match self.d.subscribe(filter, qos) {
-                Ok(_) => break,
+            match op(self) {
+                Ok(r) => return Ok(r),
                 Err(nb::Error::WouldBlock) => {
-                    assert!(Instant::now() < deadline);
-                    self.until(|_, _| true)?;
+                    assert!(Instant::now() < deadline, "operation stayed busy");
+                    std::thread::sleep(Duration::from_micros(200));
                 }
                 Err(nb::Error::Other(e)) => return Err(e),
             }
         }
-        let before = self.subacks.len();
-        self.until(|c, _| c.subacks.len() > before)?;
-        Ok(self.subacks.pop_back().unwrap())
+    }
+
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<Vec<SubackCode>, Err> {
+        let before = self.rec.borrow().subacks.len();
+        self.block(|c| c.d.subscribe(filter, qos))?;
+        self.until(|c, _| c.rec.borrow().subacks.len() > before)?;
+        Ok(self.rec.borrow_mut().subacks.pop_back().unwrap())
     }
 
     /// Publishes; for QoS 1/2 waits for the completion. Returns the packet id.
@@ -321,7 +346,7 @@ impl Conn {
     ) -> Result<Option<PacketId>, Err> {
         let pid = self.queue(topic, payload, qos, retain)?;
         if let Some(p) = pid {
-            self.until(|c, _| c.published.contains(&p.get()))?;
+            self.until(|c, _| c.rec.borrow().published.contains(&p.get()))?;
         } else {
             self.flush()?;
         }
@@ -336,17 +361,7 @@ impl Conn {
         qos: QoS,
         retain: bool,
     ) -> Result<Option<PacketId>, Err> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match self.d.publish(topic, payload, qos, retain) {
-                Ok(p) => return Ok(p),
-                Err(nb::Error::WouldBlock) => {
-                    assert!(Instant::now() < deadline, "publish stayed busy");
-                    let _ = self.poll_once()?;
-                }
-                Err(nb::Error::Other(e)) => return Err(e),
-            }
-        }
+        self.block(|c| c.d.publish(topic, payload, qos, retain))
     }
 
     /// One poll; records the event.
@@ -374,26 +389,15 @@ impl Conn {
     /// The next message within `wait`, or None.
     pub fn recv(&mut self, wait: Duration) -> Result<Option<Msg>, Err> {
         let deadline = Instant::now() + wait;
-        while self.messages.is_empty() && Instant::now() < deadline {
+        while self.rec.borrow().messages.is_empty() && Instant::now() < deadline {
             if self.step()?.is_none() {
                 std::thread::sleep(Duration::from_micros(500));
             }
         }
-        Ok(self.messages.pop_front())
+        Ok(self.rec.borrow_mut().messages.pop_front())
     }
 
     pub fn disconnect(mut self) -> Result<(), Err> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match self.d.disconnect() {
-                Ok(()) => break,
-                Err(nb::Error::WouldBlock) => {
-                    assert!(Instant::now() < deadline);
-                    self.poll_once()?;
-                }
-                Err(nb::Error::Other(e)) => return Err(e),
-            }
-        }
-        self.until(|_, e| e == Seen::Disconnected)
+        self.block(|c| c.d.disconnect())
     }
 }
