@@ -32,14 +32,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use live::*;
-use umqtt::DriverError;
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Error, Event};
-use umqtt::packet::{Packet, QoS, Status, Subscription, decode};
-use umqtt::reconnect::Backoff;
-use umqtt::time::{StdClock, StdDelay};
+use std::cell::Cell;
+use std::rc::Rc;
+
+use umqtt::packet::{Packet, Status, decode};
 use umqtt::topic::TopicFilter;
+use umqtt::{
+    Backoff, Blocking, BrokerError, Client, ConnectOptions, Error, Event, QoS, StdClock, StdDelay,
+    Subscription, TcpTransport,
+};
 
 /// One PUBLISH the publisher sent through the proxy: connection number, QoS 1 topic?, sequence.
 type Sent = (usize, bool, u32);
@@ -166,15 +167,9 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-type Mqtt = Blocking<'static, TcpTransport, StdClock>;
+type Mqtt = Blocking<Vec<u8>, TcpTransport, StdClock, Box<dyn FnMut(Event<'_>)>>;
 
-fn client(
-    id: &'static str,
-    subs: &'static [Subscription<'static>],
-    buf: usize,
-    window: u16,
-) -> Client<'static> {
-    let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
+fn client(id: &str, subs: &[Subscription<'_>], buf: usize, window: u16) -> Client<Vec<u8>> {
     let options = ConnectOptions::new(id)
         .unwrap()
         .clean_session(false)
@@ -182,30 +177,25 @@ fn client(
         .response_timeout_ms(3_000)
         .max_inflight(window)
         .resubscribe(subs);
-    Client::new(options, leak(buf), leak(buf), leak(64 * 1024)).unwrap()
+    Client::new(options, vec![0; buf], vec![0; buf], vec![0; 64 * 1024]).unwrap()
 }
 
 /// Reconnects through the proxy (the driver's backoff loop).
 fn reconnect(m: &mut Mqtt, proxy: SocketAddr, reconnects: &mut u32) {
     *reconnects += 1;
-    let mut backoff = Backoff::new(5, 200);
+    let mut backoff = Backoff::new(5, 200).max_attempts(1_000);
     m.reconnect(
-        |_| TcpTransport::connect(proxy).ok(),
+        |_| TcpTransport::connect(proxy),
         &mut backoff,
         &mut StdDelay,
-        1_000,
     )
     .expect("reconnect");
 }
 
-fn is_link_error(e: &DriverError<std::io::Error>) -> bool {
+fn is_link_error(e: &Error<std::io::Error>) -> bool {
     matches!(
         e,
-        DriverError::Io(_)
-            | DriverError::Closed
-            | DriverError::Client(
-                Error::NotConnected | Error::PingTimeout | Error::ConnackTimeout | Error::StoreFull
-            )
+        Error::Io(_) | Error::Link(_) | Error::Broker(BrokerError::StoreFull)
     )
 }
 
@@ -262,10 +252,12 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut m = Blocking::new(
+        let mut m: Mqtt = Blocking::new(
             client("fi-sub", &*SUBS, 256, window),
             TcpTransport::connect(proxy_addr).unwrap(),
             StdClock::new(),
+            // Nothing waits here (next_event only), so the handler never gets an event.
+            Box::new(|e: Event<'_>| panic!("subscriber handler got {e:?}")),
         );
         let mut reconnects = 0;
         if m.connect().is_err() {
@@ -325,21 +317,31 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
         .expect("subscriber never subscribed");
 
     // The publisher, through the proxy too.
-    let mut m = Blocking::new(
+    // Publishes wait at a full window; the completions that arrive meanwhile are counted by
+    // the handler.
+    let (completed, lost) = (Rc::new(Cell::new(0u32)), Rc::new(Cell::new(0u32)));
+    let (c, l) = (completed.clone(), lost.clone());
+    let count = move |e: Event<'_>| {
+        c.set(c.get() + u32::from(matches!(e, Event::Published { .. })));
+        l.set(l.get() + u32::from(matches!(e, Event::Lost(_))));
+    };
+    let mut m: Mqtt = Blocking::new(
         client("fi-pub", &[], 256, window),
         TcpTransport::connect(proxy.addr).unwrap(),
         StdClock::new(),
+        Box::new(count),
     );
     let mut reconnects = 0;
     if m.connect().is_err() {
         reconnect(&mut m, proxy.addr, &mut reconnects);
     }
-    let (mut next, mut completed, mut lost) = (0u32, 0u32, 0u32);
+    let mut next = 0u32;
     let mut payload = [0u8; 24];
     while next < total || m.client().inflight() > 0 {
         assert!(
             Instant::now() < deadline,
-            "publisher timed out: {next} sent, {completed} completed"
+            "publisher timed out: {next} sent, {} completed",
+            completed.get()
         );
         let result = if next < total {
             let (topic, qos, seq) = if next % 2 == 0 {
@@ -348,22 +350,9 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
                 ("fi/q2", QoS::ExactlyOnce, next / 2)
             };
             payload[..4].copy_from_slice(&seq.to_be_bytes());
-            match m.publish(topic, &payload, qos, false) {
-                Ok(_) => {
-                    next += 1;
-                    Ok(())
-                }
-                Err(DriverError::Client(Error::Busy)) => m.next_event().map(|e| {
-                    completed += u32::from(matches!(e, Event::Published { .. }));
-                    lost += u32::from(matches!(e, Event::Lost(_)));
-                }),
-                Err(e) => Err(e),
-            }
+            m.publish(topic, &payload, qos, false).map(|_| next += 1)
         } else {
-            m.next_event().map(|e| {
-                completed += u32::from(matches!(e, Event::Published { .. }));
-                lost += u32::from(matches!(e, Event::Lost(_)));
-            })
+            m.wait_published()
         };
         match result {
             Ok(()) => {}
@@ -374,8 +363,9 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
     let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
     let (q1, q2, sub_reconnects) = done_rx.recv_timeout(wait).unwrap_or_else(|_| {
         panic!(
-            "subscriber stalled or failed: {}; publisher completed {completed}",
-            progress.lock().unwrap()
+            "subscriber stalled or failed: {}; publisher completed {}",
+            progress.lock().unwrap(),
+            completed.get()
         )
     });
     let cuts = proxy.cuts.load(Ordering::SeqCst);
@@ -385,6 +375,7 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
         q1.len(),
         q2.len()
     );
+    let (lost, completed) = (lost.get(), completed.get());
     assert_eq!(
         lost, 0,
         "the broker kept the session, so nothing may be reported lost"
