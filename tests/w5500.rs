@@ -4,21 +4,20 @@
 
 mod live;
 
+use std::cell::RefCell;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use embedded_io::{Read, ReadReady, Write};
 use live::*;
-use umqtt::DriverError;
 use umqtt::adapters::w5500::emulator::Emulator;
 use umqtt::adapters::w5500::regs::{COMMON, IR_DISCON, SIPR, SN_IR, SR_CLOSE_WAIT, socket_regs};
 use umqtt::adapters::w5500::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Error, Event, State};
-use umqtt::nonblocking::NonBlocking;
 use umqtt::packet::QoS;
 use umqtt::time::{StdClock, StdDelay};
+use umqtt::{Blocking, Client, ConnectOptions, Event, NonBlocking};
 
 const CONFIG: NetConfig = NetConfig {
     mac: [0x02, 0x00, 0x00, 0x00, 0x55, 0x00],
@@ -243,16 +242,39 @@ fn writes_after_a_cut_fail() {
 const MESSAGE: usize = 4 * 1024;
 const TOTAL: usize = 1024 * 1024;
 
-fn mqtt_client(id: &'static str) -> Client<'static> {
-    let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
+fn mqtt_client(id: &str) -> Client<Vec<u8>> {
     let options = ConnectOptions::new(id).unwrap().keep_alive_secs(10);
-    Client::new(
-        options,
-        leak(MESSAGE + 64),
-        leak(MESSAGE + 64),
-        leak(32 * 1024),
-    )
-    .unwrap()
+    let (rx, tx) = (vec![0; MESSAGE + 64], vec![0; MESSAGE + 64]);
+    Client::new(options, rx, tx, vec![0; 32 * 1024]).unwrap()
+}
+
+/// What a test client saw: which messages arrived (each checked byte for byte), and how many
+/// of its publishes were acknowledged.
+#[derive(Default)]
+struct Seen {
+    messages: Vec<bool>,
+    acked: usize,
+}
+
+impl Seen {
+    fn new(n: usize) -> Rc<RefCell<Seen>> {
+        Rc::new(RefCell::new(Seen {
+            messages: vec![false; n],
+            acked: 0,
+        }))
+    }
+
+    fn record(&mut self, e: Event<'_>) {
+        match e {
+            Event::Message(msg) => self.messages[check(msg.payload)] = true,
+            Event::Published { .. } => self.acked += 1,
+            _ => {}
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.messages.iter().all(|s| *s) && self.acked == self.messages.len()
+    }
 }
 
 fn message(seq: usize) -> Vec<u8> {
@@ -295,35 +317,29 @@ fn mqtt_through_the_w5500_one_mib_each_way_blocking() {
     let broker = Broker::any(None);
     let emu = Emulator::new();
     let s = w5500_to_broker(&broker, &emu);
-    let mut m = Blocking::new(mqtt_client("w5500-blocking"), s, StdClock::new());
+    let n = TOTAL / MESSAGE;
+    let seen = Seen::new(n);
+    let handled = seen.clone();
+    let handler = move |e: Event<'_>| handled.borrow_mut().record(e);
+    let mut m = Blocking::new(mqtt_client("w5500-blocking"), s, StdClock::new(), handler);
     m.connect().unwrap();
     m.subscribe("w5500/echo", QoS::AtLeastOnce).unwrap();
-    let n = TOTAL / MESSAGE;
-    let (mut next, mut seen, mut acked) = (0, vec![false; n], 0);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while seen.iter().any(|s| !s) || acked < n {
-        assert!(
-            Instant::now() < deadline,
-            "timed out: {next} sent, {acked} acked"
-        );
-        if next < n {
-            match m.publish("w5500/echo", &message(next), QoS::AtLeastOnce, false) {
-                Ok(_) => {
-                    next += 1;
-                    continue;
-                }
-                Err(DriverError::Client(Error::Busy)) => {}
-                Err(e) => panic!("publish: {e}"),
-            }
-        }
-        match m.next_event().unwrap() {
-            Event::Message(msg) => seen[check(msg.payload)] = true,
-            Event::Published { .. } => acked += 1,
-            _ => {}
-        }
+    // Each publish waits for room in the window; the echoes and acknowledgements that arrive
+    // meanwhile go to the handler.
+    for next in 0..n {
+        assert!(Instant::now() < deadline, "timed out at {next}");
+        m.publish("w5500/echo", &message(next), QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    m.wait_published().unwrap();
+    while !seen.borrow().all() {
+        assert!(Instant::now() < deadline, "timed out");
+        let e = m.next_event().unwrap();
+        seen.borrow_mut().record(e);
     }
     m.disconnect().unwrap();
-    let (_, mut s, _) = m.into_parts();
+    let (_, mut s, _, _) = m.into_parts();
     s.disconnect().unwrap();
     assert_stats(&emu);
 }
@@ -333,51 +349,37 @@ fn mqtt_through_the_w5500_one_mib_each_way_nonblocking() {
     let broker = Broker::any(None);
     let emu = Emulator::new();
     let s = w5500_to_broker(&broker, &emu);
-    let mut m = NonBlocking::new(mqtt_client("w5500-nb"), s, StdClock::new());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let poll = |m: &mut NonBlocking<'static, Socket, StdClock>| {
-        assert!(Instant::now() < deadline, "timed out");
-        match m.poll() {
-            Ok(Event::Message(msg)) => Some(check(msg.payload)),
-            Ok(_) => None,
-            Err(nb::Error::WouldBlock) => {
-                std::thread::sleep(Duration::from_micros(200));
-                None
-            }
-            Err(nb::Error::Other(e)) => panic!("poll: {e}"),
-        }
-    };
-    m.connect().unwrap();
-    while m.client().state() != State::Connected {
-        let _ = poll(&mut m);
-    }
-    loop {
-        match m.subscribe("w5500/nb", QoS::AtLeastOnce) {
-            Ok(_) => break,
-            Err(nb::Error::WouldBlock) => {
-                let _ = poll(&mut m);
-            }
-            Err(nb::Error::Other(e)) => panic!("subscribe: {e}"),
-        }
-    }
     let n = TOTAL / MESSAGE;
-    let (mut next, mut seen) = (0, vec![false; n]);
-    while seen.iter().any(|s| !s) || m.client().inflight() > 0 {
-        assert!(Instant::now() < deadline, "timed out: {next} sent");
-        if next < n {
-            match m.publish("w5500/nb", &message(next), QoS::AtLeastOnce, false) {
-                Ok(_) => {
-                    next += 1;
-                    continue;
+    let seen = Seen::new(n);
+    let handled = seen.clone();
+    let handler = move |e: Event<'_>| handled.borrow_mut().record(e);
+    let mut m = NonBlocking::new(mqtt_client("w5500-nb"), s, StdClock::new(), handler);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // `nb::block!` that lets the emulator's threads run between the calls.
+    macro_rules! block {
+        ($e:expr) => {
+            loop {
+                assert!(Instant::now() < deadline, "timed out");
+                match $e {
+                    Ok(r) => break r,
+                    Err(nb::Error::WouldBlock) => std::thread::sleep(Duration::from_micros(200)),
+                    Err(nb::Error::Other(e)) => panic!("{e}"),
                 }
-                Err(nb::Error::WouldBlock) => {}
-                Err(nb::Error::Other(e)) => panic!("publish: {e}"),
             }
-        }
-        if let Some(seq) = poll(&mut m) {
-            seen[seq] = true;
-        }
+        };
     }
+    block!(m.connect());
+    block!(m.subscribe("w5500/nb", QoS::AtLeastOnce));
+    for next in 0..n {
+        block!(m.publish("w5500/nb", &message(next), QoS::AtLeastOnce, false));
+    }
+    block!(m.wait_published());
+    while !seen.borrow().all() {
+        assert!(Instant::now() < deadline, "timed out");
+        m.check_msg().unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    block!(m.disconnect());
     assert_stats(&emu);
 }
 
