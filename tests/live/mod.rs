@@ -59,6 +59,16 @@ impl Broker {
     /// 20). mosquitto 2.0 acknowledges but drops incoming QoS 1/2 messages beyond it, and
     /// delivers in order only with 1.
     pub fn mosquitto_with(auth: Option<(&str, &str)>, inflight: u16) -> Option<Broker> {
+        Broker::mosquitto_logging(auth, inflight, false)
+    }
+
+    /// [`Broker::mosquitto_with`]; with `log_all`, mosquitto logs every packet
+    /// (`log_type all`; read it with [`Broker::log`]).
+    pub fn mosquitto_logging(
+        auth: Option<(&str, &str)>,
+        inflight: u16,
+        log_all: bool,
+    ) -> Option<Broker> {
         // UMQTT_NO_MOSQUITTO=1 exercises the fallback on a machine that has mosquitto.
         let hidden = std::env::var("UMQTT_NO_MOSQUITTO").is_ok_and(|v| v == "1");
         let Some(bin) = find_program("mosquitto").filter(|_| !hidden) else {
@@ -89,6 +99,9 @@ impl Broker {
             let mut conf = format!(
                 "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages {inflight}\nset_tcp_nodelay true\nlog_dest stderr\n"
             );
+            if log_all {
+                conf.push_str("log_type all\n");
+            }
             match auth {
                 None => conf.push_str("allow_anonymous true\n"),
                 Some((user, pass)) => {
@@ -159,6 +172,16 @@ impl Broker {
 
     pub fn is_mosquitto(&self) -> bool {
         matches!(self, Broker::Mosquitto { .. })
+    }
+
+    /// mosquitto's log so far (None for the in-process broker).
+    pub fn log(&self) -> Option<String> {
+        match self {
+            Broker::Mosquitto { dir, .. } => {
+                std::fs::read_to_string(dir.join("mosquitto.log")).ok()
+            }
+            Broker::InProcess { .. } => None,
+        }
     }
 }
 
