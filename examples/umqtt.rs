@@ -11,12 +11,9 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Event};
-use umqtt::packet::{QoS, Subscription};
-use umqtt::time::StdClock;
 use umqtt::topic::TopicFilter;
+use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, SubackCode, Subscription};
+use umqtt::{Error, TcpTransport};
 
 #[derive(Default)]
 struct Opts {
@@ -125,37 +122,23 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     let size = o.message.as_ref().map_or(0, Vec::len) + 64 * 1024;
-    let (mut rx, mut tx, mut store) = (vec![0u8; size], vec![0u8; size], vec![0u8; 2 * size]);
-    let client = Client::new(options, &mut rx, &mut tx, &mut store)?;
+    let client = Client::new(options, vec![0; size], vec![0; size], vec![0; 2 * size])?;
     let addr = format!("{}:{}", o.host, o.port);
     let io = TcpTransport::connect(&addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
-    let mut mqtt = Blocking::new(client, io, StdClock::new());
+    // Events that arrive while a publish waits for room, or while the disconnect completes
+    // inbound QoS 2: acknowledgements (pub) and messages past -C (sub), which the tool ignores.
+    let mut mqtt = Blocking::new(client, io, StdClock::new(), |_| {});
     mqtt.connect()?;
     if cmd == "pub" {
-        let mut pending = 0usize;
-        let mut send = |mqtt: &mut Blocking<'_, TcpTransport, StdClock>,
-                        payload: &[u8]|
-         -> Result<(), Box<dyn std::error::Error>> {
-            if mqtt
-                .publish(&o.topics[0], payload, qos(o.qos), o.retain)?
-                .is_some()
-            {
-                pending += 1;
-            }
-            Ok(())
-        };
+        let topic = &o.topics[0];
         if o.lines {
             for line in std::io::stdin().lock().lines() {
-                send(&mut mqtt, line?.as_bytes())?;
+                mqtt.publish(topic, line?.as_bytes(), qos(o.qos), o.retain)?;
             }
         } else if let Some(m) = &o.message {
-            send(&mut mqtt, m)?;
+            mqtt.publish(topic, m, qos(o.qos), o.retain)?;
         }
-        while pending > 0 {
-            if let Event::Published { .. } = mqtt.next_event()? {
-                pending -= 1;
-            }
-        }
+        mqtt.wait_published()?;
     } else {
         let filters: Vec<Subscription<'_>> = o
             .topics
@@ -166,16 +149,14 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
                     qos: qos(o.qos),
                 })
             })
-            .collect::<Result<_, umqtt::topic::TopicError>>()?;
+            .collect::<Result<_, Error>>()?;
         mqtt.subscribe_many(&filters)?;
         let mut seen = 0;
         let mut out = std::io::stdout().lock();
         while o.count.is_none_or(|c| seen < c) {
             match mqtt.next_event()? {
                 Event::Subscribed { codes, .. }
-                    if codes
-                        .iter()
-                        .any(|c| c == umqtt::packet::SubackCode::Failure) =>
+                    if codes.iter().any(|c| c == SubackCode::Failure) =>
                 {
                     return Err("the broker refused a subscription".into());
                 }
