@@ -9,11 +9,9 @@ mod broker;
 
 use std::process::ExitCode;
 
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Event};
-use umqtt::packet::QoS;
-use umqtt::time::StdClock;
+use std::cell::Cell;
+
+use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 
 fn main() -> ExitCode {
     match run() {
@@ -46,54 +44,61 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let (mut rx, mut tx, mut store) = ([0u8; 1024], [0u8; 1024], [0u8; 2048]);
+    // Every event is printed by `show`: the messages and acknowledgements that arrive while
+    // a call waits reach it through the driver's handler.
+    let received = Cell::new(0);
+    let handler = |event: Event<'_>| {
+        if let Event::Message(_) = event {
+            received.set(received.get() + 1);
+        }
+        show(&event);
+    };
     let options = ConnectOptions::new("umqtt-demo")?.keep_alive_secs(30);
-    let client = Client::new(options, &mut rx, &mut tx, &mut store)?;
-    let mut mqtt = Blocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
+    let client = Client::new(options, [0u8; 1024], [0u8; 1024], [0u8; 1024])?;
+    let mut mqtt = Blocking::new(
+        client,
+        TcpTransport::connect(&addr)?,
+        StdClock::new(),
+        handler,
+    );
 
     let session_present = mqtt.connect()?;
     println!("connected to {addr} (session present: {session_present})");
     mqtt.subscribe("umqtt/demo/#", QoS::ExactlyOnce)?;
-
-    let (mut received, mut completed) = (0, 0);
-    while received < 3 || completed < 2 {
-        match mqtt.next_event()? {
-            Event::Subscribed { codes, .. } => {
-                println!(
-                    "subscribed to umqtt/demo/#: {:?}",
-                    codes.iter().collect::<Vec<_>>()
-                );
-                for (qos, name) in [
-                    (QoS::AtMostOnce, "qos0"),
-                    (QoS::AtLeastOnce, "qos1"),
-                    (QoS::ExactlyOnce, "qos2"),
-                ] {
-                    let topic = format!("umqtt/demo/{name}");
-                    let payload = format!("hello at {qos:?}");
-                    let pid = mqtt.publish(&topic, payload.as_bytes(), qos, false)?;
-                    println!(
-                        "published {payload:?} to {topic} (packet id {:?})",
-                        pid.map(|p| p.get())
-                    );
-                }
-            }
-            Event::Message(m) => {
-                received += 1;
-                println!(
-                    "received {:?} on {} at {:?}",
-                    String::from_utf8_lossy(m.payload),
-                    m.topic,
-                    m.qos.qos()
-                );
-            }
-            Event::Published { pid, qos } => {
-                completed += 1;
-                println!("broker acknowledged packet {pid} ({qos:?})");
-            }
-            other => println!("event: {other:?}"),
-        }
+    for (qos, name) in [
+        (QoS::AtMostOnce, "qos0"),
+        (QoS::AtLeastOnce, "qos1"),
+        (QoS::ExactlyOnce, "qos2"),
+    ] {
+        let topic = format!("umqtt/demo/{name}");
+        let payload = format!("hello at {qos:?}");
+        let pid = mqtt.publish(&topic, payload.as_bytes(), qos, false)?;
+        println!(
+            "published {payload:?} to {topic} (packet id {:?})",
+            pid.map(|p| p.get())
+        );
+    }
+    mqtt.wait_published()?;
+    while received.get() < 3 {
+        mqtt.wait_msg()?;
     }
     mqtt.disconnect()?;
     println!("disconnected cleanly");
     Ok(())
+}
+
+fn show(event: &Event<'_>) {
+    match event {
+        Event::Subscribed { codes, .. } => {
+            println!("subscribed: {:?}", codes.iter().collect::<Vec<_>>());
+        }
+        Event::Message(m) => println!(
+            "received {:?} on {} at {:?}",
+            String::from_utf8_lossy(m.payload),
+            m.topic,
+            m.qos()
+        ),
+        Event::Published { pid, qos } => println!("broker acknowledged packet {pid} ({qos:?})"),
+        other => println!("event: {other:?}"),
+    }
 }

@@ -10,15 +10,12 @@ mod args;
 #[path = "support/broker.rs"]
 mod broker;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Event};
-use umqtt::packet::QoS;
-use umqtt::time::StdClock;
+use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 
 /// A pin that prints its state.
 struct PrintPin;
@@ -51,16 +48,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if local {
         let (addr, user, password) = (addr.clone(), user.clone(), password.clone());
         std::thread::spawn(move || -> Result<(), String> {
-            let (mut rx, mut tx, mut store) = ([0u8; 256], [0u8; 256], [0u8; 256]);
             let o = ConnectOptions::new("led-switch")
                 .and_then(|o| o.credentials(&user, Some(password.as_bytes())))
                 .map_err(|e| e.to_string())?;
-            let c = Client::new(o, &mut rx, &mut tx, &mut store).map_err(|e| e.to_string())?;
-            let mut sw = Blocking::new(
-                c,
-                TcpTransport::connect(&addr).map_err(|e| e.to_string())?,
-                StdClock::new(),
-            );
+            let c = Client::new(o, [0; 256], [0; 256], [0; 256]).map_err(|e| e.to_string())?;
+            let io = TcpTransport::connect(&addr).map_err(|e| e.to_string())?;
+            let mut sw = Blocking::new(c, io, StdClock::new(), |_| {});
             sw.connect().map_err(|e| e.to_string())?;
             for state in ["1", "0", "1", "0"] {
                 std::thread::sleep(std::time::Duration::from_millis(300));
@@ -70,24 +63,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         });
     }
-    let (mut rx, mut tx, mut store) = ([0u8; 256], [0u8; 256], [0u8; 512]);
     let options =
         ConnectOptions::new("umqtt-led")?.credentials(&user, Some(password.as_bytes()))?;
-    let client = Client::new(options, &mut rx, &mut tx, &mut store)?;
-    let mut mqtt = Blocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
+    let client = Client::new(options, [0; 256], [0; 256], [0; 256])?;
+    // The callback owns the pin: a message switches it wherever it arrives.
+    let mut led = PrintPin;
+    let switches = Cell::new(0);
+    let callback = |event: Event<'_>| {
+        if let Event::Message(m) = event {
+            let _ = match m.payload {
+                b"1" => led.set_high(),
+                b"0" => led.set_low(),
+                other => Ok(eprintln!("ignoring {:?}", String::from_utf8_lossy(other))),
+            };
+            switches.set(switches.get() + 1);
+        }
+    };
+    let mut mqtt = Blocking::new(
+        client,
+        TcpTransport::connect(&addr)?,
+        StdClock::new(),
+        callback,
+    );
     mqtt.connect()?;
     mqtt.subscribe("home/led", QoS::AtLeastOnce)?;
-    let mut led = PrintPin;
-    let mut switches = 0;
-    while !local || switches < 4 {
-        if let Event::Message(m) = mqtt.next_event()? {
-            match m.payload {
-                b"1" => led.set_high()?,
-                b"0" => led.set_low()?,
-                other => eprintln!("ignoring payload {:?}", String::from_utf8_lossy(other)),
-            }
-            switches += 1;
-        }
+    while !local || switches.get() < 4 {
+        mqtt.wait_msg()?;
     }
     mqtt.disconnect()?;
     Ok(())

@@ -8,24 +8,25 @@ mod args;
 #[path = "support/broker.rs"]
 mod broker;
 
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions};
-use umqtt::packet::QoS;
-use umqtt::time::StdClock;
+use umqtt::{Blocking, Client, ConnectOptions, QoS, StdClock, TcpTransport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::from_env();
     let addr = args.broker().unwrap_or_else(|| broker::start().to_string());
     let count: Option<u64> = args.value(&["--count"]).map(|c| c.parse()).transpose()?;
-    let (mut rx, mut tx, mut store) = ([0u8; 512], [0u8; 512], [0u8; 2048]);
     let client = Client::new(
         ConnectOptions::new("umqtt-pub")?,
-        &mut rx,
-        &mut tx,
-        &mut store,
+        [0; 512],
+        [0; 512],
+        [0; 512],
     )?;
-    let mut mqtt = Blocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
+    // A publisher: the events that arrive while a call waits need no handling.
+    let mut mqtt = Blocking::new(
+        client,
+        TcpTransport::connect(&addr)?,
+        StdClock::new(),
+        |_| {},
+    );
     mqtt.connect()?;
     println!("connected to {addr}");
     let mut n = 0u64;

@@ -9,18 +9,10 @@ mod args;
 #[path = "support/broker.rs"]
 mod broker;
 
+use std::cell::Cell;
 use std::time::Duration;
 
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Event};
-use umqtt::nonblocking::NonBlocking;
-use umqtt::packet::{Publish, QoS};
-use umqtt::time::StdClock;
-
-fn callback(m: &Publish<'_>) {
-    println!("{}: {}", m.topic, String::from_utf8_lossy(m.payload));
-}
+use umqtt::{Blocking, Client, ConnectOptions, Event, NonBlocking, QoS, StdClock, TcpTransport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::from_env();
@@ -32,30 +24,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(if local { 3 } else { usize::MAX });
     let style = args.value(&["--style"]).unwrap_or_else(|| "wait".into());
-    let (mut rx, mut tx, mut store) = ([0u8; 1024], [0u8; 512], [0u8; 2048]);
     let client = Client::new(
         ConnectOptions::new("umqtt-sub")?,
-        &mut rx,
-        &mut tx,
-        &mut store,
+        [0; 1024],
+        [0; 1024],
+        [0; 1024],
     )?;
+    // umqtt.simple's set_callback: every event goes to the callback.
+    let got = Cell::new(0);
+    let callback = |event: Event<'_>| {
+        if let Event::Message(m) = event {
+            println!("{}: {}", m.topic, String::from_utf8_lossy(m.payload));
+            got.set(got.get() + 1);
+        }
+    };
 
     if local {
         let addr = addr.clone();
         std::thread::spawn(move || -> Result<(), String> {
-            let (mut rx, mut tx, mut store) = ([0u8; 256], [0u8; 256], [0u8; 256]);
-            let c = Client::new(
-                ConnectOptions::new("umqtt-sub-feeder").map_err(|e| e.to_string())?,
-                &mut rx,
-                &mut tx,
-                &mut store,
-            )
-            .map_err(|e| e.to_string())?;
-            let mut feeder = Blocking::new(
-                c,
-                TcpTransport::connect(&addr).map_err(|e| e.to_string())?,
-                StdClock::new(),
-            );
+            let options = ConnectOptions::new("umqtt-sub-feeder").map_err(|e| e.to_string())?;
+            let c =
+                Client::new(options, [0; 256], [0; 256], [0; 256]).map_err(|e| e.to_string())?;
+            let io = TcpTransport::connect(&addr).map_err(|e| e.to_string())?;
+            let mut feeder = Blocking::new(c, io, StdClock::new(), |_| {});
             feeder.connect().map_err(|e| e.to_string())?;
             for i in 0.. {
                 std::thread::sleep(Duration::from_millis(300));
@@ -74,32 +65,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     match style.as_str() {
         "wait" => {
-            let mut mqtt = Blocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
+            let io = TcpTransport::connect(&addr)?;
+            let mut mqtt = Blocking::new(client, io, StdClock::new(), callback);
             mqtt.connect()?;
             mqtt.subscribe("umqtt/sub/#", QoS::AtLeastOnce)?;
-            for _ in 0..count {
-                mqtt.wait_msg(callback)?; // blocks until a message arrives
+            while got.get() < count {
+                mqtt.wait_msg()?; // blocks until an event reached the callback
             }
             mqtt.disconnect()?;
         }
         "check" => {
-            let mut mqtt = NonBlocking::new(client, TcpTransport::connect(&addr)?, StdClock::new());
-            mqtt.connect()?; // queues CONNECT; polling completes it
-            loop {
-                match mqtt.poll() {
-                    Ok(Event::Connected { .. }) => break,
-                    Ok(_) => {}
-                    Err(nb::Error::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
-                    Err(nb::Error::Other(e)) => return Err(e.into()),
-                }
-            }
+            let io = TcpTransport::connect(&addr)?;
+            let mut mqtt = NonBlocking::new(client, io, StdClock::new(), callback);
+            nb::block!(mqtt.connect())?;
             nb::block!(mqtt.subscribe("umqtt/sub/#", QoS::AtLeastOnce))?;
-            let mut got = 0;
-            while got < count {
-                mqtt.check_msg(|m| {
-                    callback(m);
-                    got += 1;
-                })?; // never blocks
+            while got.get() < count {
+                mqtt.check_msg()?; // never blocks
                 std::thread::sleep(Duration::from_millis(100)); // the rest of the main loop
             }
             nb::block!(mqtt.disconnect())?;

@@ -1,67 +1,81 @@
-//! Async publish and subscribe with tokio: `cargo run --example tokio --features tokio`
-//! (in-process broker by default, or `--host H --port P`).
+//! tokio: one task publishes every 200 ms, another prints a wildcard subscription, both
+//! through one cloneable `AsyncClient`; the event loop reconnects with backoff (restart the
+//! broker while it runs: it carries on) and restores the subscription.
+//!
+//! `cargo run --example tokio [-- --count N] [--host H --port P]` (in-process broker and 5
+//! messages by default; with `--host`, runs until Ctrl-C unless `--count` is given).
 
 #[path = "support/broker.rs"]
 mod broker;
 
-use umqtt::adapters::tokio::{TokioDelay, connect};
-use umqtt::asynch::Async;
-use umqtt::client::{Client, ConnectOptions, Event};
-use umqtt::packet::QoS;
-use umqtt::time::StdClock;
+use std::time::Duration;
+
+use umqtt::adapters::tokio::{AsyncClient, OwnedEvent};
+use umqtt::{ConnectOptions, QoS};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+        let i = args.iter().position(|a| a == name)?;
+        args.get(i + 1).cloned()
     };
-    let addr = match arg("--host") {
-        Some(h) => format!("{h}:{}", arg("--port").unwrap_or_else(|| "1883".into())),
-        None => tokio::task::spawn_blocking(broker::start)
-            .await?
-            .to_string(),
+    let (addr, count) = match arg("--host") {
+        Some(h) => (
+            format!("{h}:{}", arg("--port").unwrap_or("1883".into())),
+            None,
+        ),
+        None => (
+            tokio::task::spawn_blocking(broker::start)
+                .await?
+                .to_string(),
+            Some(5),
+        ),
     };
+    let count = arg("--count").map(|c| c.parse()).transpose()?.or(count);
 
-    let (mut rx, mut tx, mut store) = ([0u8; 1024], [0u8; 1024], [0u8; 4096]);
-    let client = Client::new(
-        ConnectOptions::new("umqtt-tokio")?,
-        &mut rx,
-        &mut tx,
-        &mut store,
-    )?;
-    let mut mqtt = Async::new(client, connect(&addr).await?, StdClock::new(), TokioDelay);
-    mqtt.connect().await?;
-    mqtt.subscribe("umqtt/tokio/+", QoS::AtLeastOnce).await?;
-    let mut got = 0;
-    while got < 3 {
-        match mqtt.next_event().await? {
-            Event::Subscribed { .. } => {
-                for i in 0..3 {
-                    mqtt.publish(
-                        "umqtt/tokio/count",
-                        format!("{i}").as_bytes(),
-                        QoS::AtLeastOnce,
-                        false,
-                    )
-                    .await?;
+    let options = ConnectOptions::new("umqtt-tokio")?.keep_alive_secs(5);
+    let (client, mut eventloop) = AsyncClient::new(options, addr, 16)?;
+
+    // The handle's calls are answered by the event loop, which this task polls below.
+    let publisher = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = publisher.subscribe("umqtt/tokio/#", QoS::AtLeastOnce).await {
+            eprintln!("subscribe: {e}");
+            return;
+        }
+        for n in 0u64.. {
+            let payload = format!("tick {n}");
+            if let Err(e) = publisher
+                .publish("umqtt/tokio/tick", payload, QoS::AtLeastOnce, false)
+                .await
+            {
+                eprintln!("publish: {e}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+
+    let mut received = 0;
+    loop {
+        match eventloop.poll().await {
+            Ok(OwnedEvent::Message(m)) => {
+                println!("{}: {}", m.topic, String::from_utf8_lossy(&m.payload));
+                received += 1;
+                if count.is_some_and(|c| received >= c) {
+                    let bye = client.clone();
+                    tokio::spawn(async move { bye.disconnect().await });
                 }
             }
-            Event::Message(m) => {
-                got += 1;
-                println!(
-                    "received {:?} on {}",
-                    String::from_utf8_lossy(m.payload),
-                    m.topic
-                );
+            Ok(OwnedEvent::Disconnected) => break,
+            Ok(OwnedEvent::Connected { session_present }) => {
+                println!("connected (session present: {session_present})");
             }
-            other => println!("event: {other:?}"),
+            Ok(_) => {}
+            Err(e) => eprintln!("{e}; reconnecting"),
         }
     }
-    mqtt.disconnect().await?;
-    println!("disconnected");
+    println!("disconnected after {received} messages");
     Ok(())
 }

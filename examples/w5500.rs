@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         client_id: "umqtt-w5500",
         status_topic: "umqtt/w5500/status",
         command_filter: "umqtt/w5500/#",
+        max_inflight: umqtt::client::DEFAULT_MAX_INFLIGHT,
         stop_after,
     };
     println!("W5500 (emulated) → broker {addr}");
@@ -60,8 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &settings,
         &mut buffers,
         |m| println!("{}: {}", m.topic, String::from_utf8_lossy(m.payload)),
-    )
-    .map_err(|e| format!("{e:?}"))?;
+    )?;
     let stats = emulator.stats(0);
     println!(
         "done: the emulated socket sent {} and received {} bytes",

@@ -378,12 +378,8 @@ fn client(id: &str, subs: &[Subscription<'_>], buf: usize, window: u16) -> Clien
 fn reconnect(m: &mut Mqtt, proxy: SocketAddr, log: &TapLog, reconnects: &mut u32) {
     *reconnects += 1;
     let mut backoff = Backoff::new(5, 200).max_attempts(1_000);
-    m.reconnect(
-        |_| Tap::connect(proxy, log),
-        &mut backoff,
-        &mut StdDelay,
-    )
-    .expect("reconnect");
+    m.reconnect(|_| Tap::connect(proxy, log), &mut backoff, &mut StdDelay)
+        .expect("reconnect");
 }
 
 fn is_link_error(e: &Error<std::io::Error>) -> bool {

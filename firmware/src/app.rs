@@ -4,16 +4,13 @@
 //! code runs on a Cortex-M board and — through the W5500 emulator — on a Linux host
 //! (`cargo run --example w5500`).
 
+use core::cell::Cell;
 use core::fmt::Write as _;
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::spi::SpiDevice;
-use umqtt::DriverError;
 use umqtt::adapters::w5500::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
-use umqtt::client::{Client, ConnectOptions, Error, Event};
-use umqtt::nonblocking::NonBlocking;
-use umqtt::packet::{Publish, QoS};
-use umqtt::time::Clock;
+use umqtt::{Client, Clock, ConnectOptions, Error, Event, NonBlocking, Publish, QoS};
 
 /// What the program needs to know.
 pub struct Settings<'a> {
@@ -27,36 +24,14 @@ pub struct Settings<'a> {
     pub status_topic: &'a str,
     /// What to subscribe to.
     pub command_filter: &'a str,
+    /// The most unacknowledged status messages at once (the in-flight window).
+    pub max_inflight: u16,
     /// Stop (with a clean DISCONNECT) after this many messages; `None` runs forever.
     pub stop_after: Option<u32>,
 }
 
-/// Why the program stopped.
-#[derive(Debug)]
-pub enum AppError<E> {
-    /// The chip or its socket.
-    W5500(W5500Error<E>),
-    /// The MQTT connection.
-    Mqtt(DriverError<W5500Error<E>>),
-}
-
-impl<E> From<W5500Error<E>> for AppError<E> {
-    fn from(e: W5500Error<E>) -> Self {
-        AppError::W5500(e)
-    }
-}
-
-impl<E> From<DriverError<W5500Error<E>>> for AppError<E> {
-    fn from(e: DriverError<W5500Error<E>>) -> Self {
-        AppError::Mqtt(e)
-    }
-}
-
-impl<E> From<Error> for AppError<E> {
-    fn from(e: Error) -> Self {
-        AppError::Mqtt(DriverError::Client(e))
-    }
-}
+/// Why the program stopped: the W5500 (as the transport, [`Error::Io`]) or MQTT.
+pub type AppError<E> = Error<W5500Error<E>>;
 
 /// The session's memory, owned by the caller (a `static` on the board).
 pub struct Buffers {
@@ -85,23 +60,8 @@ impl Default for Buffers {
     }
 }
 
-/// Retries a non-blocking call while it would block, polling the connection meanwhile.
-macro_rules! block {
-    ($mqtt:expr, $call:expr) => {
-        loop {
-            match $call {
-                Ok(v) => break v,
-                Err(nb::Error::WouldBlock) => match $mqtt.poll() {
-                    Ok(_) | Err(nb::Error::WouldBlock) => {}
-                    Err(nb::Error::Other(e)) => return Err(e.into()),
-                },
-                Err(nb::Error::Other(e)) => return Err(e.into()),
-            }
-        }
-    };
-}
-
 /// Runs the program: bring-up, connect, then publish every second and poll every 100 ms.
+/// Every message reaches `on_message`, also those that arrive while a publish waits for room.
 pub fn run<SPI, D, C>(
     spi: SPI,
     mut delay: D,
@@ -117,37 +77,30 @@ where
 {
     let mut app_clock = clock.clone();
     let mut chip = W5500::new(spi);
-    chip.init(&settings.net, &mut delay)?;
-    chip.wait_link(&mut delay, 5_000)?;
-    let mut socket = TcpSocket::new(chip, 0, delay.clone(), Timeouts::default())?;
+    chip.init(&settings.net, &mut delay).map_err(Error::Io)?;
+    chip.wait_link(&mut delay, 5_000).map_err(Error::Io)?;
+    let mut socket =
+        TcpSocket::new(chip, 0, delay.clone(), Timeouts::default()).map_err(Error::Io)?;
     let (ip, port) = settings.broker;
-    socket.connect(ip, port)?;
+    socket.connect(ip, port).map_err(Error::Io)?;
 
-    let options = ConnectOptions::new(settings.client_id)
-        .map_err(Error::from)?
-        .keep_alive_secs(30);
-    let client = Client::new(
-        options,
-        &mut buffers.rx,
-        &mut buffers.tx,
-        &mut buffers.store,
-    )
-    .map_err(Error::from)?;
-    let mut mqtt = NonBlocking::new(client, socket, clock);
-    mqtt.connect()?;
-    loop {
-        match mqtt.poll() {
-            Ok(Event::Connected { .. }) => break,
-            Ok(_) | Err(nb::Error::WouldBlock) => delay.delay_ms(10),
-            Err(nb::Error::Other(e)) => return Err(e.into()),
+    let options = ConnectOptions::new(settings.client_id)?
+        .keep_alive_secs(30)
+        .max_inflight(settings.max_inflight);
+    let Buffers { rx, tx, store } = buffers;
+    let client = Client::new(options, &mut rx[..], &mut tx[..], &mut store[..])?;
+    let received = Cell::new(0u32);
+    let handler = |event: Event<'_>| {
+        if let Event::Message(m) = event {
+            received.set(received.get().wrapping_add(1));
+            on_message(&m);
         }
-    }
-    block!(
-        mqtt,
-        mqtt.subscribe(settings.command_filter, QoS::AtLeastOnce)
-    );
+    };
+    let mut mqtt = NonBlocking::new(client, socket, clock, handler);
+    nb::block!(mqtt.connect())?;
+    nb::block!(mqtt.subscribe(settings.command_filter, QoS::AtLeastOnce))?;
 
-    let (mut count, mut received) = (0u32, 0u32);
+    let mut count = 0u32;
     let mut next_publish = 0u64;
     loop {
         let now = app_clock.now_ms();
@@ -155,26 +108,18 @@ where
             let mut json = heapless::String::<64>::new();
             // 64 bytes hold the longest status ({"count":4294967295,"uptime_ms":…}).
             let _ = write!(json, "{{\"count\":{count},\"uptime_ms\":{now}}}");
-            block!(
-                mqtt,
-                mqtt.publish(
-                    settings.status_topic,
-                    json.as_bytes(),
-                    QoS::AtLeastOnce,
-                    false
-                )
-            );
+            let topic = settings.status_topic;
+            // Lossless: while it would block, `publish` drives the connection and hands
+            // what arrives to the handler.
+            nb::block!(mqtt.publish(topic, json.as_bytes(), QoS::AtLeastOnce, false))?;
             count = count.wrapping_add(1);
             next_publish = now + 1_000;
         }
-        mqtt.check_msg(|m| {
-            received += 1;
-            on_message(m);
-        })?;
-        if settings.stop_after.is_some_and(|n| received >= n) {
-            block!(mqtt, mqtt.disconnect());
-            let (_, mut socket, _) = mqtt.into_parts();
-            socket.disconnect()?;
+        mqtt.check_msg()?;
+        if settings.stop_after.is_some_and(|n| received.get() >= n) {
+            nb::block!(mqtt.disconnect())?;
+            let (_, mut socket, _, _) = mqtt.into_parts();
+            socket.disconnect().map_err(Error::Io)?;
             return Ok(());
         }
         delay.delay_ms(100); // the rest of the main loop

@@ -16,9 +16,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::hio;
 use stm32f4xx_hal as _;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Event};
-use umqtt::packet::QoS;
+use umqtt::{Blocking, Client, ConnectOptions, Event, QoS};
 use umqtt_firmware::script::{self, ScriptIo, Step};
 
 /// The first connection: CONNACK, SUBACK, PUBACK for the QoS 1 message, PUBREC for the
@@ -121,6 +119,11 @@ fn report(text: &str, n: usize) {
     }
 }
 
+/// The handler for events that arrive while an operation waits: this script has none.
+type Handler = fn(Event<'_>);
+
+fn ignore(_: Event<'_>) {}
+
 /// Runs the script; the number of the first step that went wrong, or 0.
 #[inline(never)]
 fn exercise() -> usize {
@@ -139,7 +142,7 @@ fn exercise() -> usize {
     let Ok(client) = Client::new(options, rx, tx, store) else {
         return 2;
     };
-    let mut m = Blocking::new(client, ScriptIo::new(&FIRST), script::now_ms);
+    let mut m = Blocking::new(client, ScriptIo::new(&FIRST), script::now_ms, ignore as Handler);
     if !matches!(m.connect(), Ok(false)) {
         return 3;
     }
@@ -196,7 +199,7 @@ fn exercise() -> usize {
     if m.disconnect().is_err() {
         return 13;
     }
-    let (_, io, _) = m.into_parts();
+    let (_, io, _, _) = m.into_parts();
     if io.packets() != SECOND_KINDS.len() as u8 {
         return 14;
     }
@@ -213,10 +216,13 @@ fn main() -> ! {
     paint_stack();
     let failed = exercise();
     report("stack high-water (bytes): ", stack_high_water());
-    report("size_of Client: ", core::mem::size_of::<Client<'static>>());
     report(
-        "size_of Blocking (client, transport, clock): ",
-        core::mem::size_of::<Blocking<'static, ScriptIo, fn() -> u64>>(),
+        "size_of Client: ",
+        core::mem::size_of::<Client<&'static mut [u8; 256]>>(),
+    );
+    report(
+        "size_of Blocking (client, transport, clock, handler): ",
+        core::mem::size_of::<Blocking<&'static mut [u8; 256], ScriptIo, fn() -> u64, Handler>>(),
     );
     report(
         "size_of ConnectOptions: ",

@@ -27,6 +27,7 @@ const SETTINGS: Settings<'static> = Settings {
     client_id: "umqtt-stm32",
     status_topic: "umqtt/stm32/status",
     command_filter: "umqtt/stm32/led",
+    max_inflight: umqtt::client::DEFAULT_MAX_INFLIGHT,
     stop_after: None,
 };
 
