@@ -91,43 +91,40 @@ macro_rules! operations {
         }
 
         /// One step of driving the connection: write, then process one packet or timer, or
-        /// wait for bytes. An event found is handed to the handler; true if one was.
-        $($async)* fn step(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+        /// wait for bytes. True when the core found an event (for [`Client::event`]).
+        ///
+        /// No I/O between finding an event and handing it out: a failed write then would
+        /// lose a message whose acknowledgement may already be on the wire. The
+        /// acknowledgement goes out with the next step (or `flush`).
+        $($async)* fn advance(&mut self) -> core::result::Result<bool, Error<T::Error>> {
             if self.client.state() == State::Closed {
                 return Err(LinkError::NotConnected.into());
             }
             self.flush() $($await)*?;
             let now = self.clock.now_ms();
             match self.client.advance(now).map_err(Error::with_io)? {
-                Progress::Event => {
-                    if let Some(event) = self.client.event() {
-                        (self.handler)(event);
-                    }
-                    return Ok(true);
-                }
+                Progress::Event => return Ok(true),
                 Progress::Continue => {}
                 Progress::Idle => self.read_or_wait() $($await)*?,
             }
             Ok(false)
         }
 
+        /// [`Self::advance`], handing an event found to the handler; true if one was.
+        $($async)* fn step(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+            if !self.advance() $($await)*? {
+                return Ok(false);
+            }
+            if let Some(event) = self.client.event() {
+                (self.handler)(event);
+            }
+            Ok(true)
+        }
+
         /// Moves bytes until the core has an event for [`Client::event`].
         $($async)* fn until_event(&mut self) -> core::result::Result<(), Error<T::Error>> {
-            loop {
-                if self.client.state() == State::Closed {
-                    return Err(LinkError::NotConnected.into());
-                }
-                self.flush() $($await)*?;
-                let now = self.clock.now_ms();
-                match self.client.advance(now).map_err(Error::with_io)? {
-                    // No I/O between finding an event and handing it out: a failed write here
-                    // would lose a message whose acknowledgement may already be on the wire.
-                    // The acknowledgement goes out with the next call (or `flush`).
-                    Progress::Event => return Ok(()),
-                    Progress::Continue => {}
-                    Progress::Idle => self.read_or_wait() $($await)*?,
-                }
-            }
+            while !self.advance() $($await)*? {}
+            Ok(())
         }
 
         /// Connects on the current transport (CONNECT, then waits for CONNACK) and returns

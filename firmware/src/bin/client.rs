@@ -142,7 +142,12 @@ fn exercise() -> usize {
     let Ok(client) = Client::new(options, rx, tx, store) else {
         return 2;
     };
-    let mut m = Blocking::new(client, ScriptIo::new(&FIRST), script::now_ms, ignore as Handler);
+    let mut m = Blocking::new(
+        client,
+        ScriptIo::new(&FIRST),
+        script::now_ms,
+        ignore as Handler,
+    );
     if !matches!(m.connect(), Ok(false)) {
         return 3;
     }
