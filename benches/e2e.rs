@@ -18,20 +18,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use live::{Broker, Conn, find_program};
-use umqtt::DriverError;
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::blocking::Blocking;
-use umqtt::client::{Client, ConnectOptions, Error, Event};
-use umqtt::packet::QoS;
-use umqtt::time::StdClock;
+use umqtt::{Blocking, Client, ConnectOptions, QoS, StdClock, TcpTransport};
 
 const PAYLOAD: [u8; 64] = [b'x'; 64];
 /// Messages in flight per publisher, and the broker's `max_inflight_messages`.
 const WINDOW: u16 = 32;
-
-fn leak(n: usize) -> &'static mut [u8] {
-    Box::leak(vec![0u8; n].into_boxed_slice())
-}
 
 /// Subscribes, runs `publish`, and returns the time until the subscriber had all `n`.
 fn measure(
@@ -44,7 +35,7 @@ fn measure(
     let topic = format!("e2e/{tag}/{}", qos as u8);
     let (mut sub, _) = Conn::connect(
         b.addr(),
-        ConnectOptions::new(live::leak_str(format!("sub-{tag}-{}", qos as u8))).unwrap(),
+        ConnectOptions::new(&format!("sub-{tag}-{}", qos as u8)).unwrap(),
         4096,
     )
     .unwrap();
@@ -74,29 +65,17 @@ fn umqtt_publisher(
     n: usize,
 ) -> impl FnOnce(String) + Send + 'static {
     move |topic| {
-        let o = ConnectOptions::new(live::leak_str(format!("pub-umqtt-{}", qos as u8)))
-            .unwrap()
-            .max_inflight(WINDOW);
-        let client = Client::new(o, leak(4096), leak(64 * 1024), leak(64 * 1024)).unwrap();
-        let mut m = Blocking::new(
-            client,
-            TcpTransport::connect(addr).unwrap(),
-            StdClock::new(),
-        );
+        let id = format!("pub-umqtt-{}", qos as u8);
+        let o = ConnectOptions::new(&id).unwrap().max_inflight(WINDOW);
+        let client = Client::new(o, vec![0; 64 << 10], vec![0; 64 << 10], vec![0; 64 << 10]);
+        let io = TcpTransport::connect(addr).unwrap();
+        // Publishes wait at a full window; the acknowledgements need no handling.
+        let mut m = Blocking::new(client.unwrap(), io, StdClock::new(), |_| {});
         m.connect().unwrap();
-        let mut sent = 0;
-        while sent < n {
-            match m.publish(&topic, &PAYLOAD, qos, false) {
-                Ok(_) => sent += 1,
-                Err(DriverError::Client(Error::Busy)) => {
-                    m.next_event().unwrap();
-                }
-                Err(e) => panic!("{e}"),
-            }
+        for _ in 0..n {
+            m.publish(&topic, &PAYLOAD, qos, false).unwrap();
         }
-        while m.client().inflight() > 0 {
-            let _ = matches!(m.next_event().unwrap(), Event::Published { .. });
-        }
+        m.wait_published().unwrap();
         m.disconnect().unwrap();
     }
 }

@@ -18,6 +18,33 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use umqtt::client::{Client, ConnectOptions, Event, Lost, State};
 use umqtt::nonblocking::NonBlocking;
+
+/// What the model needs of an event, owned: the driver's handler records these for events
+/// that arrive while an operation waits.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    Connected(bool),
+    Done(u16),
+    Qos2(u16),
+    Other,
+}
+
+impl From<&Event<'_>> for Seen {
+    fn from(e: &Event<'_>) -> Self {
+        match e {
+            Event::Connected { session_present } => Seen::Connected(*session_present),
+            Event::Published { pid, .. }
+            | Event::Lost(Lost::Message { pid, .. } | Lost::Released { pid }) => {
+                Seen::Done(pid.get())
+            }
+            Event::Message(m) => match m.qos {
+                QosPid::ExactlyOnce(id) => Seen::Qos2(id.get()),
+                _ => Seen::Other,
+            },
+            _ => Seen::Other,
+        }
+    }
+}
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
 
@@ -230,29 +257,22 @@ impl Model {
         );
     }
 
-    fn event(&mut self, e: &Event<'_>, w: &Wire) {
+    fn event(&mut self, e: Seen, w: &Wire) {
         match e {
-            Event::Connected { session_present } => {
+            Seen::Connected(session_present) => {
                 // The options say clean_session = false: the session resumes when present.
                 // PUBRELs read on this connection all come after its CONNACK (the client
                 // refuses anything else first), so they count for the new session.
-                if !*session_present {
+                if !session_present {
                     self.delivered.clear();
                     self.releases_read.clear();
                 }
             }
-            Event::Published { pid, .. } => {
-                assert!(self.outstanding.remove(&pid.get()), "completion of {pid:?} not outstanding");
+            Seen::Done(id) => {
+                assert!(self.outstanding.remove(&id), "completion or loss of {id} not outstanding");
             }
-            Event::Lost(Lost::Message { pid, .. } | Lost::Released { pid }) => {
-                assert!(self.outstanding.remove(&pid.get()), "lost {pid:?} not outstanding");
-            }
-            Event::Message(m) => {
-                if let QosPid::ExactlyOnce(id) = m.qos {
-                    self.qos2_delivery(w, id.get());
-                }
-            }
-            _ => {}
+            Seen::Qos2(id) => self.qos2_delivery(w, id),
+            Seen::Other => {}
         }
     }
 }
@@ -337,7 +357,12 @@ fuzz_target!(|ops: Vec<Op>| {
         .max_inflight(WINDOW)
         .clean_session(false)
         .resubscribe(&subs);
-    let client = Client::new(options, &mut rx, &mut tx, &mut store).unwrap();
+    let client = Client::new(options, &mut rx[..], &mut tx[..], &mut store[..]).unwrap();
+    let handled: Rc<RefCell<Vec<Seen>>> = Rc::default();
+    let handler = {
+        let handled = handled.clone();
+        move |e: Event<'_>| handled.borrow_mut().push(Seen::from(&e))
+    };
     let wire = Rc::new(RefCell::new(Wire {
         write_ready: true,
         read_ready: true,
@@ -349,10 +374,12 @@ fuzz_target!(|ops: Vec<Op>| {
         let now = now.clone();
         move || now.get()
     };
-    let mut m = NonBlocking::new(client, Io(wire.clone()), clock);
+    let mut m = NonBlocking::new(client, Io(wire.clone()), clock, handler);
     let mut model = Model::default();
     let mut wire = wire;
-    let _ = m.connect();
+    if let Ok(sp) = m.connect() {
+        model.event(Seen::Connected(sp), &wire.borrow());
+    }
 
     for op in ops.iter().take(256) {
         match op {
@@ -370,7 +397,9 @@ fuzz_target!(|ops: Vec<Op>| {
                     model.sent_at = 0;
                     model.consumed_at = 0;
                     model.client_ids.clear();
-                    let _ = m.connect();
+                    if let Ok(sp) = m.connect() {
+                        model.event(Seen::Connected(sp), &wire.borrow());
+                    }
                 }
             }
             Op::Publish { qos, topic, len, retain } => {
@@ -380,9 +409,13 @@ fuzz_target!(|ops: Vec<Op>| {
                     _ => QoS::ExactlyOnce,
                 };
                 let payload = vec![0x5Au8; usize::from(*len) % 80];
-                if let Ok(Some(id)) =
-                    m.publish(TOPICS[usize::from(*topic) % TOPICS.len()], &payload, qos, *retain)
-                {
+                let topic = TOPICS[usize::from(*topic) % TOPICS.len()];
+                let result = m.publish(topic, &payload, qos, *retain);
+                // Events the handler got while the publish waited come first.
+                for e in handled.borrow_mut().drain(..) {
+                    model.event(e, &wire.borrow());
+                }
+                if let Ok(Some(id)) = result {
                     assert!(model.outstanding.insert(id.get()), "id {id:?} reused while outstanding");
                 }
             }
@@ -416,9 +449,12 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::WriteLimit(n) => wire.borrow_mut().write_limit = usize::from(*n).max(1),
         }
         // Drive: a bounded number of polls, each of which must return.
+        for e in handled.borrow_mut().drain(..) {
+            model.event(e, &wire.borrow());
+        }
         for _ in 0..8 {
             match m.poll() {
-                Ok(e) => model.event(&e, &wire.borrow()),
+                Ok(e) => model.event(Seen::from(&e), &wire.borrow()),
                 Err(nb::Error::WouldBlock) => break,
                 Err(nb::Error::Other(_)) => break,
             }
