@@ -416,3 +416,145 @@ fn spi_frames_are_one_byte_stream_across_operations() {
     .unwrap();
     assert_eq!(got[3..], [10, 0, 0, 1]);
 }
+
+#[path = "../firmware/src/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+/// Reads whole client packets from a socket, for the test's own tiny broker.
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    fn next(&mut self) -> Vec<u8> {
+        use umqtt::packet::{Sender, Status, decode_from};
+        loop {
+            if let Ok(Status::Complete { len, .. }) = decode_from(&self.buf, Sender::Client) {
+                return self.buf.drain(..len).collect();
+            }
+            let mut chunk = [0u8; 1024];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .expect("the program closed the connection");
+            assert!(n > 0, "the program closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn encode(p: &umqtt::packet::Packet<'_>) -> Vec<u8> {
+    let mut v = vec![0; p.encoded_len()];
+    p.encode(&mut v).unwrap();
+    v
+}
+
+/// The W5500 program (firmware/src/app.rs) with a window of 1: its second status publish
+/// waits for the first PUBACK, which the broker withholds until a command it sends meanwhile
+/// was acknowledged. The command must reach the program's callback exactly once (it used to
+/// be acknowledged and dropped while a publish waited).
+#[test]
+fn the_w5500_program_gets_a_command_sent_while_a_publish_waits() {
+    use umqtt::packet::{Connack, ConnectReturnCode, Packet, PacketId, Publish, QosPid, Suback};
+    use umqtt::packet::{SubackCode, SubackCodes, decode};
+    use umqtt::topic::TopicName;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let broker = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut r = Reader {
+            stream,
+            buf: Vec::new(),
+        };
+        let packet = |bytes: &[u8]| -> Packet<'static> {
+            let bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
+            match decode(bytes).unwrap() {
+                umqtt::packet::Status::Complete { packet, .. } => packet,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(matches!(packet(&r.next()), Packet::Connect(_)));
+        let connack = Connack {
+            session_present: false,
+            code: ConnectReturnCode::Accepted,
+        };
+        out.write_all(&encode(&Packet::Connack(connack))).unwrap();
+        let Packet::Subscribe(s) = packet(&r.next()) else {
+            panic!("expected SUBSCRIBE")
+        };
+        let codes = [SubackCode::Success(QoS::AtLeastOnce)];
+        let codes = SubackCodes::new(&codes).unwrap();
+        let suback = Packet::Suback(Suback { pid: s.pid, codes });
+        out.write_all(&encode(&suback)).unwrap();
+        let Packet::Publish(first) = packet(&r.next()) else {
+            panic!("expected the first status")
+        };
+        // The program's second status (1 s later) now waits for room in the window.
+        std::thread::sleep(Duration::from_millis(1_500));
+        let command = PacketId::new(77).unwrap();
+        let cmd = Packet::Publish(Publish {
+            dup: false,
+            qos: QosPid::AtLeastOnce(command),
+            retain: false,
+            topic: TopicName::new("umqtt/w5500/led").unwrap(),
+            payload: b"1",
+        });
+        out.write_all(&encode(&cmd)).unwrap();
+        assert_eq!(
+            packet(&r.next()),
+            Packet::Puback(command),
+            "the command is acknowledged while the publish waits"
+        );
+        out.write_all(&encode(&Packet::Puback(first.qos.pid().unwrap())))
+            .unwrap();
+        // The rest: acknowledge statuses until DISCONNECT.
+        loop {
+            match packet(&r.next()) {
+                Packet::Publish(p) => {
+                    let ack = Packet::Puback(p.qos.pid().unwrap());
+                    out.write_all(&encode(&ack)).unwrap();
+                }
+                Packet::Disconnect => return,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    });
+
+    let settings = app::Settings {
+        net: CONFIG,
+        broker: ([127, 0, 0, 1], port),
+        client_id: "w5500-window-1",
+        status_topic: "umqtt/w5500/status",
+        command_filter: "umqtt/w5500/led",
+        max_inflight: 1,
+        stop_after: Some(1),
+    };
+    // The program runs on its own thread: if a command were lost it would never stop.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut commands = Vec::new();
+        let mut buffers = app::Buffers::new();
+        let result = app::run(
+            Emulator::new(),
+            StdDelay,
+            StdClock::new(),
+            &settings,
+            &mut buffers,
+            |m| commands.push(m.payload.to_vec()),
+        );
+        let _ = done.send((result.map_err(|e| e.to_string()), commands));
+    });
+    let (result, commands) = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the program never stopped: the command did not reach it");
+    result.unwrap();
+    broker.join().unwrap();
+    assert_eq!(commands, [b"1".to_vec()]);
+}
