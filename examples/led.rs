@@ -71,11 +71,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let switches = Cell::new(0);
     let callback = |event: Event<'_>| {
         if let Event::Message(m) = event {
-            let _ = match m.payload {
-                b"1" => led.set_high(),
-                b"0" => led.set_low(),
-                other => Ok(eprintln!("ignoring {:?}", String::from_utf8_lossy(other))),
-            };
+            match m.payload {
+                b"1" => led.set_high().unwrap_or(()),
+                b"0" => led.set_low().unwrap_or(()),
+                other => eprintln!("ignoring {:?}", String::from_utf8_lossy(other)),
+            }
             switches.set(switches.get() + 1);
         }
     };

@@ -1,13 +1,4 @@
 //! The one error type of the client and its drivers, grouped by whose fault it is.
-//!
-//! Match one level deep to decide what to do, two to say what happened:
-//!
-//! | variant | whose fault | the connection | what to do |
-//! |---|---|---|---|
-//! | [`Error::Caller`] | yours: a bad topic, option or size | still usable | fix the call |
-//! | [`Error::Broker`] | the broker's: a refusal or a protocol violation | closed | report it; reconnecting may not help |
-//! | [`Error::Link`] | nobody's: the link is down or dead | closed | reconnect (the session is kept) |
-//! | [`Error::Io`] | the transport's | closed | reconnect (the session is kept) |
 
 use core::convert::Infallible;
 use core::fmt;
@@ -17,7 +8,14 @@ use crate::packet::{ConnectReturnCode, DecodeError, PacketId, PacketType};
 use crate::topic::TopicError;
 
 /// Everything that can go wrong, generic over the transport's error `E` (none for the sans-IO
-/// core). See the [module docs](self) for what each group means.
+/// core). Match one level deep to decide what to do, two to say what happened:
+///
+/// | variant | whose fault | the connection | what to do |
+/// |---|---|---|---|
+/// | [`Error::Caller`] | yours: a bad topic, option or size | still usable | fix the call |
+/// | [`Error::Broker`] | the broker's: a refusal or a protocol violation | closed | report it; reconnecting may not help |
+/// | [`Error::Link`] | nobody's: the link is down or dead | closed | reconnect (the session is kept) |
+/// | [`Error::Io`] | the transport's | closed | reconnect (the session is kept) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Error<E = Infallible> {
     /// The caller's mistake; nothing was sent and the connection is still usable.

@@ -542,7 +542,7 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
             completed.get()
         );
         let result = if next < total {
-            let (topic, qos, seq) = if next % 2 == 0 {
+            let (topic, qos, seq) = if next.is_multiple_of(2) {
                 ("fi/q1", QoS::AtLeastOnce, next / 2)
             } else {
                 ("fi/q2", QoS::ExactlyOnce, next / 2)

@@ -17,7 +17,8 @@
 //!
 //! All memory is the caller's, passed to [`Client::new`]:
 //! - **rx** holds the largest packet you accept from the broker: topic + payload + 7 bytes
-//!   covers a PUBLISH. A larger inbound packet is [`Error::PacketTooLarge`] and a close.
+//!   covers a PUBLISH. A larger inbound packet is
+//!   [`BrokerError::PacketTooLarge`] and a close.
 //! - **tx** holds packets waiting to be written; it must hold the largest packet you send
 //!   (topic + payload + 7 for a PUBLISH; the CONNECT with its will and credentials).
 //! - **store** is the session: each unacknowledged QoS 1/2 message keeps its encoded PUBLISH
