@@ -11,7 +11,8 @@ pub enum Event<'a> {
         /// The broker resumed the stored session.
         session_present: bool,
     },
-    /// An application message arrived (already acknowledged as its QoS requires).
+    /// An application message arrived. Its acknowledgement (PUBACK / PUBREC) is queued before
+    /// the event is handed out and goes out with the driver's next write.
     Message(Publish<'a>),
     /// A QoS 1 message was acknowledged (PUBACK) or a QoS 2 message completed (PUBCOMP).
     Published {

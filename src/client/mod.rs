@@ -1,7 +1,12 @@
 //! The sans-IO MQTT client: a state machine fed bytes and the time, asked for bytes to send.
 //!
-//! [`Client`] never touches a socket or a clock. A driver (see [`crate::blocking`],
-//! [`crate::nonblocking`], [`crate::asynch`]) moves bytes between it and a transport:
+//! Most programs only build a [`Client`] here (with [`ConnectOptions`]) and hand it to a
+//! driver ([`crate::Blocking`], [`crate::NonBlocking`], [`crate::Async`]).
+//!
+//! ## Writing a driver
+//!
+//! [`Client`] never touches a socket or a clock. A driver moves bytes between it and a
+//! transport:
 //!
 //! 1. write [`Client::poll_transmit`]'s bytes to the transport and report how many went out
 //!    with [`Client::transmitted`];
@@ -21,11 +26,15 @@
 //!   [`BrokerError::PacketTooLarge`] and a close.
 //! - **tx** holds packets waiting to be written; it must hold the largest packet you send
 //!   (topic + payload + 7 for a PUBLISH; the CONNECT with its will and credentials).
-//! - **store** is the session: each unacknowledged QoS 1/2 message keeps its encoded PUBLISH
-//!   (topic + payload + 7) plus [`ENTRY_OVERHEAD`] bytes; each pending QoS 2 release,
-//!   SUBSCRIBE, UNSUBSCRIBE or inbound QoS 2 message keeps [`ENTRY_OVERHEAD`] (+2) bytes. Its
-//!   size is your in-flight window in bytes; keep it (and the `Client`) alive across
-//!   reconnects to resume a persistent session.
+//! - **store** is the session: first the encoded CONNECT (and [`ConnectOptions::resubscribe`]
+//!   SUBSCRIBE) it keeps for reconnects; then each unacknowledged QoS 1/2 message keeps its
+//!   encoded PUBLISH (topic + payload + 7) plus [`ENTRY_OVERHEAD`] bytes; each pending QoS 2
+//!   release, SUBSCRIBE, UNSUBSCRIBE or inbound QoS 2 message keeps [`ENTRY_OVERHEAD`] (+2)
+//!   bytes. The rest is your in-flight window in bytes; keep it (and the `Client`) alive
+//!   across reconnects to resume a persistent session.
+//!
+//! The three buffers share one type `B`: `Vec<u8>`, `[u8; N]` (one `N`), or `&mut [u8]`
+//! (slices of any lengths: `&mut rx[..]`).
 
 mod buffers;
 mod event;

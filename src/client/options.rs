@@ -161,11 +161,12 @@ impl<'a> ConnectOptions<'a> {
         self
     }
 
-    /// The most QoS 1/2 messages in flight at once (the session store bounds it too).
+    /// The most QoS 1/2 messages in flight at once (the session store bounds it too); a
+    /// publish beyond it waits (blocking, async) or says `WouldBlock` (non-blocking).
     /// Default [`DEFAULT_MAX_INFLIGHT`].
     ///
     /// Keep it at or under the broker's own limit: mosquitto 2.0 (`max_inflight_messages`,
-    /// default 20) acknowledges but discards incoming QoS 1/2 messages beyond it.
+    /// default 20) answers a QoS 2 message beyond it with a refusal and closes the connection.
     pub fn max_inflight(mut self, n: u16) -> Self {
         self.max_inflight = n;
         self
