@@ -16,6 +16,7 @@ use crate::client::{Buffer, Client, Event, Progress, State};
 use crate::driver::{after_read, after_write, lost, topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
+use crate::reconnect::{Backoff, worth_retrying};
 use crate::time::Clock;
 
 /// How many reads, writes and packets one call handles at most before it returns, so that a
@@ -29,6 +30,10 @@ pub struct NonBlocking<B, T, C, H> {
     io: T,
     clock: C,
     handler: H,
+    /// [`NonBlocking::reconnect`] is under way: its CONNECT is out (while connecting), or
+    /// no attempt before `retry_at`.
+    reconnecting: bool,
+    retry_at: Option<u64>,
 }
 
 /// The driver's result: `WouldBlock` (call again) or done.
@@ -50,6 +55,8 @@ where
             io,
             clock,
             handler,
+            reconnecting: false,
+            retry_at: None,
         }
     }
 
@@ -159,6 +166,52 @@ where
             }
         }
         Err(nb::Error::WouldBlock)
+    }
+
+    /// Connects, or connects again after the link was lost, without blocking: the first call
+    /// opens a transport with `open(attempt)` and connects (see [`NonBlocking::connect`]);
+    /// after a failure it says `WouldBlock` until `backoff`'s next delay has passed, then
+    /// tries again — until `backoff` runs out of attempts, when the last error is returned.
+    /// A refusal other than "server unavailable" is returned at once. Call it until it
+    /// returns; `Ok` is the broker's session_present, and resets `backoff`.
+    pub fn reconnect(
+        &mut self,
+        mut open: impl FnMut(u32) -> Result<T, T::Error>,
+        backoff: &mut Backoff,
+    ) -> NbResult<bool, T::Error> {
+        let now = self.clock.now_ms();
+        if self.retry_at.is_some_and(|at| now < at) {
+            return Err(nb::Error::WouldBlock);
+        }
+        self.retry_at = None;
+        let result = if self.reconnecting && self.client.state() == State::Connecting {
+            self.connect()
+        } else {
+            self.reconnecting = true;
+            match open(backoff.attempt()) {
+                Ok(io) => {
+                    self.client.connection_lost();
+                    self.io = io;
+                    self.connect()
+                }
+                Err(e) => Err(nb::Error::Other(Error::Io(e))),
+            }
+        };
+        match &result {
+            Err(nb::Error::WouldBlock) => return Err(nb::Error::WouldBlock),
+            Err(nb::Error::Other(e)) if worth_retrying(e) => {
+                if let Some(ms) = backoff.next_delay_ms() {
+                    self.retry_at = Some(now.saturating_add(u64::from(ms)));
+                    return Err(nb::Error::WouldBlock);
+                }
+            }
+            _ => {}
+        }
+        self.reconnecting = false;
+        if result.is_ok() {
+            backoff.reset();
+        }
+        result
     }
 
     /// Does whatever can be done without blocking — write, read, process, keep alive — and

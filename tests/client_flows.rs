@@ -6,7 +6,7 @@ mod support;
 use support::*;
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
-use umqtt::{BrokerError, Client, ConnectOptions, Error, LinkError};
+use umqtt::{Backoff, BrokerError, Client, ConnectOptions, Error, LinkError};
 
 fn connect_bytes(clean: bool, id: &str, keep_alive: u16) -> Vec<u8> {
     enc(&Packet::Connect(Connect {
@@ -685,5 +685,108 @@ fn a_qos0_publish_whose_write_fails_returns_the_error() {
         let err = d.publish("t", b"x", QoS::AtMostOnce, false).unwrap_err();
         assert!(err.closes_connection(), "{}: {err:?}", d.name());
         assert!(matches!(err, Error::Io(_) | Error::Link(_)), "{err:?}");
+    }
+}
+
+/// A transport that cannot be opened (connection refused).
+fn refused() -> MockError {
+    MockError(embedded_io::ErrorKind::ConnectionRefused)
+}
+
+#[test]
+fn reconnect_makes_the_first_connection_after_failed_opens_with_backoff() {
+    for kind in KINDS {
+        let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 256]).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::WHOLE);
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(true, "c1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+        ]);
+        let mut attempts = vec![];
+        let t0 = net.now();
+        let mut open = |attempt: u32| {
+            attempts.push(attempt);
+            if attempt < 2 {
+                Err(refused())
+            } else {
+                Ok(net.io(IoCfg::WHOLE))
+            }
+        };
+        let mut backoff = Backoff::new(100, 1_000);
+        assert!(
+            !d.reconnect(&mut open, &mut backoff).unwrap(),
+            "{}",
+            d.name()
+        );
+        assert_eq!(attempts, [0, 1, 2], "{}", d.name());
+        assert!(
+            net.now() - t0 >= 300,
+            "{}: waited {} ms",
+            d.name(),
+            net.now() - t0
+        );
+        assert_eq!(backoff.attempt(), 0, "reset after success");
+    }
+}
+
+#[test]
+fn reconnect_gives_up_after_max_attempts_with_the_last_error() {
+    for kind in KINDS {
+        let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 256]).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::WHOLE);
+        let mut attempts = 0;
+        let mut open = |_| {
+            attempts += 1;
+            Err(refused())
+        };
+        let mut backoff = Backoff::new(10, 10).max_attempts(3);
+        let err = d.reconnect(&mut open, &mut backoff).unwrap_err();
+        assert_eq!(err, Error::Io(refused()), "{}", d.name());
+        assert_eq!(attempts, 3, "{}", d.name());
+    }
+}
+
+#[test]
+fn reconnect_returns_a_refusal_at_once_but_retries_server_unavailable() {
+    for kind in KINDS {
+        let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 256]).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::WHOLE);
+        let answer = |code| {
+            vec![
+                Step::Expect(connect_bytes(true, "c1", 0)),
+                Step::Send(connack(false, code)),
+            ]
+        };
+        // Server unavailable (3), then accepted: two attempts.
+        let mut attempts = 0;
+        let mut open = |_| {
+            attempts += 1;
+            let code = match attempts {
+                1 => ConnectReturnCode::ServerUnavailable,
+                _ => ConnectReturnCode::Accepted,
+            };
+            net.reconnect(answer(code));
+            Ok(net.io(IoCfg::WHOLE))
+        };
+        d.reconnect(&mut open, &mut Backoff::new(10, 10)).unwrap();
+        assert_eq!(attempts, 2, "{}", d.name());
+        // Not authorized (5): returned after one attempt.
+        let mut attempts = 0;
+        let mut open = |_| {
+            attempts += 1;
+            net.reconnect(answer(ConnectReturnCode::NotAuthorized));
+            Ok(net.io(IoCfg::WHOLE))
+        };
+        let err = d
+            .reconnect(&mut open, &mut Backoff::new(10, 10))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Broker(BrokerError::Refused(ConnectReturnCode::NotAuthorized))
+        );
+        assert_eq!(attempts, 1, "{}", d.name());
     }
 }

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Poll;
 
+use umqtt::Backoff;
 use umqtt::asynch::Async;
 use umqtt::blocking::Blocking;
 use umqtt::client::{Client, Event, Lost};
@@ -398,6 +399,12 @@ pub trait Drive {
     fn next_event(&mut self) -> Result<Ev, DErr>;
     fn wait_published(&mut self) -> Result<(), DErr>;
     fn disconnect(&mut self) -> Result<(), DErr>;
+    /// The driver's reconnect with `open`, waiting out `backoff` on the fake clock.
+    fn reconnect(
+        &mut self,
+        open: &mut dyn FnMut(u32) -> Result<Io, MockError>,
+        backoff: &mut Backoff,
+    ) -> Result<bool, DErr>;
     fn new_transport(&mut self, io: Io);
     /// Lets a non-blocking driver write what it still holds (the others always do).
     fn write_out(&mut self) {}
@@ -407,7 +414,19 @@ pub trait Drive {
 
 pub struct B {
     pub d: Blocking<Vec<u8>, Io, BoxClock, Handler>,
+    pub net: Net,
     pub handled: Handled,
+}
+
+/// A blocking delay on the fake clock.
+pub struct BlockingDelay(pub Net);
+
+impl embedded_hal::delay::DelayNs for BlockingDelay {
+    fn delay_ns(&mut self, ns: u32) {
+        self.0
+            .clock
+            .set(self.0.clock.get() + u64::from(ns / 1_000_000).max(1));
+    }
 }
 
 impl Drive for B {
@@ -437,6 +456,14 @@ impl Drive for B {
     }
     fn disconnect(&mut self) -> Result<(), DErr> {
         self.d.disconnect()
+    }
+    fn reconnect(
+        &mut self,
+        open: &mut dyn FnMut(u32) -> Result<Io, MockError>,
+        backoff: &mut Backoff,
+    ) -> Result<bool, DErr> {
+        self.d
+            .reconnect(open, backoff, &mut BlockingDelay(self.net.clone()))
     }
     fn new_transport(&mut self, io: Io) {
         self.d.replace_transport(io);
@@ -521,6 +548,13 @@ impl Drive for N {
     fn disconnect(&mut self) -> Result<(), DErr> {
         self.block(|s| s.d.disconnect())
     }
+    fn reconnect(
+        &mut self,
+        open: &mut dyn FnMut(u32) -> Result<Io, MockError>,
+        backoff: &mut Backoff,
+    ) -> Result<bool, DErr> {
+        self.block(|s| s.d.reconnect(&mut *open, backoff))
+    }
     fn new_transport(&mut self, io: Io) {
         self.d.replace_transport(io);
     }
@@ -540,6 +574,7 @@ impl Drive for N {
 
 pub struct A {
     pub d: Async<Vec<u8>, Io, BoxClock, Delay, Handler>,
+    pub net: Net,
     pub handled: Handled,
 }
 
@@ -570,6 +605,18 @@ impl Drive for A {
     }
     fn disconnect(&mut self) -> Result<(), DErr> {
         embassy_futures::block_on(self.d.disconnect())
+    }
+    fn reconnect(
+        &mut self,
+        open: &mut dyn FnMut(u32) -> Result<Io, MockError>,
+        backoff: &mut Backoff,
+    ) -> Result<bool, DErr> {
+        let open = |attempt: u32| {
+            let io = open(attempt);
+            async move { io }
+        };
+        let mut delay = Delay(self.net.clone(), 0);
+        embassy_futures::block_on(self.d.reconnect(open, backoff, &mut delay))
     }
     fn new_transport(&mut self, io: Io) {
         self.d.replace_transport(io);
@@ -602,6 +649,7 @@ pub fn driver(kind: Kind, client: Client<Vec<u8>>, net: &Net, cfg: IoCfg) -> Box
     match kind {
         Kind::Blocking => Box::new(B {
             d: Blocking::new(client, io, clock, h),
+            net: net.clone(),
             handled,
         }),
         Kind::NonBlocking => Box::new(N {
@@ -611,6 +659,7 @@ pub fn driver(kind: Kind, client: Client<Vec<u8>>, net: &Net, cfg: IoCfg) -> Box
         }),
         Kind::Async => Box::new(A {
             d: Async::new(client, io, clock, Delay(net.clone(), 0), h),
+            net: net.clone(),
             handled,
         }),
     }
