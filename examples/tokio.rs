@@ -36,14 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let options = ConnectOptions::new("umqtt-tokio")?.keep_alive_secs(5);
     let (client, mut eventloop) = AsyncClient::new(options, addr, 16)?;
+    client.subscribe("umqtt/tokio/#", QoS::AtLeastOnce).await?; // queued
 
-    // The handle's calls are answered by the event loop, which this task polls below.
+    // A publish is answered by the event loop, which this task polls below.
     let publisher = client.clone();
     tokio::spawn(async move {
-        if let Err(e) = publisher.subscribe("umqtt/tokio/#", QoS::AtLeastOnce).await {
-            eprintln!("subscribe: {e}");
-            return;
-        }
         for n in 0u64.. {
             let payload = format!("tick {n}");
             if let Err(e) = publisher

@@ -227,9 +227,9 @@ macro_rules! operations {
             }
         }
 
-        /// Publishes `payload` to `topic`, waiting for room in the in-flight window if it is
-        /// full (events that arrive meanwhile go to the handler). QoS 1/2 return the id that
-        /// [`Event::Published`] will carry.
+        /// Publishes `payload` (bytes or a string) to `topic`, waiting for room in the
+        /// in-flight window if it is full (events that arrive meanwhile go to the handler).
+        /// QoS 1/2 return the id that [`Event::Published`] will carry.
         ///
         /// `Ok` for QoS 1/2 means the message is in the session: it is delivered even if the
         /// connection fails now (it is resent after a reconnect); do not publish it again.
@@ -237,11 +237,12 @@ macro_rules! operations {
         pub $($async)* fn publish(
             &mut self,
             topic: &str,
-            payload: &[u8],
+            payload: impl AsRef<[u8]>,
             qos: QoS,
             retain: bool,
         ) -> core::result::Result<Option<PacketId>, Error<T::Error>> {
             let topic = topic_name(topic)?;
+        let payload = payload.as_ref();
             let strict = qos == QoS::AtMostOnce;
             self.with_room(strict, |c| c.publish(topic, payload, qos, retain)) $($await)*
         }

@@ -264,11 +264,12 @@ where
     pub fn publish(
         &mut self,
         topic: &str,
-        payload: &[u8],
+        payload: impl AsRef<[u8]>,
         qos: QoS,
         retain: bool,
     ) -> NbResult<Option<PacketId>, T::Error> {
         let topic = topic_name(topic)?;
+        let payload = payload.as_ref();
         let strict = qos == QoS::AtMostOnce;
         self.with_room(strict, |c| c.publish(topic, payload, qos, retain))
     }

@@ -281,7 +281,7 @@ struct Tap {
 impl Tap {
     fn connect(addr: SocketAddr, log: &TapLog) -> std::io::Result<Tap> {
         let io = TcpTransport::connect(addr)?;
-        let port = io.stream().local_addr()?.port();
+        let port = io.stream().expect("connected").local_addr()?.port();
         log.port.store(port, Ordering::SeqCst);
         Ok(Tap {
             io,

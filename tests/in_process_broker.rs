@@ -130,3 +130,37 @@ async fn async_over_tokio_round_trip() {
     assert_eq!(got.unwrap(), payload(9));
     mqtt.disconnect().await.unwrap();
 }
+
+#[test]
+fn blocking_reconnect_makes_the_first_connection_after_a_refused_attempt() {
+    let addr = broker::start();
+    // A port nobody listens on: the first attempt is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let options = ConnectOptions::new("first").unwrap();
+    let client = Client::new(options, vec![0; 512], vec![0; 512], vec![0; 512]).unwrap();
+    let mut mqtt = Blocking::new(
+        client,
+        TcpTransport::disconnected(),
+        StdClock::new(),
+        |_| {},
+    );
+    let mut tried = vec![];
+    let open = |attempt| {
+        tried.push(attempt);
+        TcpTransport::connect(if attempt == 0 { closed } else { addr })
+    };
+    let mut backoff = umqtt::Backoff::new(10, 100);
+    assert!(
+        !mqtt
+            .reconnect(open, &mut backoff, &mut umqtt::StdDelay)
+            .unwrap()
+    );
+    assert_eq!(tried, [0, 1]);
+    mqtt.publish("it/first", "hello", QoS::AtLeastOnce, false)
+        .unwrap();
+    mqtt.wait_published().unwrap();
+    mqtt.disconnect().unwrap();
+}

@@ -9,10 +9,11 @@ use std::io::{self, Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// A connected TCP socket implementing `embedded_io::{Read, Write, ReadReady, WriteReady}`.
+/// A TCP socket implementing `embedded_io::{Read, Write, ReadReady, WriteReady}`: connected,
+/// or [`TcpTransport::disconnected`] until a driver's `reconnect` opens one.
 #[derive(Debug)]
 pub struct TcpTransport {
-    stream: TcpStream,
+    stream: Option<TcpStream>,
 }
 
 impl TcpTransport {
@@ -25,17 +26,31 @@ impl TcpTransport {
     pub fn from_stream(stream: TcpStream) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-        Ok(TcpTransport { stream })
+        Ok(TcpTransport {
+            stream: Some(stream),
+        })
+    }
+
+    /// No socket yet: every read and write fails with `NotConnected`. Give it to a driver
+    /// whose `reconnect` makes the first connection (retrying while the broker is down).
+    pub fn disconnected() -> Self {
+        TcpTransport { stream: None }
     }
 
     /// Changes the read timeout: how often a blocked read returns to service keep-alive.
     pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(timeout))
+        self.socket()?.set_read_timeout(Some(timeout))
     }
 
-    /// The socket.
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// The socket, if connected.
+    pub fn stream(&self) -> Option<&TcpStream> {
+        self.stream.as_ref()
+    }
+
+    fn socket(&self) -> io::Result<&TcpStream> {
+        self.stream
+            .as_ref()
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 
     /// Is the socket readable (or writable) right now, without blocking?
@@ -43,7 +58,7 @@ impl TcpTransport {
     fn ready(&self, write: bool) -> io::Result<bool> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         let flags = if write { PollFlags::OUT } else { PollFlags::IN };
-        let mut fds = [PollFd::new(&self.stream, flags)];
+        let mut fds = [PollFd::new(self.socket()?, flags)];
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -59,9 +74,10 @@ impl TcpTransport {
         if write {
             return Ok(true);
         }
-        self.stream.set_nonblocking(true)?;
-        let r = self.stream.peek(&mut [0u8; 1]);
-        self.stream.set_nonblocking(false)?;
+        let stream = self.socket()?;
+        stream.set_nonblocking(true)?;
+        let r = stream.peek(&mut [0u8; 1]);
+        stream.set_nonblocking(false)?;
         match r {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
@@ -76,7 +92,7 @@ impl embedded_io::ErrorType for TcpTransport {
 
 impl embedded_io::Read for TcpTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.stream.read(buf) {
+        match self.socket()?.read(buf) {
             // A read timeout shows as WouldBlock on Unix: report it as TimedOut.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(io::ErrorKind::TimedOut.into()),
@@ -87,11 +103,11 @@ impl embedded_io::Read for TcpTransport {
 
 impl embedded_io::Write for TcpTransport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        self.socket()?.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        self.socket()?.flush()
     }
 }
 

@@ -9,11 +9,9 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let (client, mut eventloop) = AsyncClient::new(ConnectOptions::new("app")?, "127.0.0.1:1883", 64)?;
-//! // Any task, any number of clones; the answers come from the event loop polled below.
-//! tokio::spawn(async move {
-//!     client.subscribe("sensors/#", QoS::AtLeastOnce).await?;
-//!     client.publish("sensors/t", "21.5", QoS::AtLeastOnce, false).await
-//! });
+//! client.subscribe("sensors/#", QoS::AtLeastOnce).await?; // queued
+//! // Any task, any number of clones: a publish waits for the event loop polled below.
+//! tokio::spawn(async move { client.publish("sensors/t", "21.5", QoS::AtLeastOnce, false).await });
 //! loop {
 //!     match eventloop.poll().await {
 //!         Ok(OwnedEvent::Message(m)) => println!("{}: {:?}", m.topic, m.payload),
@@ -95,14 +93,14 @@ pub enum OwnedEvent {
     },
     /// A SUBACK: one code per filter.
     Subscribed {
-        /// The id [`AsyncClient::subscribe`] returned.
+        /// The SUBSCRIBE's packet identifier.
         pid: PacketId,
         /// Granted QoS or failure, per filter.
         codes: Vec<SubackCode>,
     },
     /// An UNSUBACK.
     Unsubscribed {
-        /// The id [`AsyncClient::unsubscribe`] returned.
+        /// The UNSUBSCRIBE's packet identifier.
         pid: PacketId,
     },
     /// A request whose outcome is unknown because the broker did not resume the session; a
@@ -159,21 +157,22 @@ enum Command {
     Subscribe {
         filter: String,
         qos: QoS,
-        reply: oneshot::Sender<Result<PacketId, TokioError>>,
     },
     Unsubscribe {
         filter: String,
-        reply: oneshot::Sender<Result<PacketId, TokioError>>,
     },
     Disconnect {
         reply: oneshot::Sender<Result<(), TokioError>>,
     },
 }
 
-/// A cloneable handle to an [`EventLoop`]: every call waits for room (the command channel,
-/// then the in-flight window) and returns the event loop's answer — so the event loop must
-/// be polled by another task meanwhile. Calls wait while the event loop reconnects; they fail
-/// with [`LinkError::NotConnected`] once it is gone.
+/// A cloneable handle to an [`EventLoop`]. [`AsyncClient::subscribe`] and
+/// [`AsyncClient::unsubscribe`] return once the command is queued (call them before the
+/// event loop runs, if you like). [`AsyncClient::publish`] and [`AsyncClient::disconnect`]
+/// wait for the event loop's answer — room in the in-flight window, the packet id — so the
+/// event loop must be polled by another task meanwhile: awaiting them in the task that polls
+/// it never returns. Calls wait while the event loop reconnects; they fail with
+/// [`LinkError::NotConnected`] once it is gone.
 #[derive(Debug, Clone)]
 pub struct AsyncClient {
     commands: mpsc::Sender<Command>,
@@ -261,25 +260,29 @@ impl AsyncClient {
         .await
     }
 
-    /// Subscribes to `filter`; the event loop restores it after a reconnect whose session
-    /// the broker did not keep. The SUBACK comes as [`OwnedEvent::Subscribed`].
-    pub async fn subscribe(
-        &self,
-        filter: impl Into<String>,
-        qos: QoS,
-    ) -> Result<PacketId, TokioError> {
+    /// Subscribes to `filter`: checks it, queues the command and returns (waiting only while
+    /// the command channel is full). The event loop sends it (again after a reconnect if the
+    /// link failed first), restores it after a reconnect whose session the broker did not
+    /// keep, and reports the SUBACK as [`OwnedEvent::Subscribed`].
+    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), TokioError> {
         let filter = filter.into();
         topic_filter::<std::io::Error>(&filter)?;
-        self.ask(|reply| Command::Subscribe { filter, qos, reply })
-            .await
+        self.queue(Command::Subscribe { filter, qos }).await
     }
 
-    /// Unsubscribes from `filter` (and stops restoring it).
-    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<PacketId, TokioError> {
+    /// Unsubscribes from `filter` (and stops restoring it); returns once queued, like
+    /// [`AsyncClient::subscribe`]. The UNSUBACK comes as [`OwnedEvent::Unsubscribed`].
+    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), TokioError> {
         let filter = filter.into();
         topic_filter::<std::io::Error>(&filter)?;
-        self.ask(|reply| Command::Unsubscribe { filter, reply })
-            .await
+        self.queue(Command::Unsubscribe { filter }).await
+    }
+
+    async fn queue(&self, command: Command) -> Result<(), TokioError> {
+        match self.commands.send(command).await {
+            Ok(()) => Ok(()),
+            Err(_) => gone(),
+        }
     }
 
     /// Disconnects gracefully (see [`crate::Blocking::disconnect`]) and ends the event loop.
@@ -472,37 +475,30 @@ impl EventLoop {
                     Ok(())
                 }
             },
-            Command::Subscribe { filter, qos, reply } => {
-                match self.driver.subscribe(&filter, qos).await {
-                    Err(e) if failed(&e) => {
-                        self.retry = Some(Command::Subscribe { filter, qos, reply });
-                        self.link_failed(Err(e))
-                    }
-                    r => {
-                        if r.is_ok() {
-                            self.subscriptions.retain(|(f, _)| *f != filter);
-                            self.subscriptions.push((filter, qos));
-                        }
-                        let _ = reply.send(r);
-                        Ok(())
-                    }
+            // A caller's error (a SUBSCRIBE larger than the tx buffer) is returned by `poll`.
+            Command::Subscribe { filter, qos } => match self.driver.subscribe(&filter, qos).await {
+                Err(e) if failed(&e) => {
+                    self.retry = Some(Command::Subscribe { filter, qos });
+                    self.link_failed(Err(e))
                 }
-            }
-            Command::Unsubscribe { filter, reply } => {
-                match self.driver.unsubscribe(&filter).await {
-                    Err(e) if failed(&e) => {
-                        self.retry = Some(Command::Unsubscribe { filter, reply });
-                        self.link_failed(Err(e))
-                    }
-                    r => {
-                        if r.is_ok() {
-                            self.subscriptions.retain(|(f, _)| *f != filter);
-                        }
-                        let _ = reply.send(r);
-                        Ok(())
-                    }
+                Err(e) => Err(e),
+                Ok(_) => {
+                    self.subscriptions.retain(|(f, _)| *f != filter);
+                    self.subscriptions.push((filter, qos));
+                    Ok(())
                 }
-            }
+            },
+            Command::Unsubscribe { filter } => match self.driver.unsubscribe(&filter).await {
+                Err(e) if failed(&e) => {
+                    self.retry = Some(Command::Unsubscribe { filter });
+                    self.link_failed(Err(e))
+                }
+                Err(e) => Err(e),
+                Ok(_) => {
+                    self.subscriptions.retain(|(f, _)| *f != filter);
+                    Ok(())
+                }
+            },
             Command::Disconnect { reply } => {
                 let r = self.driver.disconnect().await;
                 self.state = LoopState::Done;
