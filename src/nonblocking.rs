@@ -146,17 +146,18 @@ where
         Ok(())
     }
 
-    /// Queues CONNECT on the current transport (first call) and returns `WouldBlock` until
-    /// CONNACK arrives; then the broker's session_present. Messages the broker did not keep
+    /// Queues CONNECT on the current transport (the first call, when not connecting) and
+    /// returns `WouldBlock` until CONNACK arrives; then the broker's session_present. Messages the broker did not keep
     /// are reported as [`Event::Lost`] next.
     pub fn connect(&mut self) -> NbResult<bool, T::Error> {
         match self.client.state() {
-            State::Closed => {
+            // A new connection (a disconnect under way is abandoned with its transport).
+            State::Closed | State::Disconnecting => {
                 let now = self.clock.now_ms();
                 self.client.connect(now).map_err(Error::with_io)?;
             }
             State::Connected => return Ok(self.client.session_present()),
-            State::Connecting | State::Disconnecting => {}
+            State::Connecting => {}
         }
         if self.advance()? {
             match self.client.event() {

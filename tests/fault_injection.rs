@@ -548,7 +548,7 @@ fn run(window: u16, broker_inflight: u16) -> Option<(Vec<u32>, Vec<u32>)> {
                 ("fi/q2", QoS::ExactlyOnce, next / 2)
             };
             payload[..4].copy_from_slice(&seq.to_be_bytes());
-            m.publish(topic, &payload, qos, false).map(|_| next += 1)
+            m.publish(topic, payload, qos, false).map(|_| next += 1)
         } else {
             m.wait_published()
         };
