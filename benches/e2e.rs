@@ -73,7 +73,7 @@ fn umqtt_publisher(
         let mut m = Blocking::new(client.unwrap(), io, StdClock::new(), |_| {});
         m.connect().unwrap();
         for _ in 0..n {
-            m.publish(&topic, &PAYLOAD, qos, false).unwrap();
+            m.publish(&topic, PAYLOAD, qos, false).unwrap();
         }
         m.wait_published().unwrap();
         m.disconnect().unwrap();

@@ -201,10 +201,10 @@ macro_rules! operations {
         }
 
         /// Runs a core operation, driving the connection while it has no room (events go to
-        /// the handler). `Ok` means the packet is in the session: a failed write after that
-        /// shows at the next call, not as a failure of this one (retrying would send a QoS 1/2
-        /// message twice) — except for `strict` (QoS 0) packets, whose write error is
-        /// returned.
+        /// the handler). `Ok` means the packet is in the session: a write that fails after
+        /// that closes the connection, and the next call reports it (`NotConnected`: reconnect)
+        /// rather than this one (retrying would send a QoS 1/2 message twice) — except for
+        /// `strict` (QoS 0) packets, whose write error is returned.
         $($async)* fn with_room<R>(
             &mut self,
             strict: bool,
@@ -278,20 +278,16 @@ macro_rules! operations {
         }
 
         /// Disconnects gracefully: completes inbound QoS 2 exchanges still open and writes
-        /// every queued acknowledgement (events go to the handler meanwhile), then sends
-        /// DISCONNECT. Close or drop the transport afterwards.
+        /// every queued acknowledgement (events go to the handler meanwhile, the last one
+        /// [`Event::Disconnected`]), then sends DISCONNECT. Close or drop the transport
+        /// afterwards.
         pub $($async)* fn disconnect(&mut self) -> core::result::Result<(), Error<T::Error>> {
             let now = self.clock.now_ms();
             self.client.disconnect(now).map_err(Error::with_io)?;
-            loop {
-                self.until_event() $($await)*?;
-                match self.client.event() {
-                    Some(Event::Disconnected) => break,
-                    Some(event) => (self.handler)(event),
-                    None => {}
-                }
+            while self.client.state() != State::Closed {
+                self.step() $($await)*?;
             }
-            self.flush() $($await)*
+            Ok(())
         }
     };
 }

@@ -184,9 +184,13 @@ where
         if self.retry_at.is_some_and(|at| now < at) {
             return Err(nb::Error::WouldBlock);
         }
+        if !self.reconnecting && self.retry_at.is_none() {
+            backoff.reset(); // a new round of attempts
+        }
         self.retry_at = None;
-        let result = if self.reconnecting && self.client.state() == State::Connecting {
-            self.connect()
+        let state = self.client.state();
+        let result = if self.reconnecting && matches!(state, State::Connecting | State::Connected) {
+            self.connect() // the CONNACK may have been read by another call
         } else {
             self.reconnecting = true;
             match open(backoff.attempt()) {
@@ -310,22 +314,27 @@ where
     }
 
     /// Disconnects gracefully (see [`Client::disconnect`]): the first call starts it; later
-    /// calls drive the connection (events go to the handler) until DISCONNECT is written.
+    /// calls drive the connection (events go to the handler, the last one
+    /// [`Event::Disconnected`]) until DISCONNECT is written.
     pub fn disconnect(&mut self) -> NbResult<(), T::Error> {
         if matches!(self.client.state(), State::Connected | State::Connecting) {
             let now = self.clock.now_ms();
             self.client.disconnect(now).map_err(Error::with_io)?;
         }
         for _ in 0..STEPS_PER_POLL {
+            if self.client.state() == State::Closed {
+                return Ok(());
+            }
             if !self.advance()? {
                 break;
             }
-            match self.client.event() {
-                Some(Event::Disconnected) => return Ok(()),
-                Some(event) => (self.handler)(event),
-                None => {}
+            if let Some(event) = self.client.event() {
+                (self.handler)(event);
             }
         }
-        Err(nb::Error::WouldBlock)
+        match self.client.state() {
+            State::Closed => Ok(()),
+            _ => Err(nb::Error::WouldBlock),
+        }
     }
 }

@@ -72,11 +72,12 @@ impl Default for Backoff {
     }
 }
 
-/// Would another connection attempt possibly end differently? Not for a caller's mistake or a
-/// broker's refusal (bad credentials, identifier rejected, …), except "server unavailable".
+/// Would another connection attempt possibly end differently? Not for a caller's mistake, a
+/// broker's refusal (bad credentials, identifier rejected, …) except "server unavailable", or
+/// a packet larger than the rx buffer (a persistent session would send it again).
 pub(crate) fn worth_retrying<E>(e: &Error<E>) -> bool {
     match e {
-        Error::Caller(_) => false,
+        Error::Caller(_) | Error::Broker(BrokerError::PacketTooLarge { .. }) => false,
         Error::Broker(BrokerError::Refused(code)) => *code == ConnectReturnCode::ServerUnavailable,
         Error::Broker(_) | Error::Link(_) | Error::Io(_) => true,
     }

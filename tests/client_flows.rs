@@ -649,7 +649,7 @@ fn disconnect_completes_an_inbound_qos2_exchange_first() {
         );
         assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
         d.disconnect().unwrap();
-        assert!(d.handled().borrow().is_empty());
+        assert_eq!(*d.handled().borrow(), [Ev::Disconnected]);
     });
 }
 
@@ -788,5 +788,186 @@ fn reconnect_returns_a_refusal_at_once_but_retries_server_unavailable() {
             Error::Broker(BrokerError::Refused(ConnectReturnCode::NotAuthorized))
         );
         assert_eq!(attempts, 1, "{}", d.name());
+    }
+}
+
+#[test]
+fn options_and_buffers_that_could_never_work_are_refused_up_front() {
+    use umqtt::client::ConfigError;
+    // A window of 0 would make every QoS 1/2 publish wait forever.
+    let o = ConnectOptions::new("c1").unwrap().max_inflight(0);
+    let r = Client::new(o, vec![0; 64], vec![0; 64], vec![0; 64]);
+    assert!(matches!(r, Err(ConfigError::NoInflight)));
+    // The CONNECT must fit tx; the store holds it, a SUBSCRIBE entry and the inbound reserve.
+    let connect_len = connect_bytes(true, "c1", 60).len();
+    let r = Client::new(opts(), vec![0; 64], vec![0; connect_len - 1], vec![0; 256]);
+    assert!(matches!(r, Err(ConfigError::TxTooSmall { needed }) if needed == connect_len));
+    let needed = connect_len + 8 + 10;
+    let r = Client::new(opts(), vec![0; 64], vec![0; 64], vec![0; needed - 1]);
+    assert!(matches!(r, Err(ConfigError::StoreTooSmall { needed: n }) if n == needed));
+    assert!(Client::new(opts(), vec![0; 64], vec![0; 64], vec![0; needed]).is_ok());
+}
+
+#[test]
+fn the_smallest_store_still_subscribes_and_an_inbound_qos2_always_fits() {
+    // A store with exactly room for one SUBSCRIBE entry besides the inbound reserve.
+    let needed = connect_bytes(true, "c1", 0).len() + 8 + 10;
+    for kind in KINDS {
+        let client = Client::new(opts(), vec![0; 64], vec![0; 64], vec![0; needed]).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::WHOLE);
+        let codes = [SubackCode::Success(QoS::ExactlyOnce)];
+        start(
+            &mut *d,
+            &net,
+            vec![
+                Step::Expect(enc(&Packet::Subscribe(Subscribe {
+                    pid: pid(1),
+                    filters: SubscribeFilters::new(&[Subscription {
+                        filter: TopicFilter::new("t").unwrap(),
+                        qos: QoS::ExactlyOnce,
+                    }])
+                    .unwrap(),
+                }))),
+                // The inbound QoS 2 arrives while the SUBSCRIBE entry fills the store.
+                Step::Send(publish("t", b"x", q2(5), false)),
+                Step::Expect(enc(&Packet::Pubrec(pid(5)))),
+                Step::Send(enc(&Packet::Suback(Suback {
+                    pid: pid(1),
+                    codes: SubackCodes::new(&codes).unwrap(),
+                }))),
+            ],
+        );
+        d.subscribe("t", QoS::ExactlyOnce).unwrap();
+        assert!(
+            matches!(d.next_event().unwrap(), Ev::Message { .. }),
+            "{}",
+            d.name()
+        );
+        assert!(
+            matches!(d.next_event().unwrap(), Ev::Subscribed(1, _)),
+            "{}",
+            d.name()
+        );
+    }
+}
+
+#[test]
+fn disconnect_while_connecting_sends_disconnect_at_once() {
+    // Non-blocking (the one driver whose connect returns before CONNACK): a persistent
+    // session with an inbound QoS 2 exchange open; the link is lost; the new connection is
+    // disconnected before its CONNACK. DISCONNECT goes out at once (there is nothing to
+    // complete before CONNACK), and the CONNACK after it is no protocol error.
+    for cfg in IoCfg::ALL {
+        let client = Client::new(persistent(), vec![0; 256], vec![0; 256], vec![0; 256]);
+        let net = Net::new(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Send(publish("t", b"x", q2(9), false)),
+            Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+            Step::Close,
+        ]);
+        let clock = net.clock.clone();
+        let mut d =
+            umqtt::NonBlocking::new(client.unwrap(), net.io(cfg), move || clock.get(), |_| {});
+        let block = |f: &mut dyn FnMut() -> bool| {
+            for _ in 0..100_000 {
+                if f() {
+                    return;
+                }
+                net.clock.set(net.clock.get() + 10);
+            }
+            panic!("{cfg:?}: never done");
+        };
+        block(&mut || d.connect().is_ok());
+        block(&mut || matches!(d.poll(), Ok(umqtt::Event::Message(_))));
+        block(&mut || matches!(d.poll(), Err(nb::Error::Other(_))));
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Expect(enc(&Packet::Disconnect)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+        ]);
+        d.replace_transport(net.io(cfg));
+        assert!(matches!(d.connect(), Err(nb::Error::WouldBlock)));
+        block(&mut || match d.disconnect() {
+            Ok(()) => true,
+            Err(nb::Error::WouldBlock) => false,
+            Err(nb::Error::Other(e)) => panic!("{cfg:?}: {e}"),
+        });
+        assert!(net.finished(), "{cfg:?}");
+    }
+}
+
+#[test]
+fn nonblocking_reconnect_starts_each_round_at_the_first_attempt() {
+    let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 256]).unwrap();
+    let net = Net::new(vec![]);
+    let mut d = driver(Kind::NonBlocking, client, &net, IoCfg::WHOLE);
+    let mut backoff = Backoff::new(10, 10).max_attempts(2);
+    for _round in 0..2 {
+        let mut attempts = vec![];
+        let mut open = |a| {
+            attempts.push(a);
+            Err(refused())
+        };
+        d.reconnect(&mut open, &mut backoff).unwrap_err();
+        assert_eq!(attempts, [0, 1]);
+    }
+}
+
+#[test]
+fn resubscribe_is_sent_with_a_fresh_id_whenever_the_session_was_not_kept() {
+    // Filters long enough for a two-byte Remaining Length: the packet id the client writes
+    // into its stored SUBSCRIBE sits after a three-byte fixed header.
+    let long = [
+        "a/".repeat(30) + "x",
+        "b/".repeat(30) + "+",
+        "#".to_string(),
+    ];
+    let subs: Vec<Subscription<'_>> = long
+        .iter()
+        .map(|f| Subscription {
+            filter: TopicFilter::new(f).unwrap(),
+            qos: QoS::AtLeastOnce,
+        })
+        .collect();
+    let subscribe = |id: u16| {
+        let bytes = enc(&Packet::Subscribe(Subscribe {
+            pid: pid(id),
+            filters: SubscribeFilters::new(&subs).unwrap(),
+        }));
+        assert!(bytes.len() > 130, "a two-byte Remaining Length");
+        bytes
+    };
+    let suback = |id: u16| {
+        let codes = [SubackCode::Success(QoS::AtLeastOnce); 3];
+        enc(&Packet::Suback(Suback {
+            pid: pid(id),
+            codes: SubackCodes::new(&codes).unwrap(),
+        }))
+    };
+    let options = || persistent().resubscribe(&subs);
+    for kind in KINDS {
+        let client = Client::new(options(), vec![0; 512], vec![0; 512], vec![0; 1024]).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::BYTEWISE);
+        for (session_present, resubscribe) in [(false, Some(1)), (true, None), (false, Some(2))] {
+            let mut steps = vec![
+                Step::Expect(connect_bytes(false, "p1", 0)),
+                Step::Send(connack(session_present, ConnectReturnCode::Accepted)),
+            ];
+            if let Some(id) = resubscribe {
+                steps.push(Step::Expect(subscribe(id)));
+                steps.push(Step::Send(suback(id)));
+            }
+            steps.push(Step::Close);
+            net.reconnect(steps);
+            d.new_transport(net.io(IoCfg::BYTEWISE));
+            assert_eq!(d.connect().unwrap(), session_present, "{}", d.name());
+            if let Some(id) = resubscribe {
+                assert!(matches!(d.next_event().unwrap(), Ev::Subscribed(i, _) if i == id));
+            }
+            assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
+        }
     }
 }

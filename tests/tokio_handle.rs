@@ -1,7 +1,9 @@
 //! The tokio handle and event loop against a real broker (mosquitto in CI): 8 publisher tasks
 //! share one `AsyncClient` and send 2,000 QoS 1 messages each through a proxy that cuts the
 //! connection 20 times. Every publish call must resolve, and a subscriber (its own event loop,
-//! a persistent session connected directly) must receive every message at least once.
+//! a persistent session connected directly) must receive every message at least once. Then
+//! the event loop's edges against a tiny scripted TCP broker: a cancelled poll, a SUBSCRIBE
+//! lost across a resumed session, a refusal, calls after the end.
 
 mod live;
 
@@ -12,11 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use live::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::AbortHandle;
 use umqtt::adapters::tokio::{AsyncClient, OwnedEvent};
-use umqtt::{Backoff, ConnectOptions, QoS};
+use umqtt::packet::ConnectReturnCode;
+use umqtt::{Backoff, BrokerError, ConnectOptions, Error, LinkError, QoS};
 
 const TASKS: u32 = 8;
 const PER_TASK: u32 = 2_000;
@@ -173,4 +177,185 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
         connections > CUTS / 2,
         "the cuts did not happen while publishing"
     );
+}
+
+/// Reads one MQTT packet: its first byte and body.
+async fn read_packet(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await.ok()?;
+    let first = b[0];
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        s.read_exact(&mut b).await.ok()?;
+        len |= usize::from(b[0] & 0x7f) << shift;
+        shift += 7;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).await.ok()?;
+    Some((first, body))
+}
+
+/// What the scripted broker does with a packet: the bytes to answer, and whether to close.
+type Script = dyn Fn(usize, u8, &[u8]) -> (Vec<u8>, bool) + Send + Sync;
+
+/// A broker answering by `script(connection number, first byte, body)`; every packet it
+/// receives is logged as (connection, first byte).
+async fn scripted(script: Arc<Script>, log: mpsc::UnboundedSender<(usize, u8)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let n = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let conn = n.fetch_add(1, Ordering::SeqCst);
+            let (script, log) = (script.clone(), log.clone());
+            tokio::spawn(async move {
+                while let Some((first, body)) = read_packet(&mut s).await {
+                    let _ = log.send((conn, first));
+                    let (answer, close) = script(conn, first, &body);
+                    if !answer.is_empty() && s.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                    if close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+const CONNACK: [u8; 4] = [0x20, 2, 0, 0];
+
+#[tokio::test]
+async fn after_disconnect_calls_fail_and_the_event_loop_is_done() {
+    let (log, _packets) = mpsc::unbounded_channel();
+    let script: Arc<Script> = Arc::new(|_, first, _| match first >> 4 {
+        1 => (CONNACK.to_vec(), false),
+        14 => (vec![], true),
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let (client, mut eventloop) =
+        AsyncClient::new(ConnectOptions::new("end").unwrap(), addr, 8).unwrap();
+    let bye = client.clone();
+    tokio::spawn(async move { bye.disconnect().await });
+    while !matches!(eventloop.poll().await, Ok(OwnedEvent::Disconnected)) {}
+    assert!(eventloop.is_done());
+    let late = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.publish("t", "x", QoS::AtLeastOnce, false),
+    )
+    .await
+    .expect("a call after the end is answered");
+    assert!(
+        matches!(late, Err(Error::Link(LinkError::NotConnected))),
+        "{late:?}"
+    );
+    let after = eventloop.poll().await;
+    assert!(
+        matches!(after, Err(Error::Link(LinkError::NotConnected))),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_publish_waiting_for_room_survives_cancelled_polls() {
+    let (log, _packets) = mpsc::unbounded_channel();
+    // PUBACK for the first message only 400 ms after it arrived; the window is 1.
+    let script: Arc<Script> = Arc::new(|_, first, body| match first >> 4 {
+        1 => (CONNACK.to_vec(), false),
+        3 => {
+            let at = 2 + usize::from(body[1]);
+            let ack = vec![0x40, 2, body[at], body[at + 1]];
+            std::thread::sleep(Duration::from_millis(400));
+            (ack, false)
+        }
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let options = ConnectOptions::new("cancel").unwrap().max_inflight(1);
+    let (client, mut eventloop) = AsyncClient::new(options, addr, 8).unwrap();
+    let publisher = tokio::spawn(async move {
+        let first = client.publish("t", "1", QoS::AtLeastOnce, false).await;
+        let second = client.publish("t", "2", QoS::AtLeastOnce, false).await;
+        (first, second)
+    });
+    for _ in 0..50 {
+        let _ = tokio::time::timeout(Duration::from_millis(50), eventloop.poll()).await;
+        if publisher.is_finished() {
+            break;
+        }
+    }
+    let (first, second) = publisher.await.unwrap();
+    assert!(first.unwrap().is_some());
+    assert!(
+        second.unwrap().is_some(),
+        "the waiting publish was carried out"
+    );
+}
+
+#[tokio::test]
+async fn a_subscribe_lost_across_a_resumed_session_is_sent_again() {
+    let (log, mut packets) = mpsc::unbounded_channel();
+    let script: Arc<Script> = Arc::new(|conn, first, body| match (conn, first >> 4) {
+        (0, 1) => (CONNACK.to_vec(), false),
+        (0, 8) => (vec![], true),               // cut before the SUBACK
+        (_, 1) => (vec![0x20, 2, 1, 0], false), // the session is resumed
+        (_, 8) => (vec![0x90, 3, body[0], body[1], 1], false),
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let options = ConnectOptions::new("resub").unwrap().clean_session(false);
+    let (client, mut eventloop) = AsyncClient::new(options, addr, 8).unwrap();
+    eventloop.set_backoff(Backoff::new(10, 10));
+    client.subscribe("a/#", QoS::AtLeastOnce).await.unwrap();
+    let mut events = vec![];
+    while !events
+        .iter()
+        .any(|e| matches!(e, OwnedEvent::Subscribed { .. }))
+    {
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(e)) => events.push(e),
+            Ok(Err(e)) => assert!(e.closes_connection(), "{e}"),
+            Err(_) => panic!("no SUBACK; events {events:?}"),
+        }
+    }
+    let mut sent = vec![];
+    while let Ok(p) = packets.try_recv() {
+        sent.push(p);
+    }
+    assert!(sent.contains(&(1, 0x82)), "SUBSCRIBE sent again: {sent:x?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, OwnedEvent::Lost { .. })),
+        "a subscribe sent again is not reported lost: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_ends_the_event_loop_after_one_attempt() {
+    let (log, mut packets) = mpsc::unbounded_channel();
+    let script: Arc<Script> = Arc::new(|_, first, _| match first >> 4 {
+        1 => (vec![0x20, 2, 0, 5], true), // not authorized
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let (_client, mut eventloop) =
+        AsyncClient::new(ConnectOptions::new("no").unwrap(), addr, 8).unwrap();
+    let refused = eventloop.poll().await.unwrap_err();
+    let not_authorized = BrokerError::Refused(ConnectReturnCode::NotAuthorized);
+    assert!(
+        matches!(refused, Error::Broker(e) if e == not_authorized),
+        "{refused:?}"
+    );
+    assert!(eventloop.is_done());
+    assert!(eventloop.poll().await.is_err());
+    let mut connects = 0;
+    while packets.try_recv().is_ok() {
+        connects += 1;
+    }
+    assert_eq!(connects, 1);
 }

@@ -329,7 +329,7 @@ fn mqtt_through_the_w5500_one_mib_each_way_blocking() {
     // meanwhile go to the handler.
     for next in 0..n {
         assert!(Instant::now() < deadline, "timed out at {next}");
-        m.publish("w5500/echo", &message(next), QoS::AtLeastOnce, false)
+        m.publish("w5500/echo", message(next), QoS::AtLeastOnce, false)
             .unwrap();
     }
     m.wait_published().unwrap();
@@ -371,7 +371,7 @@ fn mqtt_through_the_w5500_one_mib_each_way_nonblocking() {
     block!(m.connect());
     block!(m.subscribe("w5500/nb", QoS::AtLeastOnce));
     for next in 0..n {
-        block!(m.publish("w5500/nb", &message(next), QoS::AtLeastOnce, false));
+        block!(m.publish("w5500/nb", message(next), QoS::AtLeastOnce, false));
     }
     block!(m.wait_published());
     while !seen.borrow().all() {

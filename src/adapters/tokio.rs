@@ -11,14 +11,16 @@
 //! let (client, mut eventloop) = AsyncClient::new(ConnectOptions::new("app")?, "127.0.0.1:1883", 64)?;
 //! client.subscribe("sensors/#", QoS::AtLeastOnce).await?; // queued
 //! // Any task, any number of clones: a publish waits for the event loop polled below.
-//! tokio::spawn(async move { client.publish("sensors/t", "21.5", QoS::AtLeastOnce, false).await });
-//! loop {
+//! let publisher = client.clone();
+//! tokio::spawn(async move { publisher.publish("sensors/t", "21.5", QoS::AtLeastOnce, false).await });
+//! while !eventloop.is_done() {
 //!     match eventloop.poll().await {
 //!         Ok(OwnedEvent::Message(m)) => println!("{}: {:?}", m.topic, m.payload),
 //!         Ok(_) => {}
-//!         Err(e) => eprintln!("{e}; reconnecting"), // the next poll reconnects
+//!         Err(e) => eprintln!("{e}"), // the next poll reconnects (unless it is done)
 //!     }
 //! }
+//! # Ok(())
 //! # }
 //! ```
 
@@ -36,6 +38,7 @@ use crate::StdClock;
 use crate::client::{ConfigError, Lost};
 use crate::driver::{topic_filter, topic_name};
 use crate::error::LinkError;
+use crate::reconnect::worth_retrying;
 use crate::{Async, Backoff, Client, ConnectOptions, Error, Event, PacketId, QoS, SubackCode};
 
 /// The async transport: tokio's TCP stream seen through `embedded_io_async`.
@@ -103,8 +106,9 @@ pub enum OwnedEvent {
         /// The UNSUBSCRIBE's packet identifier.
         pid: PacketId,
     },
-    /// A request whose outcome is unknown because the broker did not resume the session; a
-    /// message not yet acknowledged comes with it, to publish again if you wish.
+    /// A message whose delivery is no longer guaranteed because the broker did not resume the
+    /// session (to publish again if you wish). The event loop sends unanswered
+    /// (un)subscribes again itself; those are not reported.
     Lost {
         /// Its old packet identifier.
         pid: PacketId,
@@ -220,8 +224,10 @@ impl AsyncClient {
             addr: addr.into(),
             backoff: Backoff::default(),
             state: LoopState::Down,
-            retry: None,
+            current: None,
             subscriptions: Vec::new(),
+            unsubscribing: Vec::new(),
+            resent: Vec::new(),
         };
         (AsyncClient { commands }, eventloop)
     }
@@ -286,6 +292,8 @@ impl AsyncClient {
     }
 
     /// Disconnects gracefully (see [`crate::Blocking::disconnect`]) and ends the event loop.
+    /// While the broker is unreachable it waits as long as the event loop keeps reconnecting
+    /// (forever with the default backoff).
     pub async fn disconnect(&self) -> Result<(), TokioError> {
         self.ask(|reply| Command::Disconnect { reply }).await
     }
@@ -338,10 +346,22 @@ enum LoopState {
     Done,
 }
 
-/// Owns the connection: [`EventLoop::poll`] it in a loop (in its own task or beside your
-/// other work). It connects at the first poll, reconnects with backoff after the link fails
-/// (returning the failure once, like `rumqttc`), restores subscriptions the broker did not
-/// keep, and carries out the [`AsyncClient`]s' commands.
+/// A subscription made through a handle: restored after a reconnect whose session was not
+/// kept, or whose SUBSCRIBE (`pending`) was never answered.
+#[derive(Debug, Clone)]
+struct Subscribed {
+    filter: String,
+    qos: QoS,
+    pending: Option<PacketId>,
+}
+
+/// Owns the connection: [`EventLoop::poll`] it in a loop of its own (a task), not inside
+/// `select!` or `timeout`: a poll cancelled while it carries out a publish may publish that
+/// message again. It connects at the first poll, reconnects with backoff after the link
+/// fails (returning the failure once, like `rumqttc`), restores subscriptions, and carries out
+/// the [`AsyncClient`]s' commands. After [`OwnedEvent::Disconnected`] (or a refusal that
+/// retrying cannot change, returned once) every poll returns [`LinkError::NotConnected`]:
+/// stop polling then.
 pub struct EventLoop {
     driver: Async<Vec<u8>, Link, StdClock, TokioDelay, Handler>,
     inbox: mpsc::Receiver<Command>,
@@ -349,11 +369,23 @@ pub struct EventLoop {
     addr: String,
     backoff: Backoff,
     state: LoopState,
-    /// A command the link failed under before it was in the session: carried out again
-    /// after the reconnect.
-    retry: Option<Command>,
-    /// Subscriptions made through the handles, restored when a session was not resumed.
-    subscriptions: Vec<(String, QoS)>,
+    /// The command being carried out, kept until it is answered: carried out again after a
+    /// reconnect if the link failed first (or if a poll was cancelled meanwhile).
+    current: Option<Command>,
+    /// Subscriptions made through the handles.
+    subscriptions: Vec<Subscribed>,
+    /// Unsubscribes not answered yet: sent again after a reconnect that kept the session.
+    unsubscribing: Vec<(String, PacketId)>,
+    /// Identifiers of (un)subscribes sent again after a reconnect: their `Lost` is not news.
+    resent: Vec<PacketId>,
+}
+
+/// What carrying out a command gave.
+enum Outcome {
+    Publish(Result<Option<PacketId>, TokioError>),
+    Subscribe(Result<PacketId, TokioError>),
+    Unsubscribe(Result<PacketId, TokioError>),
+    Disconnect(Result<(), TokioError>),
 }
 
 impl EventLoop {
@@ -368,57 +400,105 @@ impl EventLoop {
         self.driver.client()
     }
 
+    /// True once the event loop has ended (after [`OwnedEvent::Disconnected`], or a refusal
+    /// that retrying cannot change): stop polling.
+    pub fn is_done(&self) -> bool {
+        self.state == LoopState::Done
+    }
+
     /// The next event. Connects (or reconnects) first when the link is down; carries out
     /// commands meanwhile. A link failure is returned once; the next call reconnects.
     pub async fn poll(&mut self) -> Result<OwnedEvent, TokioError> {
         loop {
             if let Some(e) = self.queued.lock().ok().and_then(|mut q| q.pop_front()) {
-                if e == OwnedEvent::Disconnected {
-                    self.state = LoopState::Done;
+                if let Some(e) = self.deliver(e) {
+                    return Ok(e);
                 }
-                return Ok(e);
+                continue;
             }
             match self.state {
                 LoopState::Done => return gone(),
                 LoopState::Down => {
-                    self.reconnect().await?;
+                    if let Err(e) = self.reconnect().await {
+                        if !worth_retrying(&e) {
+                            self.finish();
+                        }
+                        return Err(e);
+                    }
                     continue;
                 }
                 LoopState::Up => {}
             }
-            if let Some(command) = self.retry.take() {
-                self.run(command).await?;
+            if self.current.is_some() {
+                self.run().await?;
                 continue;
             }
             tokio::select! {
-                command = self.inbox.recv() => match command {
-                    Some(command) => self.run(command).await?,
-                    None => {
-                        // Every handle is gone: finish like a disconnect.
-                        let (reply, _) = oneshot::channel();
-                        self.run(Command::Disconnect { reply }).await?;
-                    }
-                },
+                command = self.inbox.recv() => {
+                    // Every handle gone: finish like a disconnect.
+                    let (reply, _) = oneshot::channel();
+                    self.current = Some(command.unwrap_or(Command::Disconnect { reply }));
+                }
                 event = self.driver.next_event() => {
-                    let event = event.map(OwnedEvent::from);
-                    return self.link_failed(event);
+                    match event.map(OwnedEvent::from) {
+                        Ok(e) => if let Some(e) = self.deliver(e) { return Ok(e) },
+                        Err(e) => return self.failed(e),
+                    }
                 }
             }
         }
     }
 
-    /// Marks the link down on an error that closed it.
-    fn link_failed<T>(&mut self, r: Result<T, TokioError>) -> Result<T, TokioError> {
-        if let Err(e) = &r {
-            if e.closes_connection() && self.state == LoopState::Up {
-                self.state = LoopState::Down;
+    /// Updates the subscription book-keeping with an event; `None` for one that is not news.
+    fn deliver(&mut self, e: OwnedEvent) -> Option<OwnedEvent> {
+        match &e {
+            OwnedEvent::Subscribed { pid, .. } => {
+                for s in &mut self.subscriptions {
+                    if s.pending == Some(*pid) {
+                        s.pending = None;
+                    }
+                }
             }
+            OwnedEvent::Unsubscribed { pid } => self.unsubscribing.retain(|(_, p)| p != pid),
+            OwnedEvent::Lost { pid, message: None } => {
+                if let Some(i) = self.resent.iter().position(|p| p == pid) {
+                    self.resent.swap_remove(i);
+                    return None;
+                }
+            }
+            OwnedEvent::Disconnected => self.finish(),
+            _ => {}
         }
-        r
+        Some(e)
     }
 
-    /// Connects with backoff (forever by default); restores subscriptions when the session
-    /// was not resumed.
+    /// The link failed (or the broker broke the protocol): reconnect at the next poll.
+    fn failed<T>(&mut self, e: TokioError) -> Result<T, TokioError> {
+        if e.closes_connection() && self.state == LoopState::Up {
+            self.state = LoopState::Down;
+        }
+        Err(e)
+    }
+
+    /// The end: no more connections; commands still queued are answered `NotConnected`.
+    fn finish(&mut self) {
+        self.state = LoopState::Done;
+        self.inbox.close();
+        let answer = |command| match command {
+            Command::Publish { reply, .. } => drop(reply.send(gone())),
+            Command::Disconnect { reply } => drop(reply.send(Ok(()))),
+            Command::Subscribe { .. } | Command::Unsubscribe { .. } => {}
+        };
+        if let Some(command) = self.current.take() {
+            answer(command);
+        }
+        while let Ok(command) = self.inbox.try_recv() {
+            answer(command);
+        }
+    }
+
+    /// Connects with backoff (forever by default); sends again the (un)subscribes the broker
+    /// did not answer, and restores every subscription when the session was not kept.
     async fn reconnect(&mut self) -> Result<(), TokioError> {
         let addr = self.addr.clone();
         let open = move |_attempt: u32| {
@@ -434,78 +514,119 @@ impl EventLoop {
         if let Ok(mut q) = self.queued.lock() {
             q.push_back(OwnedEvent::Connected { session_present });
         }
-        if !session_present {
-            for (filter, qos) in self.subscriptions.clone() {
-                let pid = self.driver.subscribe(&filter, qos).await;
-                self.link_failed(pid)?;
+        for i in 0..self.subscriptions.len() {
+            let Some(s) = self.subscriptions.get(i).cloned() else {
+                break;
+            };
+            if session_present && s.pending.is_none() {
+                continue;
+            }
+            self.resent.extend(s.pending);
+            match self.driver.subscribe(&s.filter, s.qos).await {
+                Ok(pid) => {
+                    if let Some(s) = self.subscriptions.get_mut(i) {
+                        s.pending = Some(pid);
+                    }
+                }
+                Err(e) => return self.failed(e),
+            }
+        }
+        let unsubscribing = core::mem::take(&mut self.unsubscribing);
+        for (filter, old) in unsubscribing {
+            self.resent.push(old);
+            if session_present {
+                match self.driver.unsubscribe(&filter).await {
+                    Ok(pid) => self.unsubscribing.push((filter, pid)),
+                    Err(e) => return self.failed(e),
+                }
             }
         }
         Ok(())
     }
 
-    /// Carries out one command and answers it. A link failure before the request was in the
-    /// session keeps the command for after the reconnect.
-    async fn run(&mut self, command: Command) -> Result<(), TokioError> {
-        let failed = |e: &TokioError| matches!(e, Error::Io(_) | Error::Link(_));
-        match command {
+    /// Carries out the current command and answers it. When the connection fails first, the
+    /// command stays current, for after the reconnect.
+    async fn run(&mut self) -> Result<(), TokioError> {
+        let Some(command) = &self.current else {
+            return Ok(());
+        };
+        let outcome = match command {
             Command::Publish {
                 topic,
                 payload,
                 qos,
                 retain,
-                reply,
-            } => match self.driver.publish(&topic, &payload, qos, retain).await {
-                Err(e) if failed(&e) && qos != QoS::AtMostOnce => {
-                    self.retry = Some(Command::Publish {
-                        topic,
-                        payload,
-                        qos,
-                        retain,
-                        reply,
-                    });
-                    self.link_failed(Err(e))
+                ..
+            } => Outcome::Publish(self.driver.publish(topic, payload, *qos, *retain).await),
+            Command::Subscribe { filter, qos } => {
+                Outcome::Subscribe(self.driver.subscribe(filter, *qos).await)
+            }
+            Command::Unsubscribe { filter } => {
+                Outcome::Unsubscribe(self.driver.unsubscribe(filter).await)
+            }
+            Command::Disconnect { .. } => Outcome::Disconnect(self.driver.disconnect().await),
+        };
+        let Some(command) = self.current.take() else {
+            return Ok(());
+        };
+        match (command, outcome) {
+            // A QoS 0 message whose write failed is not sent again: its caller gets the error.
+            (
+                Command::Publish {
+                    qos: QoS::AtMostOnce,
+                    reply,
+                    ..
+                },
+                Outcome::Publish(Err(e)),
+            ) => {
+                let down = e.closes_connection();
+                let _ = reply.send(Err(e));
+                if down {
+                    return self.failed(LinkError::Closed.into());
                 }
-                r => {
-                    // A QoS 0 message whose write failed: the caller gets the error; the next
-                    // poll reconnects.
-                    if matches!(&r, Err(e) if e.closes_connection()) {
-                        self.state = LoopState::Down;
+                Ok(())
+            }
+            (command, Outcome::Publish(Err(e)))
+            | (command, Outcome::Subscribe(Err(e)))
+            | (command, Outcome::Unsubscribe(Err(e)))
+                if e.closes_connection() =>
+            {
+                self.current = Some(command);
+                self.failed(e)
+            }
+            (Command::Publish { reply, .. }, Outcome::Publish(r)) => {
+                let _ = reply.send(r);
+                Ok(())
+            }
+            (Command::Subscribe { filter, qos }, Outcome::Subscribe(r)) => {
+                let pid = r?; // a caller's error (a SUBSCRIBE larger than tx): returned here
+                self.subscriptions.retain(|s| s.filter != filter);
+                self.subscriptions.push(Subscribed {
+                    filter,
+                    qos,
+                    pending: Some(pid),
+                });
+                Ok(())
+            }
+            (Command::Unsubscribe { filter }, Outcome::Unsubscribe(r)) => {
+                let pid = r?;
+                self.subscriptions.retain(|s| s.filter != filter);
+                self.unsubscribing.push((filter, pid));
+                Ok(())
+            }
+            (Command::Disconnect { reply }, Outcome::Disconnect(r)) => {
+                // `Disconnected` reached the handler's queue (or the link failed first: the
+                // loop ends all the same).
+                if r.is_err() {
+                    if let Ok(mut q) = self.queued.lock() {
+                        q.push_back(OwnedEvent::Disconnected);
                     }
-                    let _ = reply.send(r);
-                    Ok(())
-                }
-            },
-            // A caller's error (a SUBSCRIBE larger than the tx buffer) is returned by `poll`.
-            Command::Subscribe { filter, qos } => match self.driver.subscribe(&filter, qos).await {
-                Err(e) if failed(&e) => {
-                    self.retry = Some(Command::Subscribe { filter, qos });
-                    self.link_failed(Err(e))
-                }
-                Err(e) => Err(e),
-                Ok(_) => {
-                    self.subscriptions.retain(|(f, _)| *f != filter);
-                    self.subscriptions.push((filter, qos));
-                    Ok(())
-                }
-            },
-            Command::Unsubscribe { filter } => match self.driver.unsubscribe(&filter).await {
-                Err(e) if failed(&e) => {
-                    self.retry = Some(Command::Unsubscribe { filter });
-                    self.link_failed(Err(e))
-                }
-                Err(e) => Err(e),
-                Ok(_) => {
-                    self.subscriptions.retain(|(f, _)| *f != filter);
-                    Ok(())
-                }
-            },
-            Command::Disconnect { reply } => {
-                let r = self.driver.disconnect().await;
-                self.state = LoopState::Done;
-                if let Ok(mut q) = self.queued.lock() {
-                    q.push_back(OwnedEvent::Disconnected);
                 }
                 let _ = reply.send(r);
+                Ok(())
+            }
+            (command, _) => {
+                self.current = Some(command); // cannot happen: the outcome is the command's
                 Ok(())
             }
         }

@@ -47,7 +47,7 @@ impl<B: super::Buffer> RxBuffer<B> {
 
     /// `n` bytes were read into [`RxBuffer::space`].
     pub fn filled(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.buf.as_ref().len());
+        self.len = self.len.saturating_add(n).min(self.buf.as_ref().len());
     }
 
     /// The unprocessed bytes.
@@ -98,7 +98,7 @@ impl<B: super::Buffer> TxQueue<B> {
 
     /// `n` bytes of [`TxQueue::pending`] were written.
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
+        self.start = self.start.saturating_add(n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;

@@ -33,9 +33,11 @@ pub enum Event<'a> {
         /// The identifier [`crate::client::Client::unsubscribe`] returned.
         pid: PacketId,
     },
-    /// The session was not resumed (session_present = 0, or a clean session), so delivery of
-    /// this request can no longer be guaranteed: the application decides what to do (for
-    /// example publish the message again).
+    /// Delivery of this request can no longer be guaranteed: a message or release because the
+    /// session was not resumed (session_present = 0, or a clean session); a SUBSCRIBE or
+    /// UNSUBSCRIBE never answered after any reconnect (a broker does not answer it on the
+    /// next connection). The application decides what to do (for example publish the message
+    /// or subscribe again).
     Lost(Lost<'a>),
     /// The DISCONNECT was written; the connection is finished.
     Disconnected,

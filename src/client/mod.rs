@@ -52,7 +52,7 @@ use crate::error::{BrokerError, CallerError, Error, LinkError};
 use crate::packet::{
     Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid,
     Sender, Status, Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters,
-    decode_from, set_packet_id,
+    decode_from,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -64,6 +64,10 @@ const ACK_LEN: usize = 4;
 /// interval, at most this many milliseconds. A driver that wakes up this late (a transport
 /// read timeout, a polling period) still sends it in time (MQTT-3.1.2-23).
 pub const KEEP_ALIVE_MARGIN_MS: u64 = 1_000;
+
+/// Store bytes our own requests leave free, so that an inbound QoS 2 message can always be
+/// tracked (else the connection closes with [`BrokerError::StoreFull`]).
+const INBOUND_RESERVE: usize = ENTRY_OVERHEAD;
 
 /// A busy answer: the operation needs room that driving the connection will free.
 fn busy<T>() -> nb::Result<T, Error> {
@@ -136,9 +140,11 @@ struct Settings {
     max_inflight: u16,
     /// The CONNECT's length: prefix bytes `0..connect_len`.
     connect_len: usize,
-    /// The resubscribe SUBSCRIBE's length (0: none), after the CONNECT; and its filter count.
+    /// The resubscribe SUBSCRIBE's length (0: none), after the CONNECT; its filter count; and
+    /// where its packet identifier is.
     resubscribe_len: usize,
     resubscribe_count: u16,
+    resubscribe_pid_at: usize,
 }
 
 /// Everything but the rx buffer.
@@ -155,10 +161,9 @@ struct Core<B> {
     /// The connection closed on an error: rx is cleared at the next call.
     rx_reset: bool,
     connack_deadline: u64,
-    /// While disconnecting: DISCONNECT is queued (nothing else may follow it).
-    disconnect_queued: bool,
-    /// While disconnecting: when DISCONNECT goes out even if inbound QoS 2 is still open.
-    disconnect_deadline: u64,
+    /// While disconnecting, until DISCONNECT is queued (nothing may follow it, MQTT-3.14.4-2):
+    /// when it goes out even if inbound QoS 2 is still open.
+    drain_until: Option<u64>,
     last_sent: u64,
     ping_sent: Option<u64>,
     /// [`ConnectOptions::resubscribe`] is still to be sent on this connection.
@@ -209,18 +214,23 @@ impl<B: Buffer> Client<B> {
         };
         let connect_len = connect.encoded_len();
         let resubscribe_len = resubscribe.as_ref().map_or(0, Packet::encoded_len);
+        let resubscribe_pid_at = resubscribe
+            .as_ref()
+            .and_then(Packet::packet_id_at)
+            .unwrap_or(0);
         let largest = connect_len.max(resubscribe_len);
         if largest > tx.as_ref().len() {
             return Err(ConfigError::TxTooSmall { needed: largest });
         }
         let prefix = connect_len + resubscribe_len;
-        let needed = prefix + ENTRY_OVERHEAD;
+        // Room for a SUBSCRIBE entry (its filter count) besides the inbound QoS 2 reserve.
+        let needed = prefix + INBOUND_RESERVE + ENTRY_OVERHEAD + 2;
         let store = Store::new(store, prefix, |dst| {
             let (c, r) = dst.split_at_mut(connect_len);
             connect.encode(c).is_ok() && resubscribe.is_none_or(|p| p.encode(r).is_ok())
         })
         .ok_or(ConfigError::StoreTooSmall { needed })?;
-        if store.free() < ENTRY_OVERHEAD {
+        if store.free() < needed - prefix {
             return Err(ConfigError::StoreTooSmall { needed });
         }
         Ok(Client {
@@ -234,6 +244,7 @@ impl<B: Buffer> Client<B> {
                     connect_len,
                     resubscribe_len,
                     resubscribe_count,
+                    resubscribe_pid_at,
                 },
                 state: State::Closed,
                 tx: TxQueue::new(tx),
@@ -243,8 +254,7 @@ impl<B: Buffer> Client<B> {
                 rx_consumed: 0,
                 rx_reset: false,
                 connack_deadline: 0,
-                disconnect_queued: false,
-                disconnect_deadline: 0,
+                drain_until: None,
                 last_sent: 0,
                 ping_sent: None,
                 resubscribe_pending: false,
@@ -293,7 +303,7 @@ impl<B: Buffer> Client<B> {
             return Err(LinkError::NotConnected.into()); // cannot happen: checked by `new`
         }
         core.state = State::Connecting;
-        core.disconnect_queued = false;
+        core.drain_until = None;
         core.connack_deadline = now.saturating_add(u64::from(core.settings.response_timeout_ms));
         core.last_sent = now;
         core.ping_sent = None;
@@ -342,9 +352,16 @@ impl<B: Buffer> Client<B> {
         if !matches!(core.state, State::Connected | State::Connecting) {
             return Err(LinkError::NotConnected.into());
         }
+        // Connecting: nothing to complete yet (no CONNACK), DISCONNECT goes out at once.
+        let drain = core.state == State::Connected;
         core.state = State::Disconnecting;
-        core.disconnect_queued = false;
-        core.disconnect_deadline = now.saturating_add(u64::from(core.settings.response_timeout_ms));
+        core.drain_until = Some(match drain {
+            true => now.saturating_add(u64::from(core.settings.response_timeout_ms)),
+            false => now,
+        });
+        if !drain && core.tx.push_packet(&Packet::Disconnect)? {
+            core.drain_until = None;
+        }
         Ok(())
     }
 
@@ -472,23 +489,23 @@ impl<B: Buffer> Core<B> {
     fn advance(&mut self, rx: &RxBuffer<B>, now: u64) -> Result<Step, Error> {
         match self.state {
             State::Closed => return Ok(Step::Idle),
-            State::Disconnecting if self.disconnect_queued => {
-                if self.tx.pending().is_empty() {
+            State::Disconnecting => match self.drain_until {
+                None if self.tx.pending().is_empty() => {
                     self.close();
                     return Ok(Step::Ready(Ready::Disconnected));
                 }
-                return Ok(Step::Idle);
-            }
-            State::Disconnecting => {
-                let open = self.store.iter().any(|e| e.kind == Kind::Inbound);
-                if !open || now >= self.disconnect_deadline {
-                    if self.tx.push_packet(&Packet::Disconnect)? {
-                        self.disconnect_queued = true;
-                        return Ok(Step::Continue);
+                None => return Ok(Step::Idle),
+                Some(deadline) => {
+                    let open = self.store.iter().any(|e| e.kind == Kind::Inbound);
+                    if !open || now >= deadline {
+                        if self.tx.push_packet(&Packet::Disconnect)? {
+                            self.drain_until = None;
+                            return Ok(Step::Continue);
+                        }
+                        return Ok(Step::Idle); // written out first
                     }
-                    return Ok(Step::Idle); // written out first
                 }
-            }
+            },
             State::Connecting | State::Connected => {}
         }
         if self.timers(now)? {
@@ -566,8 +583,8 @@ impl<B: Buffer> Core<B> {
                     }
                 }
             }
-            State::Disconnecting if !self.disconnect_queued => Some(self.disconnect_deadline),
-            State::Closed | State::Disconnecting => None,
+            State::Disconnecting => self.drain_until,
+            State::Closed => None,
         }
     }
 
@@ -644,14 +661,16 @@ impl<B: Buffer> Core<B> {
             QoS::AtLeastOnce => Kind::AwaitPuback,
             QoS::ExactlyOnce => Kind::AwaitPubrec,
         };
-        let len = Packet::Publish(Publish {
+        // The identifier is chosen once the message is known to fit: its length does not
+        // depend on it.
+        let mut message = Publish {
             dup: false,
             qos: QosPid::AtLeastOnce(PacketId(core::num::NonZeroU16::MIN)),
             retain,
             topic,
             payload,
-        })
-        .encoded_len();
+        };
+        let len = Packet::Publish(message).encoded_len();
         let capacity = self.tx.capacity();
         if len > capacity || len.saturating_sub(5) > MAX_REMAINING_LENGTH {
             return Err(Error::from(CallerError::PacketTooLarge {
@@ -660,7 +679,8 @@ impl<B: Buffer> Core<B> {
             })
             .into());
         }
-        let (size, capacity) = (len + ENTRY_OVERHEAD, self.store.capacity());
+        let size = len + ENTRY_OVERHEAD;
+        let capacity = self.store.capacity().saturating_sub(INBOUND_RESERVE);
         if size > capacity {
             return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
         }
@@ -668,21 +688,16 @@ impl<B: Buffer> Core<B> {
             return busy();
         }
         let pid = self.allocate_pid()?;
-        let qos = if kind == Kind::AwaitPuback {
+        message.qos = if kind == Kind::AwaitPuback {
             QosPid::AtLeastOnce(pid)
         } else {
             QosPid::ExactlyOnce(pid)
         };
-        let packet = Packet::Publish(Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            payload,
-        });
-        if !self
-            .store
-            .push_with(kind, UNSENT, pid, len, |dst| packet.encode(dst).is_ok())
+        let packet = Packet::Publish(message);
+        if self.store.free() < size + INBOUND_RESERVE
+            || !self
+                .store
+                .push_with(kind, UNSENT, pid, len, |dst| packet.encode(dst).is_ok())
         {
             return busy();
         }
@@ -715,7 +730,7 @@ impl<B: Buffer> Core<B> {
         packet: impl FnOnce(PacketId) -> Packet<'p>,
     ) -> nb::Result<PacketId, Error> {
         self.usable()?;
-        if self.store.free() < ENTRY_OVERHEAD + body.len() {
+        if self.store.free() < ENTRY_OVERHEAD + body.len() + INBOUND_RESERVE {
             return busy();
         }
         let pid = self.allocate_pid()?;
@@ -732,7 +747,7 @@ impl<B: Buffer> Core<B> {
     fn fill_tx(&mut self) {
         let sending = match self.state {
             State::Connected => true,
-            State::Disconnecting => !self.disconnect_queued,
+            State::Disconnecting => self.drain_until.is_some(),
             State::Closed | State::Connecting => false,
         };
         if !sending {
@@ -814,7 +829,7 @@ impl<B: Buffer> Core<B> {
     fn resubscribe(&mut self) -> nb::Result<(), Error> {
         self.usable()?;
         let count = self.settings.resubscribe_count.to_be_bytes();
-        if self.store.free() < ENTRY_OVERHEAD + count.len() {
+        if self.store.free() < ENTRY_OVERHEAD + count.len() + INBOUND_RESERVE {
             return busy();
         }
         let pid = self.allocate_pid()?;
@@ -822,9 +837,14 @@ impl<B: Buffer> Core<B> {
         let template = self
             .store
             .prefix(start..start + self.settings.resubscribe_len);
+        let at = self.settings.resubscribe_pid_at;
         if !self.tx.push_with(template.len(), |dst| {
             dst.copy_from_slice(template);
-            set_packet_id(dst, pid)
+            match dst.get_mut(at..at + 2) {
+                Some(id) => id.copy_from_slice(&pid.get().to_be_bytes()),
+                None => return false,
+            }
+            true
         }) {
             return busy();
         }

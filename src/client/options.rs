@@ -50,6 +50,8 @@ pub enum ConfigError {
     EmptyClientIdNeedsCleanSession,
     /// More than 65,535 resubscribe filters.
     TooManyFilters,
+    /// `max_inflight(0)`: no QoS 1/2 message could ever be sent.
+    NoInflight,
     /// The tx buffer cannot hold the CONNECT (with its will and credentials) or the
     /// resubscribe SUBSCRIBE.
     TxTooSmall {
@@ -74,6 +76,9 @@ impl fmt::Display for ConfigError {
                 f.write_str("an empty client id requires clean_session = true (MQTT-3.1.3-7)")
             }
             ConfigError::TooManyFilters => f.write_str("more than 65,535 resubscribe filters"),
+            ConfigError::NoInflight => {
+                f.write_str("max_inflight is 0: no QoS 1/2 message could ever be sent")
+            }
             ConfigError::TxTooSmall { needed } => write!(
                 f,
                 "the tx buffer must hold the {needed}-byte CONNECT or resubscribe packet"
@@ -184,6 +189,9 @@ impl<'a> ConnectOptions<'a> {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.client_id.is_empty() && !self.clean_session {
             return Err(ConfigError::EmptyClientIdNeedsCleanSession);
+        }
+        if self.max_inflight == 0 {
+            return Err(ConfigError::NoInflight);
         }
         Ok(())
     }

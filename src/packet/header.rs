@@ -93,21 +93,3 @@ pub(crate) fn write(
         }
     }
 }
-
-/// Overwrites the packet identifier that starts the variable header of `packet`, an encoded
-/// SUBSCRIBE, UNSUBSCRIBE or acknowledgement: it follows the fixed header (the first byte and
-/// 1–4 Remaining Length bytes, the last without the continuation bit). False, changing
-/// nothing, when `packet` is too short.
-pub(crate) fn set_packet_id(packet: &mut [u8], pid: super::PacketId) -> bool {
-    let rest = packet.get(1..).unwrap_or(&[]);
-    let Some(n) = rest.iter().take(4).position(|b| b & 0x80 == 0) else {
-        return false;
-    };
-    match packet.get_mut(n + 2..n + 4) {
-        Some(slot) => {
-            slot.copy_from_slice(&pid.get().to_be_bytes());
-            true
-        }
-        None => false,
-    }
-}

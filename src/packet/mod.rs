@@ -23,7 +23,6 @@ pub use connect::{Connack, Connect, ConnectReturnCode, Login, Protocol, Will};
 pub use error::{DecodeError, EncodeError};
 pub use fields::{MqttStr, PacketId, Password, QoS, StrError};
 pub use header::MAX_REMAINING_LENGTH;
-pub(crate) use header::set_packet_id;
 pub use publish::{Publish, QosPid};
 pub use subscribe::{
     Iter, List, ListEntry, Suback, SubackCode, SubackCodes, Subscribe, SubscribeFilters,
@@ -317,6 +316,23 @@ impl<'a> Packet<'a> {
             Packet::Suback(s) => s.body_len(),
             Packet::Unsubscribe(u) => u.body_len(),
             Packet::Pingreq | Packet::Pingresp | Packet::Disconnect => 0,
+        }
+    }
+
+    /// Where the encoded packet's identifier starts, for a packet whose variable header
+    /// begins with one (SUBSCRIBE, UNSUBSCRIBE, the acknowledgements): right after the fixed
+    /// header. `None` for the others.
+    pub(crate) fn packet_id_at(&self) -> Option<usize> {
+        match self {
+            Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::Suback(_)
+            | Packet::Puback(_)
+            | Packet::Pubrec(_)
+            | Packet::Pubrel(_)
+            | Packet::Pubcomp(_)
+            | Packet::Unsuback(_) => Some(1 + header::remaining_length_len(self.remaining_len())),
+            _ => None,
         }
     }
 
