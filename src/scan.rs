@@ -1,6 +1,10 @@
 //! Fast scanning of string bytes for the few bytes MQTT forbids or treats specially
 //! (U+0000, `+`, `#`), eight bytes at a time.
 
+/// The longest MQTT string (1.5.3): its length is a 16-bit prefix. The one limit for
+/// strings, topic names and filters.
+pub(crate) const MAX_STR_LEN: usize = u16::MAX as usize;
+
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 

@@ -7,8 +7,7 @@
 
 use core::fmt;
 
-use crate::packet::StrError;
-use crate::scan::has_any;
+use crate::scan::{MAX_STR_LEN, has_any};
 
 /// Why a string is not a valid topic name or topic filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,15 +39,6 @@ impl fmt::Display for TopicError {
 
 impl core::error::Error for TopicError {}
 
-impl From<StrError> for TopicError {
-    fn from(e: StrError) -> Self {
-        match e {
-            StrError::TooLong => TopicError::TooLong,
-            StrError::NullCharacter => TopicError::NullCharacter,
-        }
-    }
-}
-
 /// Checks what topic names and filters share — a valid MQTT string, not empty — and
 /// reports whether a wildcard character is present.
 #[inline]
@@ -57,7 +47,7 @@ fn check_common(s: &str) -> Result<bool, TopicError> {
     if bytes.is_empty() {
         return Err(TopicError::Empty);
     }
-    if bytes.len() > usize::from(u16::MAX) {
+    if bytes.len() > MAX_STR_LEN {
         return Err(TopicError::TooLong);
     }
     // One pass in the common case: none of the three special bytes.

@@ -176,3 +176,44 @@ impl<B: super::Buffer> TxQueue<B> {
         self.end = 0;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_drops_a_handed_out_packet_at_the_next_call_and_never_overfills() {
+        let mut rx = RxBuffer::new([0u8; 8]);
+        rx.space()[..5].copy_from_slice(b"abcde");
+        rx.filled(5);
+        rx.consume(2); // "ab" handed out
+        assert_eq!(rx.data(), b"cde");
+        assert_eq!(rx.space().len(), 5, "compacted: 8 bytes - 3 live");
+        assert_eq!(rx.data(), b"cde");
+        rx.filled(usize::MAX); // a transport that lies
+        assert_eq!(rx.data().len(), 8);
+    }
+
+    #[test]
+    fn tx_queues_in_order_and_makes_room_by_shifting() {
+        let mut tx = TxQueue::new([0u8; 8]);
+        assert!(tx.push_bytes(b"12345"));
+        tx.consume(3);
+        assert_eq!(tx.pending(), b"45");
+        assert!(
+            tx.push_bytes(b"678901"),
+            "the written bytes' room is reused"
+        );
+        assert_eq!(tx.pending(), b"45678901");
+        assert!(!tx.push_bytes(b"x"), "full: nothing changes");
+        tx.consume(usize::MAX);
+        assert!(tx.pending().is_empty());
+        assert_eq!(
+            tx.push_packet(&Packet::Pingreq)
+                .map(|_| tx.pending().to_vec()),
+            Ok(std::vec![0xC0, 0])
+        );
+        assert!(!TxQueue::new([0u8; 8]).push_bytes(&[0u8; 9]));
+    }
+}

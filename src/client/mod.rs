@@ -50,9 +50,9 @@ use store::{Entry, Kind, Kinds, LOST, Store, UNSENT};
 
 use crate::error::{BrokerError, CallerError, Error, LinkError};
 use crate::packet::{
-    Connect, DecodeError, MAX_REMAINING_LENGTH, Packet, PacketId, Protocol, Publish, QoS, QosPid,
-    Sender, Status, Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters,
-    decode_from,
+    Connect, DecodeError, Packet, PacketId, Protocol, Publish, QoS, QosPid, Sender, Status,
+    Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters, decode_from,
+    set_dup,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -282,11 +282,13 @@ impl<B: Buffer> Client<B> {
     }
 
     /// The connection state.
+    #[must_use]
     pub fn state(&self) -> State {
         self.core.state
     }
 
     /// The session_present flag of the last accepted CONNACK: the broker resumed the session.
+    #[must_use]
     pub fn session_present(&self) -> bool {
         self.core.session_present
     }
@@ -374,6 +376,7 @@ impl<B: Buffer> Client<B> {
 
     /// Bytes to write to the transport now (possibly empty). Writing does not end the event
     /// handed out last.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> &[u8] {
         self.core.fill_tx();
         self.core.tx.pending()
@@ -389,6 +392,7 @@ impl<B: Buffer> Client<B> {
 
     /// Free space to read transport bytes into. Empty only while unprocessed packets fill
     /// the rx buffer: call [`Client::poll`] first.
+    #[must_use]
     pub fn rx_space(&mut self) -> &mut [u8] {
         self.settle();
         self.rx.space()
@@ -401,17 +405,20 @@ impl<B: Buffer> Client<B> {
 
     /// When [`Client::poll`] must run next even if no bytes arrive (milliseconds, same clock
     /// as `now`), or `None` when no timer runs.
+    #[must_use]
     pub fn next_deadline(&self) -> Option<u64> {
         self.core.next_deadline()
     }
 
     /// True while bytes wait in the tx buffer.
+    #[must_use]
     pub fn wants_write(&self) -> bool {
         !self.core.tx.pending().is_empty()
     }
 
     /// True when no QoS 1/2 message of ours waits for its acknowledgement and nothing waits to
     /// be written.
+    #[must_use]
     pub fn all_published(&self) -> bool {
         self.inflight() == 0 && !self.wants_write()
     }
@@ -453,6 +460,7 @@ impl<B: Buffer> Client<B> {
 
     /// The event the last [`Client::advance`] found, borrowing the client's buffers; `None`
     /// when it found none or the client changed since.
+    #[must_use]
     pub fn event(&self) -> Option<Event<'_>> {
         let core = &self.core;
         Some(match core.ready? {
@@ -479,6 +487,7 @@ impl<B: Buffer> Client<B> {
     }
 
     /// Number of QoS 1/2 messages in flight (not yet PUBACK / PUBCOMP).
+    #[must_use]
     pub fn inflight(&self) -> usize {
         self.core.store.count(|e| e.kind.is_publish())
     }
@@ -588,9 +597,9 @@ impl<B: Buffer> Core<B> {
         }
     }
 
-    /// CONNACK and PINGRESP timeouts, and PINGREQ when nothing was sent for nearly the
-    /// keep-alive period ([`KEEP_ALIVE_MARGIN_MS`], MQTT-3.1.2-23).
-    /// True when a PINGREQ was queued.
+    /// Runs the timers: CONNACK and PINGRESP timeouts, and PINGREQ when nothing was sent for
+    /// nearly the keep-alive period ([`KEEP_ALIVE_MARGIN_MS`], MQTT-3.1.2-23). True when a
+    /// PINGREQ was queued.
     fn timers(&mut self, now: u64) -> Result<bool, Error> {
         if self.state == State::Disconnecting {
             return Ok(false); // the disconnect deadline is checked by `advance`
@@ -672,7 +681,7 @@ impl<B: Buffer> Core<B> {
         };
         let len = Packet::Publish(message).encoded_len();
         let capacity = self.tx.capacity();
-        if len > capacity || len.saturating_sub(5) > MAX_REMAINING_LENGTH {
+        if len > capacity || Packet::Publish(message).too_large() {
             return Err(Error::from(CallerError::PacketTooLarge {
                 size: len,
                 capacity,
@@ -808,9 +817,7 @@ impl<B: Buffer> Core<B> {
             let flags = match e.kind {
                 Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitPubcomp if resume => {
                     if e.flags & UNSENT == 0 && e.kind != Kind::AwaitPubcomp {
-                        if let Some(first) = self.store.body_mut(&e).first_mut() {
-                            *first |= 0x08; // DUP (MQTT-3.3.1-1)
-                        }
+                        set_dup(self.store.body_mut(&e));
                     }
                     UNSENT
                 }

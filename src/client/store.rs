@@ -260,3 +260,60 @@ impl<B: super::Buffer> Store<B> {
         self.iter().filter(|e| pred(e)).count()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn pid(n: u16) -> PacketId {
+        PacketId::new(n).unwrap_or(PacketId(core::num::NonZeroU16::MIN))
+    }
+
+    #[test]
+    fn an_entry_is_an_8_byte_header_then_its_body() {
+        let mut buf = [0xAAu8; 64];
+        let Some(mut store) = Store::new(&mut buf[..], 3, |p| {
+            p.copy_from_slice(b"pre");
+            true
+        }) else {
+            panic!("64 bytes hold a 3-byte prefix");
+        };
+        assert!(store.push(Kind::AwaitSuback, UNSENT, pid(0x1234), &[0, 2]));
+        assert_eq!(store.prefix(0..3), b"pre");
+        let e = store.entry_at(store.first()).unwrap();
+        assert_eq!(
+            (e.kind, e.flags, e.pid, e.body_len),
+            (Kind::AwaitSuback, UNSENT, pid(0x1234), 2)
+        );
+        assert_eq!(store.body(&e), [0, 2]);
+        assert_eq!(store.free(), 64 - 3 - ENTRY_OVERHEAD - 2);
+        // kind, flags, packet id (big endian), body length (little endian u32), body.
+        assert_eq!(buf[3..13], [4, UNSENT, 0x12, 0x34, 2, 0, 0, 0, 0, 2]);
+    }
+
+    #[test]
+    fn removing_keeps_the_order_of_the_rest_and_full_means_no_change() {
+        let mut buf = [0u8; 40];
+        let Some(mut store) = Store::new(&mut buf[..], 0, |_| true) else {
+            panic!("no prefix");
+        };
+        for n in 1..=3 {
+            assert!(store.push(Kind::AwaitPuback, 0, pid(n), &[n as u8]));
+        }
+        // A fourth entry of 8 + 6 bytes does not fit the 13 left: nothing changes.
+        assert!(!store.push(Kind::AwaitPuback, 0, pid(4), &[4; 6]));
+        assert_eq!(store.count(|_| true), 3);
+        let second = store.find(pid(2), Kinds::of(Kind::AwaitPuback)).unwrap();
+        store.remove(&second);
+        let left: [u16; 2] =
+            core::array::from_fn(|i| store.iter().nth(i).map_or(0, |e| e.pid.get()));
+        assert_eq!(left, [1, 3]);
+        assert!(
+            store.find(pid(3), Kinds::of(Kind::Inbound)).is_none(),
+            "kind mask"
+        );
+        store.retain(|e| e.pid == pid(3));
+        assert_eq!(store.iter().map(|e| e.pid.get()).sum::<u16>(), 3);
+    }
+}

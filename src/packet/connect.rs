@@ -74,11 +74,16 @@ pub struct Connect<'a> {
     pub login: Option<Login<'a>>,
 }
 
+const FLAG_RESERVED: u8 = 0x01;
 const FLAG_CLEAN_SESSION: u8 = 0x02;
 const FLAG_WILL: u8 = 0x04;
 const FLAG_WILL_RETAIN: u8 = 0x20;
 const FLAG_PASSWORD: u8 = 0x40;
 const FLAG_USERNAME: u8 = 0x80;
+/// Where the will QoS sits in the connect flags.
+const WILL_QOS_SHIFT: u8 = 3;
+/// CONNACK's acknowledge flags: bit 0 is session_present, the rest reserved (3.2.2.1).
+const CONNACK_SESSION_PRESENT: u8 = 0x01;
 
 impl<'a> Connect<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -93,10 +98,11 @@ impl<'a> Connect<'a> {
             return Err(DecodeError::UnsupportedProtocolLevel(level));
         }
         let flags = r.u8()?;
-        if flags & 0x01 != 0 {
+        if flags & FLAG_RESERVED != 0 {
             return Err(DecodeError::ConnectReservedFlag);
         }
-        let will_qos = QoS::from_bits((flags >> 3) & 0x03).ok_or(DecodeError::InvalidQos)?;
+        let will_qos =
+            QoS::from_bits((flags >> WILL_QOS_SHIFT) & 0x03).ok_or(DecodeError::InvalidQos)?;
         let will_retain = flags & FLAG_WILL_RETAIN != 0;
         let has_will = flags & FLAG_WILL != 0;
         if !has_will && (will_qos != QoS::AtMostOnce || will_retain) {
@@ -164,7 +170,7 @@ impl<'a> Connect<'a> {
             flags |= FLAG_CLEAN_SESSION;
         }
         if let Some(will) = &self.will {
-            flags |= FLAG_WILL | (will.qos.bits() << 3);
+            flags |= FLAG_WILL | (will.qos.bits() << WILL_QOS_SHIFT);
             if will.retain {
                 flags |= FLAG_WILL_RETAIN;
             }
@@ -257,14 +263,14 @@ pub struct Connack {
 impl Connack {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let flags = r.u8()?;
-        if flags & 0xFE != 0 {
+        if flags & !CONNACK_SESSION_PRESENT != 0 {
             return Err(DecodeError::InvalidConnackFlags(flags));
         }
         let code = r.u8()?;
         let code =
             ConnectReturnCode::from_u8(code).ok_or(DecodeError::InvalidConnectReturnCode(code))?;
         Ok(Connack {
-            session_present: flags & 0x01 != 0,
+            session_present: flags & CONNACK_SESSION_PRESENT != 0,
             code,
         })
     }

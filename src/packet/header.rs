@@ -69,15 +69,13 @@ pub(crate) const fn remaining_length_len(len: usize) -> usize {
     }
 }
 
-/// Writes the first byte and the Remaining Length.
+/// Writes the first byte and the Remaining Length (at most [`MAX_REMAINING_LENGTH`]: the
+/// caller checked, see `Packet::too_large`).
 pub(crate) fn write(
     w: &mut Writer<'_>,
     first: u8,
     remaining_len: usize,
 ) -> Result<(), EncodeError> {
-    if remaining_len > MAX_REMAINING_LENGTH {
-        return Err(EncodeError::PacketTooLarge);
-    }
     w.u8(first)?;
     let mut len = remaining_len;
     loop {

@@ -5,6 +5,20 @@ use super::cursor::{Reader, Writer};
 use super::{DecodeError, EncodeError, PacketId, QoS};
 use crate::topic::TopicName;
 
+/// PUBLISH's fixed-header flags (3.3.1): DUP, the QoS in bits 1–2, RETAIN.
+const DUP: u8 = 0b1000;
+const QOS_SHIFT: u8 = 1;
+const QOS_MASK: u8 = 0b11;
+const RETAIN: u8 = 0b0001;
+
+/// Marks the encoded PUBLISH `packet` as a re-delivery (DUP = 1, MQTT-3.3.1-1), for a session
+/// resending what it stored. Only valid for QoS 1/2 (the caller's stored messages are).
+pub(crate) fn set_dup(packet: &mut [u8]) {
+    if let Some(first) = packet.first_mut() {
+        *first |= DUP;
+    }
+}
+
 /// A QoS together with the packet identifier it requires: QoS 0 has none, QoS 1 and 2 have
 /// one (MQTT-2.3.1-1, MQTT-2.3.1-5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,9 +73,9 @@ impl<'a> Publish<'a> {
 
     #[inline]
     pub(crate) fn decode(flags: u8, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        let dup = flags & 0b1000 != 0;
-        let retain = flags & 0b0001 != 0;
-        let qos = QoS::from_bits((flags >> 1) & 0b11).ok_or(DecodeError::InvalidQos)?;
+        let dup = flags & DUP != 0;
+        let retain = flags & RETAIN != 0;
+        let qos = QoS::from_bits((flags >> QOS_SHIFT) & QOS_MASK).ok_or(DecodeError::InvalidQos)?;
         if dup && qos == QoS::AtMostOnce {
             return Err(DecodeError::DupWithQos0);
         }
@@ -82,7 +96,9 @@ impl<'a> Publish<'a> {
 
     /// The fixed-header flags: DUP, QoS, RETAIN.
     pub(crate) fn flags(&self) -> u8 {
-        (u8::from(self.dup) << 3) | (self.qos.qos().bits() << 1) | u8::from(self.retain)
+        let dup = if self.dup { DUP } else { 0 };
+        let retain = if self.retain { RETAIN } else { 0 };
+        dup | (self.qos.qos().bits() << QOS_SHIFT) | retain
     }
 
     /// Refuses what the types cannot: DUP at QoS 0.
