@@ -15,9 +15,9 @@ mod broker;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use umqtt::adapters::w5500::NetConfig;
-use umqtt::adapters::w5500::emulator::Emulator;
 use umqtt::time::{StdClock, StdDelay};
+use w5500_io::NetConfig;
+use w5500_io::emulator::Emulator;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::from_env();

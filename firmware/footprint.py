@@ -3,7 +3,7 @@
 
 Usage: python3 footprint.py [bin ...]   (after `cargo build --release`; default: all)
 Prints a Markdown table: per binary, flash (.vector_table + .text + .rodata) and RAM
-(.data + .bss), then bytes of code by owner: umqtt, core (from_utf8, fmt, ...), memory
+(.data + .bss), then bytes of code by owner: umqtt, w5500-io, core (from_utf8, fmt, ...), memory
 builtins (memcpy/memmove/memset from compiler_builtins), and the rest (the program, board
 support, the runtime, the vector table). "over `empty`" subtracts the baseline binary (runtime,
 vector table, semihosting exit); "without mem builtins" also leaves out memcpy/memmove/memset,
@@ -31,6 +31,8 @@ def sections(path):
 def owner(name):
     if "umqtt::" in name and "umqtt_firmware" not in name:
         return "umqtt"
+    if "w5500_io::" in name:
+        return "w5500-io"
     if name.startswith(("mem", "__aeabi_mem")) or "compiler_builtins::mem" in name:
         return "mem builtins"
     if name.startswith(("core::", "<core::")) or "compiler_builtins" in name:
@@ -41,7 +43,7 @@ def owner(name):
 def owners(path):
     out = subprocess.run(["arm-none-eabi-nm", "-C", "-S", "--size-sort", path], check=True,
                          capture_output=True, text=True).stdout
-    by = {"umqtt": 0, "core": 0, "mem builtins": 0, "rest": 0}
+    by = {"umqtt": 0, "w5500-io": 0, "core": 0, "mem builtins": 0, "rest": 0}
     for line in out.splitlines():
         parts = line.split(None, 3)
         if len(parts) < 4 or parts[2] not in "tTrR":
@@ -55,15 +57,15 @@ def main():
     base_flash, _ = sections(TARGET + "empty")
     base_mem = owners(TARGET + "empty")["mem builtins"]
     print("| binary | flash | over `empty` | over `empty`, without mem builtins "
-          "| RAM (static) | umqtt symbols | core | mem builtins | rest |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| RAM (static) | umqtt symbols | w5500-io symbols | core | mem builtins | rest |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in bins:
         flash, ram = sections(TARGET + b)
         o = owners(TARGET + b)
         over = flash - base_flash
         lean = over - (o["mem builtins"] - base_mem)
         print(f"| `{b}` | {flash:,} | {over:,} | {lean:,} | {ram:,} | {o['umqtt']:,} | "
-              f"{o['core']:,} | {o['mem builtins']:,} | {o['rest']:,} |")
+              f"{o['w5500-io']:,} | {o['core']:,} | {o['mem builtins']:,} | {o['rest']:,} |")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ use core::fmt::Write as _;
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::spi::SpiDevice;
-use umqtt::adapters::w5500::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
 use umqtt::{Client, Clock, ConnectOptions, Error, Event, NonBlocking, Publish, QoS};
+use w5500_io::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
 
 /// What the program needs to know.
 pub struct Settings<'a> {

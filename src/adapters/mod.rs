@@ -1,9 +1,8 @@
-//! Transports for the drivers: std TCP (feature `std`), tokio (feature `tokio`) and the
-//! WIZnet W5500 SPI Ethernet chip (feature `w5500`, no_std).
+//! Transports for the drivers: std TCP (feature `std`) and tokio (feature `tokio`). The WIZnet
+//! W5500 SPI Ethernet chip is the `w5500-io` crate of this workspace: its sockets are
+//! `embedded-io` streams any driver takes.
 
 #[cfg(feature = "std")]
 pub mod std_tcp;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-#[cfg(feature = "w5500")]
-pub mod w5500;

@@ -52,7 +52,7 @@ use crate::error::{BrokerError, CallerError, Error, LinkError};
 use crate::packet::{
     Connect, DecodeError, Packet, PacketId, Protocol, Publish, QoS, QosPid, Sender, Status,
     Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters, decode_from,
-    set_dup,
+    set_dup, too_large,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -681,7 +681,7 @@ impl<B: Buffer> Core<B> {
         };
         let len = Packet::Publish(message).encoded_len();
         let capacity = self.tx.capacity();
-        if len > capacity || Packet::Publish(message).too_large() {
+        if len > capacity || too_large(len) {
             return Err(Error::from(CallerError::PacketTooLarge {
                 size: len,
                 capacity,

@@ -5,6 +5,13 @@ use super::{DecodeError, EncodeError, PacketType, cursor::Writer};
 /// The largest Remaining Length four bytes can encode (section 2.2.3).
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
+/// True when a packet of `encoded_len` bytes (as `Packet::encoded_len` counts them) has a
+/// Remaining Length over [`MAX_REMAINING_LENGTH`], so `Packet::encode` refuses it: the
+/// largest encodable packet is that length plus a 5-byte fixed header.
+pub(crate) const fn too_large(encoded_len: usize) -> bool {
+    encoded_len > MAX_REMAINING_LENGTH + 5
+}
+
 /// A parsed fixed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FixedHeader {

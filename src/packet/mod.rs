@@ -23,6 +23,7 @@ pub use connect::{Connack, Connect, ConnectReturnCode, Login, Protocol, Will};
 pub use error::{DecodeError, EncodeError};
 pub use fields::{MqttStr, PacketId, Password, QoS, StrError};
 pub use header::MAX_REMAINING_LENGTH;
+pub(crate) use header::too_large;
 pub(crate) use publish::set_dup;
 pub use publish::{Publish, QosPid};
 pub use subscribe::{
@@ -337,12 +338,6 @@ impl<'a> Packet<'a> {
         }
     }
 
-    /// True when the Remaining Length would exceed [`MAX_REMAINING_LENGTH`]: the one check of
-    /// that limit on the way out ([`Packet::encode`] refuses such a packet).
-    pub(crate) fn too_large(&self) -> bool {
-        self.remaining_len() > MAX_REMAINING_LENGTH
-    }
-
     /// The exact number of bytes [`Packet::encode`] writes.
     pub fn encoded_len(&self) -> usize {
         Self::len_with(self.remaining_len())
@@ -359,10 +354,10 @@ impl<'a> Packet<'a> {
         if let Packet::Publish(p) = self {
             p.check()?;
         }
-        if self.too_large() {
+        let remaining = self.remaining_len();
+        if remaining > MAX_REMAINING_LENGTH {
             return Err(EncodeError::PacketTooLarge);
         }
-        let remaining = self.remaining_len();
         let mut w = Writer::new(buf, Self::len_with(remaining))?;
         header::write(&mut w, self.first_byte(), remaining)?;
         match self {

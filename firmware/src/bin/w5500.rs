@@ -12,9 +12,9 @@ use stm32f4xx_hal::pac;
 use stm32f4xx_hal::prelude::*;
 use stm32f4xx_hal::rcc::Config;
 use stm32f4xx_hal::spi::{Mode, Phase, Polarity, Spi};
-use umqtt::adapters::w5500::NetConfig;
 use umqtt_firmware::app::{self, Buffers, Settings};
 use umqtt_firmware::board::{CORE_HZ, CycleClock, CycleDelay};
+use w5500_io::NetConfig;
 
 const SETTINGS: Settings<'static> = Settings {
     net: NetConfig {

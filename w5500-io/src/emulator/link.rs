@@ -72,7 +72,7 @@ impl Dialer {
 pub(super) struct Link {
     stream: TcpStream,
     inbox: Shared,
-    sends: Sender<Vec<u8>>,
+    sends: Sender<Option<Vec<u8>>>,
     /// SENDs written out so far, and whether writing failed.
     sent: Arc<Mutex<(u64, bool)>>,
 }
@@ -84,7 +84,7 @@ impl Link {
         let (reader, writer) = (stream.try_clone().ok()?, stream.try_clone().ok()?);
         let inbox2 = inbox.clone();
         thread::spawn(move || read_loop(reader, &inbox2));
-        let (sends, queue) = channel::<Vec<u8>>();
+        let (sends, queue) = channel::<Option<Vec<u8>>>();
         let sent = Arc::new(Mutex::new((0u64, false)));
         let sent2 = sent.clone();
         thread::spawn(move || write_loop(writer, &queue, &sent2));
@@ -114,7 +114,7 @@ impl Link {
 
     /// Queues one SEND's bytes for the writer thread.
     pub(super) fn send(&self, bytes: Vec<u8>) {
-        let _ = self.sends.send(bytes);
+        let _ = self.sends.send(Some(bytes));
     }
 
     /// How many SENDs are written out, and whether writing failed.
@@ -122,9 +122,9 @@ impl Link {
         *self.sent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends FIN.
+    /// Sends FIN once the SENDs queued before it are written.
     pub(super) fn shutdown_write(&self) {
-        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.sends.send(None);
     }
 }
 
@@ -173,8 +173,14 @@ fn read_loop(mut stream: TcpStream, inbox: &Shared) {
     }
 }
 
-fn write_loop(mut stream: TcpStream, queue: &Receiver<Vec<u8>>, sent: &Mutex<(u64, bool)>) {
+/// Writes each SEND's bytes in order; `None` is the FIN, after everything sent before it (as
+/// the chip sends its TX buffer before the FIN of a DISCON).
+fn write_loop(mut stream: TcpStream, queue: &Receiver<Option<Vec<u8>>>, sent: &Mutex<(u64, bool)>) {
     for bytes in queue {
+        let Some(bytes) = bytes else {
+            let _ = stream.shutdown(Shutdown::Write);
+            return;
+        };
         let ok = stream.write_all(&bytes).is_ok();
         let mut sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
         sent.0 += 1;

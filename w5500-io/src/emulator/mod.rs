@@ -1,4 +1,4 @@
-//! A W5500 in software (feature `w5500-emulator`, std): an `embedded_hal::spi::SpiDevice`
+//! A W5500 in software (feature `emulator`, std): an `embedded_hal::spi::SpiDevice`
 //! that decodes the chip's SPI frames, models its common and socket registers and the 16 KiB
 //! TX / RX buffer memory, and bridges TCP sockets to real std TCP sockets. Firmware code
 //! written against [`super::W5500`] runs unchanged on a Linux host.

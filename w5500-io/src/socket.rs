@@ -150,10 +150,12 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
         Err(W5500Error::ConnectTimeout)
     }
 
-    /// Sends FIN and waits (up to [`Timeouts::write_ms`]) for the peer's; closes the socket
-    /// in any case.
+    /// Sends FIN once the last SEND has finished (up to [`Timeouts::write_ms`]), waits as long
+    /// for the peer's; closes the socket in any case.
     pub fn disconnect(&mut self) -> Result<(), W5500Error<SPI::Error>> {
         if self.is_connected()? {
+            // Unsent data would otherwise race the FIN; a failed flush ends in CLOSE anyway.
+            let _ = embedded_io::Write::flush(self);
             self.command(CMD_DISCON)?;
             for _ in 0..polls(self.timeouts.write_ms) {
                 if self.status()? == SR_CLOSED {
