@@ -10,14 +10,15 @@
 //! with umqtt and rumqttc alike (5,000 sent at a window of 32 against the default: 3,128 resp.
 //! 4,136 delivered).
 
-#[path = "../tests/live/mod.rs"]
-mod live;
+#[path = "../tests/support/broker.rs"]
+#[allow(dead_code)]
+mod broker;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use live::{Broker, Conn, find_program};
+use broker::{Broker, Conn, find_program};
 use umqtt::{Blocking, Client, ConnectOptions, QoS, StdClock, TcpTransport};
 
 const PAYLOAD: [u8; 64] = [b'x'; 64];

@@ -4,10 +4,8 @@
 //! `cargo run --example demo` starts a real MQTT broker in-process (rumqttd) on a free
 //! loopback port, so it needs nothing installed. `--host H --port P` uses any broker instead.
 
-#[path = "support/broker.rs"]
-mod broker;
-
 use std::process::ExitCode;
+use umqtt_testbroker as broker;
 
 use std::cell::Cell;
 

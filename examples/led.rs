@@ -7,12 +7,11 @@
 
 #[path = "support/args.rs"]
 mod args;
-#[path = "support/broker.rs"]
-mod broker;
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
+use umqtt_testbroker as broker;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};

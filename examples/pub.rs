@@ -5,10 +5,9 @@
 
 #[path = "support/args.rs"]
 mod args;
-#[path = "support/broker.rs"]
-mod broker;
 
 use umqtt::{Blocking, Client, ConnectOptions, QoS, StdClock, TcpTransport};
+use umqtt_testbroker as broker;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::from_env();

@@ -6,11 +6,10 @@
 
 #[path = "support/args.rs"]
 mod args;
-#[path = "support/broker.rs"]
-mod broker;
 
 use std::cell::Cell;
 use std::time::Duration;
+use umqtt_testbroker as broker;
 
 use umqtt::{Blocking, Client, ConnectOptions, Event, NonBlocking, QoS, StdClock, TcpTransport};
 

@@ -5,10 +5,8 @@
 //! `cargo run --example tokio [-- --count N] [--host H --port P]` (in-process broker and 5
 //! messages by default; with `--host`, runs until Ctrl-C unless `--count` is given).
 
-#[path = "support/broker.rs"]
-mod broker;
-
 use std::time::Duration;
+use umqtt_testbroker as broker;
 
 use umqtt::adapters::tokio::{AsyncClient, OwnedEvent};
 use umqtt::{ConnectOptions, QoS};

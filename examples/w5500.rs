@@ -10,10 +10,9 @@
 mod app;
 #[path = "support/args.rs"]
 mod args;
-#[path = "support/broker.rs"]
-mod broker;
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use umqtt_testbroker as broker;
 
 use umqtt::time::{StdClock, StdDelay};
 use w5500_io::NetConfig;

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::*;
+use support::scripted::*;
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
 use umqtt::{Backoff, BrokerError, Client, ConnectOptions, Error, LinkError};

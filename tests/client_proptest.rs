@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use support::{Ev, enc, pid};
+use support::scripted::{Ev, enc, pid};
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
 use umqtt::{Client, ConnectOptions, Error};

@@ -1,9 +1,9 @@
 //! Byte vectors for every control packet, valid and malformed. Each malformed case is named
 //! after the normative statement it breaks (see tests/CONFORMANCE.md).
 
-mod common;
+mod support;
 
-use common::{enc, err, ok};
+use support::codec::{enc, err, ok};
 use umqtt::packet::*;
 use umqtt::topic::{TopicError, TopicFilter, TopicName};
 

@@ -32,7 +32,7 @@
 //! `UMQTT_FAULT_SEED` picks another seed; `UMQTT_FAULT_MESSAGES` another message count;
 //! `UMQTT_FAULT_TRACE=file` writes every logged packet there.
 
-mod live;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -41,9 +41,9 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use live::*;
 use std::cell::Cell;
 use std::rc::Rc;
+use support::broker::*;
 
 use umqtt::packet::{Packet, Status, decode};
 use umqtt::topic::TopicFilter;

@@ -3,14 +3,14 @@
 //! the bytes sent. Needs mosquitto, mosquitto-clients and python3-paho-mqtt (required in
 //! CI; skipped with a message elsewhere when missing).
 
-mod live;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use live::*;
+use support::broker::*;
 use umqtt::ConnectOptions;
 use umqtt::packet::QoS;
 

@@ -4,7 +4,7 @@
 //! between two packets the client sends may exceed the keep-alive; at least three PINGREQs
 //! fill the idle time.
 
-mod live;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use live::*;
+use support::broker::*;
 use umqtt::adapters::tokio::{TokioDelay, connect};
 use umqtt::packet::{PacketType, Status, decode};
 use umqtt::{

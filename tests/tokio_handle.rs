@@ -5,7 +5,7 @@
 //! the event loop's edges against a tiny scripted TCP broker: a cancelled poll, a SUBSCRIBE
 //! lost across a resumed session, a refusal, calls after the end.
 
-mod live;
+mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use live::*;
+use support::broker::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};

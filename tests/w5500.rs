@@ -3,7 +3,7 @@
 //! non-blocking driver; and the W5500 program (`firmware/src/app.rs`) getting a command while
 //! a publish waits. The chip itself is tested in `w5500-io/tests/emulator.rs`.
 
-mod live;
+mod support;
 
 use std::cell::RefCell;
 use std::io::{Read as _, Write as _};
@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use live::*;
+use support::broker::*;
 use umqtt::packet::QoS;
 use umqtt::time::{StdClock, StdDelay};
 use umqtt::{Blocking, Client, ConnectOptions, Event, NonBlocking};

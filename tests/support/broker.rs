@@ -2,10 +2,8 @@
 //! config, or — when mosquitto is not installed and `UMQTT_REQUIRE_MOSQUITTO` is not `1` —
 //! the in-process Rust broker (rumqttd). Plus `Conn`, a client over real sockets with
 //! bounded waits, so a misbehaving broker fails a test instead of hanging it.
-#![allow(dead_code)]
 
-#[path = "../../examples/support/broker.rs"]
-mod broker;
+use umqtt_testbroker as in_process;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -159,7 +157,7 @@ impl Broker {
             eprintln!("mosquitto not installed: using the in-process broker");
             let auth = auth.map(|(u, p)| HashMap::from([(u.to_string(), p.to_string())]));
             Broker::InProcess {
-                addr: broker::start_with_auth(auth),
+                addr: in_process::start_with_auth(auth),
             }
         })
     }

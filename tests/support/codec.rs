@@ -1,5 +1,4 @@
 //! Helpers shared by the codec tests.
-#![allow(dead_code)]
 
 use umqtt::packet::{DecodeError, Packet, Status, decode};
 

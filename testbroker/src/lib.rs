@@ -1,6 +1,6 @@
-//! A real MQTT broker in-process: rumqttd on a free loopback port, so the examples and
-//! tests run with no setup. Shared by the examples and the tests (`#[path]`-included).
-#![allow(dead_code)]
+//! A real MQTT broker in-process: rumqttd on a free loopback port, so umqtt's examples and
+//! tests run with no setup. A development crate of the workspace (not published): the
+//! examples and the tests both depend on it.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
