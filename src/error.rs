@@ -3,8 +3,7 @@
 use core::convert::Infallible;
 use core::fmt;
 
-use crate::client::ConfigError;
-use crate::packet::{ConnectReturnCode, DecodeError, PacketId, PacketType};
+use crate::packet::{ConnectReturnCode, DecodeError, PacketId, PacketType, StrError};
 use crate::topic::TopicError;
 
 /// Everything that can go wrong, generic over the transport's error `E` (none for the sans-IO
@@ -222,3 +221,61 @@ impl<E: fmt::Debug + fmt::Display> core::error::Error for Error<E> {}
 impl core::error::Error for CallerError {}
 impl core::error::Error for BrokerError {}
 impl core::error::Error for LinkError {}
+
+/// A connect option the caller got wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The client id, user name or will topic is not a valid MQTT string.
+    InvalidString(StrError),
+    /// The will topic is not a valid topic name.
+    InvalidWillTopic(crate::topic::TopicError),
+    /// A password or will payload longer than 65,535 bytes.
+    FieldTooLong,
+    /// An empty client id requires a clean session (MQTT-3.1.3-7).
+    EmptyClientIdNeedsCleanSession,
+    /// More than 65,535 resubscribe filters.
+    TooManyFilters,
+    /// `max_inflight(0)`: no QoS 1/2 message could ever be sent.
+    NoInflight,
+    /// The tx buffer cannot hold the CONNECT (with its will and credentials) or the
+    /// resubscribe SUBSCRIBE.
+    TxTooSmall {
+        /// The size it needs.
+        needed: usize,
+    },
+    /// The session store cannot hold the encoded CONNECT and resubscribe SUBSCRIBE it keeps
+    /// for reconnects plus one entry.
+    StoreTooSmall {
+        /// The size it needs at least.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidString(e) => write!(f, "invalid string: {e}"),
+            ConfigError::InvalidWillTopic(e) => write!(f, "invalid will topic: {e}"),
+            ConfigError::FieldTooLong => f.write_str("password or will payload over 65535 bytes"),
+            ConfigError::EmptyClientIdNeedsCleanSession => {
+                f.write_str("an empty client id requires clean_session = true (MQTT-3.1.3-7)")
+            }
+            ConfigError::TooManyFilters => f.write_str("more than 65,535 resubscribe filters"),
+            ConfigError::NoInflight => {
+                f.write_str("max_inflight is 0: no QoS 1/2 message could ever be sent")
+            }
+            ConfigError::TxTooSmall { needed } => write!(
+                f,
+                "the tx buffer must hold the {needed}-byte CONNECT or resubscribe packet"
+            ),
+            ConfigError::StoreTooSmall { needed } => write!(
+                f,
+                "the session store needs at least {needed} bytes (the CONNECT and resubscribe \
+                 packets it keeps, plus one entry)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}

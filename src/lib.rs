@@ -55,7 +55,7 @@ pub mod blocking;
 pub mod client;
 mod driver;
 mod error;
-pub use error::{BrokerError, CallerError, Error, LinkError};
+pub use error::{BrokerError, CallerError, ConfigError, Error, LinkError};
 pub mod nonblocking;
 pub mod packet;
 pub mod reconnect;

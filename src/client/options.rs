@@ -1,8 +1,7 @@
 //! What the client connects with.
 
-use core::fmt;
-
-use crate::packet::{Login, MqttStr, Password, QoS, StrError, Subscription, Will};
+pub use crate::error::ConfigError;
+use crate::packet::{Login, MqttStr, Password, QoS, Subscription, Will};
 use crate::topic::TopicName;
 
 /// Connection options: client id, keep-alive, session, will, credentials and timeouts.
@@ -35,64 +34,6 @@ pub struct ConnectOptions<'a> {
 /// The default of [`ConnectOptions::max_inflight`]: mosquitto's default
 /// `max_inflight_messages`.
 pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
-
-/// A connect option the caller got wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The client id, user name or will topic is not a valid MQTT string.
-    InvalidString(StrError),
-    /// The will topic is not a valid topic name.
-    InvalidWillTopic(crate::topic::TopicError),
-    /// A password or will payload longer than 65,535 bytes.
-    FieldTooLong,
-    /// An empty client id requires a clean session (MQTT-3.1.3-7).
-    EmptyClientIdNeedsCleanSession,
-    /// More than 65,535 resubscribe filters.
-    TooManyFilters,
-    /// `max_inflight(0)`: no QoS 1/2 message could ever be sent.
-    NoInflight,
-    /// The tx buffer cannot hold the CONNECT (with its will and credentials) or the
-    /// resubscribe SUBSCRIBE.
-    TxTooSmall {
-        /// The size it needs.
-        needed: usize,
-    },
-    /// The session store cannot hold the encoded CONNECT and resubscribe SUBSCRIBE it keeps
-    /// for reconnects plus one entry.
-    StoreTooSmall {
-        /// The size it needs at least.
-        needed: usize,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::InvalidString(e) => write!(f, "invalid string: {e}"),
-            ConfigError::InvalidWillTopic(e) => write!(f, "invalid will topic: {e}"),
-            ConfigError::FieldTooLong => f.write_str("password or will payload over 65535 bytes"),
-            ConfigError::EmptyClientIdNeedsCleanSession => {
-                f.write_str("an empty client id requires clean_session = true (MQTT-3.1.3-7)")
-            }
-            ConfigError::TooManyFilters => f.write_str("more than 65,535 resubscribe filters"),
-            ConfigError::NoInflight => {
-                f.write_str("max_inflight is 0: no QoS 1/2 message could ever be sent")
-            }
-            ConfigError::TxTooSmall { needed } => write!(
-                f,
-                "the tx buffer must hold the {needed}-byte CONNECT or resubscribe packet"
-            ),
-            ConfigError::StoreTooSmall { needed } => write!(
-                f,
-                "the session store needs at least {needed} bytes (the CONNECT and resubscribe \
-                 packets it keeps, plus one entry)"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for ConfigError {}
 
 impl<'a> ConnectOptions<'a> {
     /// Options for `client_id`: keep-alive 60 s, clean session, no will, no credentials,
