@@ -1,8 +1,11 @@
-//! Transports for the drivers: std TCP (feature `std`) and tokio (feature `tokio`). The WIZnet
+//! Transports for the drivers: std TCP (feature `std`), TLS over it (feature `tls`) and tokio
+//! (feature `tokio`). The WIZnet
 //! W5500 SPI Ethernet chip is the `w5500-io` crate of this workspace: its sockets are
 //! `embedded-io` streams any driver takes.
 
 #[cfg(feature = "std")]
 pub mod std_tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;

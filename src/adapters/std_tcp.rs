@@ -52,37 +52,37 @@ impl TcpTransport {
             .as_ref()
             .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
+}
 
-    /// Is the socket readable (or writable) right now, without blocking?
-    #[cfg(unix)]
-    fn ready(&self, write: bool) -> io::Result<bool> {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        let flags = if write { PollFlags::OUT } else { PollFlags::IN };
-        let mut fds = [PollFd::new(self.socket()?, flags)];
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        let n = poll(&mut fds, Some(&zero)).map_err(io::Error::from)?;
-        // Hang-up and errors count as ready: the next read or write reports them.
-        Ok(n > 0 && !fds[0].revents().is_empty())
+/// Is `stream` readable (or writable) right now, without blocking? (Also for the TLS
+/// transport over it.)
+#[cfg(unix)]
+pub(crate) fn ready(stream: &TcpStream, write: bool) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let flags = if write { PollFlags::OUT } else { PollFlags::IN };
+    let mut fds = [PollFd::new(stream, flags)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let n = poll(&mut fds, Some(&zero)).map_err(io::Error::from)?;
+    // Hang-up and errors count as ready: the next read or write reports them.
+    Ok(n > 0 && fds.first().is_some_and(|fd| !fd.revents().is_empty()))
+}
+
+/// Is `stream` readable (or writable) right now, without blocking?
+#[cfg(not(unix))]
+pub(crate) fn ready(stream: &TcpStream, write: bool) -> io::Result<bool> {
+    if write {
+        return Ok(true);
     }
-
-    /// Is the socket readable (or writable) right now, without blocking?
-    #[cfg(not(unix))]
-    fn ready(&self, write: bool) -> io::Result<bool> {
-        if write {
-            return Ok(true);
-        }
-        let stream = self.socket()?;
-        stream.set_nonblocking(true)?;
-        let r = stream.peek(&mut [0u8; 1]);
-        stream.set_nonblocking(false)?;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
-        }
+    stream.set_nonblocking(true)?;
+    let r = stream.peek(&mut [0u8; 1]);
+    stream.set_nonblocking(false)?;
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -113,12 +113,12 @@ impl embedded_io::Write for TcpTransport {
 
 impl embedded_io::ReadReady for TcpTransport {
     fn read_ready(&mut self) -> io::Result<bool> {
-        self.ready(false)
+        ready(self.socket()?, false)
     }
 }
 
 impl embedded_io::WriteReady for TcpTransport {
     fn write_ready(&mut self) -> io::Result<bool> {
-        self.ready(true)
+        ready(self.socket()?, true)
     }
 }

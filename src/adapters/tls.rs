@@ -1,0 +1,415 @@
+//! TLS over std TCP for the blocking and non-blocking drivers (feature `tls`): rustls with the
+//! `ring` provider (it builds with a C compiler alone; aws-lc-rs would need CMake and more on
+//! a fresh machine).
+//!
+//! [`TlsOptions`] says whom to trust and who we are: the webpki roots by default, or your CA
+//! (PEM); a client certificate and key for mutual TLS; ALPN protocols; and — only when asked
+//! for by name — no verification at all. [`TlsTransport::connect`] finishes the handshake
+//! before it returns, so a broker that cannot be trusted never sees an MQTT byte, and the
+//! failure reads as a sentence ("certificate not trusted", "host name mismatch", "the broker
+//! requires a client certificate").
+//!
+//! ```no_run
+//! use umqtt::adapters::tls::{TlsOptions, TlsTransport};
+//!
+//! let ca = std::fs::read("ca.pem")?;
+//! let options = TlsOptions::with_ca_pem(&ca)?
+//!     .client_auth_pem(&std::fs::read("client.pem")?, &std::fs::read("client.key")?)?;
+//! let io = TlsTransport::connect("broker.example.com:8883", "broker.example.com", &options)?;
+//! // `io` is the transport of `Blocking::new` or `NonBlocking::new`.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::io::{self, Read as _, Write as _};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::time::Duration;
+use std::vec::Vec;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+/// How long the handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The read timeout afterwards: how often a blocked read returns to service keep-alive.
+const READ_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Whom to trust and who we are, for [`TlsTransport::connect`].
+#[derive(Clone)]
+pub struct TlsOptions {
+    roots: RootCertStore,
+    client: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+    alpn: Vec<Vec<u8>>,
+    insecure: bool,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key.
+        f.debug_struct("TlsOptions")
+            .field("roots", &self.roots.len())
+            .field("client_certificate", &self.client.is_some())
+            .field("alpn", &self.alpn)
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}
+
+/// A certificate, key or CA file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfigError(String);
+
+impl fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsConfigError {}
+
+fn config_error(what: &str, e: impl fmt::Display) -> TlsConfigError {
+    TlsConfigError(std::format!("{what}: {e}"))
+}
+
+impl TlsOptions {
+    /// Trust the Mozilla root certificates (webpki-roots): for hosted brokers.
+    pub fn webpki_roots() -> Self {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Self::trusting(roots)
+    }
+
+    /// Trust only the CA certificates in `pem` (`--cafile`): for your own broker.
+    pub fn with_ca_pem(pem: &[u8]) -> Result<Self, TlsConfigError> {
+        Self::trusting(RootCertStore::empty()).add_ca_pem(pem)
+    }
+
+    fn trusting(roots: RootCertStore) -> Self {
+        TlsOptions {
+            roots,
+            client: None,
+            alpn: Vec::new(),
+            insecure: false,
+        }
+    }
+
+    /// Also trust the CA certificates in `pem`.
+    pub fn add_ca_pem(mut self, pem: &[u8]) -> Result<Self, TlsConfigError> {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| config_error("CA file", e))?;
+            self.roots
+                .add(cert)
+                .map_err(|e| config_error("CA certificate", e))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(TlsConfigError("CA file: no certificate in it".into()));
+        }
+        Ok(self)
+    }
+
+    /// Present this client certificate chain and key (PEM; `--cert`, `--key`): mutual TLS.
+    pub fn client_auth_pem(
+        mut self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, TlsConfigError> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| config_error("client certificate", e))?;
+        if chain.is_empty() {
+            return Err(TlsConfigError(
+                "client certificate: none in the file".into(),
+            ));
+        }
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| config_error("client key", e))?;
+        self.client = Some((chain, Arc::new(key)));
+        Ok(self)
+    }
+
+    /// Offer `protocol` by ALPN (AWS IoT Core on port 443: `x-amzn-mqtt-ca`).
+    pub fn alpn(mut self, protocol: &[u8]) -> Self {
+        self.alpn.push(protocol.to_vec());
+        self
+    }
+
+    /// Do not verify the broker's certificate or name at all (`--insecure`). Anyone on the
+    /// path can then read and change the traffic: for tests against a broker you control.
+    pub fn insecure_skip_verification(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
+    fn client_config(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| config_error("TLS versions", e))?;
+        let builder = match self.insecure {
+            true => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider))),
+            false => builder.with_root_certificates(self.roots.clone()),
+        };
+        let mut config = match &self.client {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map_err(|e| config_error("client certificate and key", e))?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = self.alpn.clone();
+        Ok(Arc::new(config))
+    }
+}
+
+/// The verifier of [`TlsOptions::insecure_skip_verification`]: accepts any certificate, but
+/// still checks the handshake signatures with it.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Why a TLS connection failed, as a sentence; the rustls error is its source.
+#[derive(Debug)]
+pub struct TlsFailure(rustls::Error);
+
+impl TlsFailure {
+    /// The rustls error.
+    pub fn rustls(&self) -> &rustls::Error {
+        &self.0
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+        let what = match &self.0 {
+            E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+                "the broker's certificate is not trusted (unknown issuer)"
+            }
+            E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                "host name mismatch: the broker's certificate is for another name"
+            }
+            E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                "the broker's certificate has expired"
+            }
+            E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+                "the broker's certificate is not valid yet"
+            }
+            E::AlertReceived(A::CertificateRequired) => "the broker requires a client certificate",
+            E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
+                "the broker refused our client certificate"
+            }
+            _ => return write!(f, "TLS failed: {}", self.0),
+        };
+        write!(f, "{what} ({})", self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e))
+}
+
+/// A TLS connection over std TCP implementing `embedded_io::{Read, Write, ReadReady,
+/// WriteReady}`, like [`super::std_tcp::TcpTransport`]: a 100 ms read timeout reads as
+/// `ErrorKind::TimedOut` ("no data yet"); the readiness answers never block.
+pub struct TlsTransport {
+    conn: ClientConnection,
+    sock: TcpStream,
+}
+
+impl fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsTransport")
+            .field("peer", &self.sock.peer_addr().ok())
+            .field("protocol", &self.conn.protocol_version())
+            .finish()
+    }
+}
+
+impl TlsTransport {
+    /// Connects to `addr`, verifying the broker as `server_name` (its host name, also sent as
+    /// SNI, or an IP address), and completes the handshake. Errors: I/O, a bad configuration
+    /// ([`TlsConfigError`]) or a failed handshake ([`TlsFailure`]), each as an `io::Error`
+    /// whose `Display` says what failed.
+    pub fn connect(
+        addr: impl ToSocketAddrs,
+        server_name: &str,
+        options: &TlsOptions,
+    ) -> io::Result<Self> {
+        let config = options
+            .client_config()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, config_error("server name", e))
+        })?;
+        let conn = ClientConnection::new(config, name).map_err(tls_error)?;
+        let sock = TcpStream::connect(addr)?;
+        sock.set_nodelay(true)?;
+        let mut t = TlsTransport { conn, sock };
+        t.sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        while t.conn.is_handshaking() {
+            t.conn.complete_io(&mut t.sock).map_err(unwrap_tls)?;
+        }
+        t.sock.set_read_timeout(Some(READ_TIMEOUT))?;
+        Ok(t)
+    }
+
+    /// The negotiated ALPN protocol, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// Writes what rustls has queued (records, alerts) to the socket.
+    fn send_tls(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut self.sock)? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads TLS records from the socket once; `Ok(false)` at end of stream.
+    fn receive_tls(&mut self) -> io::Result<bool> {
+        let n = self.conn.read_tls(&mut self.sock)?;
+        self.conn.process_new_packets().map_err(tls_error)?;
+        self.send_tls()?;
+        Ok(n > 0)
+    }
+
+    /// Is the socket readable (or writable) now, without waiting?
+    fn socket_ready(&self, write: bool) -> io::Result<bool> {
+        super::std_tcp::ready(&self.sock, write)
+    }
+}
+
+/// rustls reports handshake errors inside `io::Error`s; give them our sentence.
+fn unwrap_tls(e: io::Error) -> io::Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => tls_error(tls.clone()),
+        None => e,
+    }
+}
+
+impl embedded_io::ErrorType for TlsTransport {
+    type Error = io::Error;
+}
+
+impl embedded_io::Read for TlsTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                // The peer closed without close_notify, as brokers do: end of stream.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match self.receive_tls() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                // A read timeout shows as WouldBlock on Unix: report it as TimedOut.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl embedded_io::Write for TlsTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.conn.writer().write(buf)?;
+        self.send_tls()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_tls()?;
+        self.sock.flush()
+    }
+}
+
+impl embedded_io::ReadReady for TlsTransport {
+    /// True when decrypted bytes wait, or the socket has records (read without waiting until
+    /// a whole one decrypts), or the stream ended.
+    fn read_ready(&mut self) -> io::Result<bool> {
+        loop {
+            let state = self.conn.process_new_packets().map_err(tls_error)?;
+            if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+                return Ok(true);
+            }
+            if !self.socket_ready(false)? {
+                return Ok(false);
+            }
+            if !self.receive_tls()? {
+                return Ok(true); // end of stream: the next read says so
+            }
+        }
+    }
+}
+
+impl embedded_io::WriteReady for TlsTransport {
+    fn write_ready(&mut self) -> io::Result<bool> {
+        self.socket_ready(true)
+    }
+}
