@@ -3,14 +3,17 @@
 //! ```text
 //! cargo run --example umqtt -- pub -t TOPIC (-m MSG | -f FILE | -l | -n) [options]
 //! cargo run --example umqtt -- sub -t FILTER [-t FILTER…] [-v] [-C COUNT] [-N] [options]
-//! options: -h HOST (localhost) -p PORT (1883) -q QOS -r -i ID -u USER -P PASSWORD -k KEEPALIVE
-//!          -c (no clean session) --will-topic T --will-payload P --will-qos Q --will-retain
+//! options: -h HOST (localhost) -p PORT (1883; 8883 with TLS) -q QOS -r -i ID -u USER
+//!          -P PASSWORD -k KEEPALIVE -c (no clean session)
+//!          --will-topic T --will-payload P --will-qos Q --will-retain
+//!          TLS: --cafile FILE --cert FILE --key FILE --insecure
 //! ```
 //! Exits non-zero with a message on bad arguments, an unreachable broker or a refusal.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
+use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::topic::TopicFilter;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, SubackCode, Subscription};
 use umqtt::{Error, TcpTransport};
@@ -18,7 +21,11 @@ use umqtt::{Error, TcpTransport};
 #[derive(Default)]
 struct Opts {
     host: String,
-    port: u16,
+    port: Option<u16>,
+    cafile: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    insecure: bool,
     topics: Vec<String>,
     message: Option<Vec<u8>>,
     lines: bool,
@@ -44,7 +51,6 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), Strin
     }
     let mut o = Opts {
         host: "localhost".into(),
-        port: 1883,
         keep_alive: 60,
         ..Default::default()
     };
@@ -52,7 +58,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), Strin
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "-h" => o.host = value()?,
-            "-p" => o.port = value()?.parse().map_err(|_| "-p needs a port number")?,
+            "-p" => o.port = Some(value()?.parse().map_err(|_| "-p needs a port number")?),
+            "--cafile" => o.cafile = Some(value()?),
+            "--cert" => o.cert = Some(value()?),
+            "--key" => o.key = Some(value()?),
+            "--insecure" => o.insecure = true,
             "-t" => o.topics.push(value()?),
             "-m" => o.message = Some(value()?.into_bytes()),
             "-f" => o.message = Some(std::fs::read(value()?).map_err(|e| format!("-f: {e}"))?),
@@ -96,6 +106,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), Strin
     if o.persistent && o.id.is_none() {
         return Err("-c needs a client id (-i)".into());
     }
+    if o.cert.is_some() != o.key.is_some() {
+        return Err("--cert and --key go together".into());
+    }
     Ok((cmd, o))
 }
 
@@ -123,8 +136,41 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     }
     let size = o.message.as_ref().map_or(0, Vec::len) + 64 * 1024;
     let client = Client::new(options, vec![0; size], vec![0; size], vec![0; 2 * size])?;
-    let addr = format!("{}:{}", o.host, o.port);
-    let io = TcpTransport::connect(&addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    let tls = o.cafile.is_some() || o.cert.is_some() || o.insecure;
+    let addr = format!(
+        "{}:{}",
+        o.host,
+        o.port.unwrap_or(if tls { 8883 } else { 1883 })
+    );
+    if !tls {
+        let io = TcpTransport::connect(&addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
+        return session(cmd, o, client, io);
+    }
+    let read = |f: &str| std::fs::read(f).map_err(|e| format!("{f}: {e}"));
+    let mut tls = match &o.cafile {
+        Some(f) => TlsOptions::with_ca_pem(&read(f)?)?,
+        None => TlsOptions::webpki_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&o.cert, &o.key) {
+        tls = tls.client_auth_pem(&read(cert)?, &read(key)?)?;
+    }
+    if o.insecure {
+        tls = tls.insecure_skip_verification();
+    }
+    let io = TlsTransport::connect(&addr, &o.host, &tls).map_err(|e| format!("{addr}: {e}"))?;
+    session(cmd, o, client, io)
+}
+
+/// The pub or sub session over a connected transport (TCP or TLS).
+fn session<T>(
+    cmd: &str,
+    o: &Opts,
+    client: Client<Vec<u8>>,
+    io: T,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    T: embedded_io::Read + embedded_io::Write<Error = std::io::Error>,
+{
     // Events that arrive while a publish waits for room, or while the disconnect completes
     // inbound QoS 2: acknowledgements (pub) and messages past -C (sub), which the tool ignores.
     let mut mqtt = Blocking::new(client, io, StdClock::new(), |_| {});
