@@ -344,3 +344,75 @@ fn password_login_over_tls() {
         }
     }
 }
+
+#[tokio::test]
+async fn tokio_async_driver_and_shared_handle_over_tls() {
+    use umqtt::adapters::tokio::{AsyncClient, OwnedEvent, TokioDelay, connect_tls};
+    use umqtt::{Async, Backoff};
+    let pki = pki();
+    let d = dir("tokio");
+    let conf = "allow_anonymous true\nrequire_certificate true\n";
+    let Some(b) = TlsBroker::start(&d, &pki, false, conf) else {
+        return;
+    };
+    let options = TlsOptions::with_ca_pem(pki.ca.as_bytes())
+        .unwrap()
+        .client_auth_pem(pki.client_cert.as_bytes(), pki.client_key.as_bytes())
+        .unwrap();
+    // The async driver over tokio-rustls, mutual TLS.
+    let io = connect_tls(b.addr, "localhost", &options).await.unwrap();
+    let client = Client::new(
+        ConnectOptions::new("tls-async").unwrap(),
+        vec![0; 1024],
+        vec![0; 1024],
+        vec![0; 2048],
+    );
+    let mut m = Async::new(client.unwrap(), io, StdClock::new(), TokioDelay, |_| {});
+    m.connect().await.unwrap();
+    m.subscribe("tk/#", QoS::ExactlyOnce).await.unwrap();
+    m.publish("tk/a", "async over TLS", QoS::ExactlyOnce, false)
+        .await
+        .unwrap();
+    loop {
+        if let Event::Message(msg) = m.next_event().await.unwrap() {
+            assert_eq!(msg.payload, b"async over TLS");
+            break;
+        }
+    }
+    m.disconnect().await.unwrap();
+    // The shared handle: its event loop connects (and would reconnect) over TLS.
+    let (handle, mut eventloop) = AsyncClient::new(
+        ConnectOptions::new("tls-handle").unwrap(),
+        b.addr.to_string(),
+        8,
+    )
+    .unwrap();
+    eventloop.use_tls("localhost", options.clone());
+    eventloop.set_backoff(Backoff::new(10, 100));
+    handle.subscribe("tk/#", QoS::AtLeastOnce).await.unwrap();
+    let publisher = handle.clone();
+    tokio::spawn(async move {
+        publisher
+            .publish("tk/h", "handle over TLS", QoS::AtLeastOnce, false)
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no message over TLS");
+        match tokio::time::timeout(Duration::from_secs(10), eventloop.poll()).await {
+            Ok(Ok(OwnedEvent::Message(msg))) => {
+                assert_eq!(msg.payload, b"handle over TLS");
+                break;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("the event loop stalled"),
+        }
+    }
+    // Another CA's broker: refused with the sentence.
+    let wrong = TlsOptions::with_ca_pem(ca("another CA").0.as_bytes()).unwrap();
+    let Err(e) = connect_tls(b.addr, "localhost", &wrong).await else {
+        panic!("a broker from another CA was trusted");
+    };
+    assert!(e.to_string().contains("not trusted"), "{e}");
+}

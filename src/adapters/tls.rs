@@ -73,7 +73,7 @@ impl fmt::Display for TlsConfigError {
 
 impl std::error::Error for TlsConfigError {}
 
-fn config_error(what: &str, e: impl fmt::Display) -> TlsConfigError {
+pub(crate) fn config_error(what: &str, e: impl fmt::Display) -> TlsConfigError {
     TlsConfigError(std::format!("{what}: {e}"))
 }
 
@@ -148,7 +148,7 @@ impl TlsOptions {
         self
     }
 
-    fn client_config(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -255,7 +255,7 @@ impl std::error::Error for TlsFailure {
     }
 }
 
-fn tls_error(e: rustls::Error) -> io::Error {
+pub(crate) fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e))
 }
 
@@ -334,7 +334,7 @@ impl TlsTransport {
 }
 
 /// rustls reports handshake errors inside `io::Error`s; give them our sentence.
-fn unwrap_tls(e: io::Error) -> io::Error {
+pub(crate) fn unwrap_tls(e: io::Error) -> io::Error {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())

@@ -51,6 +51,34 @@ pub async fn connect(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<To
     Ok(FromTokio::new(stream))
 }
 
+/// The async TLS transport (feature `tokio-tls`): tokio-rustls seen through
+/// `embedded_io_async`.
+#[cfg(feature = "tokio-tls")]
+pub type TokioTls = FromTokio<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `addr` (Nagle off) and completes a TLS handshake, verifying the broker as
+/// `server_name` (feature `tokio-tls`; see [`crate::adapters::tls`] for the options and the
+/// errors): nothing MQTT is sent to a broker that fails verification.
+#[cfg(feature = "tokio-tls")]
+pub async fn connect_tls(
+    addr: impl tokio::net::ToSocketAddrs,
+    server_name: &str,
+    options: &crate::adapters::tls::TlsOptions,
+) -> std::io::Result<TokioTls> {
+    use crate::adapters::tls::{config_error, unwrap_tls};
+    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let config = options.client_config().map_err(invalid)?;
+    let name = rustls::pki_types::ServerName::try_from(String::from(server_name))
+        .map_err(|e| invalid(config_error("server name", e)))?;
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(unwrap_tls)?;
+    Ok(FromTokio::new(tls))
+}
+
 /// `embedded_hal_async::delay::DelayNs` over `tokio::time::sleep`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TokioDelay;
@@ -216,12 +244,14 @@ impl AsyncClient {
                 q.push_back(e.into());
             }
         });
-        let driver = Async::new(client, Link(None), StdClock::new(), TokioDelay, handler);
+        let driver = Async::new(client, Link::Down, StdClock::new(), TokioDelay, handler);
         let eventloop = EventLoop {
             driver,
             inbox,
             queued,
             addr: addr.into(),
+            #[cfg(feature = "tokio-tls")]
+            tls: None,
             backoff: Backoff::default(),
             state: LoopState::Down,
             current: None,
@@ -303,8 +333,13 @@ impl AsyncClient {
 type Queued = Arc<Mutex<VecDeque<OwnedEvent>>>;
 type Handler = Box<dyn FnMut(Event<'_>) + Send>;
 
-/// A transport that may not be connected yet.
-struct Link(Option<TokioTcp>);
+/// The event loop's transport: not connected yet, TCP, or TLS.
+enum Link {
+    Down,
+    Tcp(TokioTcp),
+    #[cfg(feature = "tokio-tls")]
+    Tls(Box<TokioTls>),
+}
 
 impl embedded_io_async::ErrorType for Link {
     type Error = std::io::Error;
@@ -316,25 +351,31 @@ fn not_connected() -> std::io::Error {
 
 impl embedded_io_async::Read for Link {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
-            Some(io) => io.read(buf).await,
-            None => Err(not_connected()),
+        match self {
+            Link::Tcp(io) => io.read(buf).await,
+            #[cfg(feature = "tokio-tls")]
+            Link::Tls(io) => io.read(buf).await,
+            Link::Down => Err(not_connected()),
         }
     }
 }
 
 impl embedded_io_async::Write for Link {
     async fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
-            Some(io) => io.write(buf).await,
-            None => Err(not_connected()),
+        match self {
+            Link::Tcp(io) => io.write(buf).await,
+            #[cfg(feature = "tokio-tls")]
+            Link::Tls(io) => io.write(buf).await,
+            Link::Down => Err(not_connected()),
         }
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.0 {
-            Some(io) => io.flush().await,
-            None => Err(not_connected()),
+        match self {
+            Link::Tcp(io) => io.flush().await,
+            #[cfg(feature = "tokio-tls")]
+            Link::Tls(io) => io.flush().await,
+            Link::Down => Err(not_connected()),
         }
     }
 }
@@ -367,6 +408,9 @@ pub struct EventLoop {
     inbox: mpsc::Receiver<Command>,
     queued: Queued,
     addr: String,
+    /// TLS: the broker's name to verify, and the options.
+    #[cfg(feature = "tokio-tls")]
+    tls: Option<(String, crate::adapters::tls::TlsOptions)>,
     backoff: Backoff,
     state: LoopState,
     /// The command being carried out, kept until it is answered: carried out again after a
@@ -398,6 +442,13 @@ impl EventLoop {
     /// The core, for its state and counters.
     pub fn client(&self) -> &Client<Vec<u8>> {
         self.driver.client()
+    }
+
+    /// Connects over TLS (feature `tokio-tls`), verifying the broker as `server_name`; every
+    /// reconnect does the same. Call it before the first poll.
+    #[cfg(feature = "tokio-tls")]
+    pub fn use_tls(&mut self, server_name: &str, options: crate::adapters::tls::TlsOptions) {
+        self.tls = Some((server_name.into(), options));
     }
 
     /// True once the event loop has ended (after [`OwnedEvent::Disconnected`], or a refusal
@@ -501,9 +552,20 @@ impl EventLoop {
     /// did not answer, and restores every subscription when the session was not kept.
     async fn reconnect(&mut self) -> Result<(), TokioError> {
         let addr = self.addr.clone();
+        #[cfg(feature = "tokio-tls")]
+        let tls = self.tls.clone();
         let open = move |_attempt: u32| {
             let addr = addr.clone();
-            async move { connect(addr).await.map(|io| Link(Some(io))) }
+            #[cfg(feature = "tokio-tls")]
+            let tls = tls.clone();
+            async move {
+                #[cfg(feature = "tokio-tls")]
+                if let Some((name, options)) = tls {
+                    let io = connect_tls(addr, &name, &options).await?;
+                    return Ok(Link::Tls(Box::new(io)));
+                }
+                connect(addr).await.map(Link::Tcp)
+            }
         };
         let mut delay = TokioDelay;
         let session_present = self
