@@ -6,7 +6,7 @@ mod support;
 use support::scripted::*;
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
-use umqtt::{Backoff, BrokerError, Client, ConnectOptions, Error, LinkError};
+use umqtt::{Backoff, BrokerError, CallerError, Client, ConnectOptions, Error, LinkError};
 
 fn connect_bytes(clean: bool, id: &str, keep_alive: u16) -> Vec<u8> {
     enc(&Packet::Connect(Connect {
@@ -969,5 +969,52 @@ fn resubscribe_is_sent_with_a_fresh_id_whenever_the_session_was_not_kept() {
             }
             assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
         }
+    }
+}
+
+#[test]
+fn a_message_larger_than_tx_or_the_store_is_the_callers_error_and_the_connection_stays() {
+    // tx 64 bytes, store 90: a 100-byte payload can never be encoded into tx; a 55-byte
+    // QoS 1 payload (a 62-byte PUBLISH) fits tx but, with its 8-byte entry, not the 66 bytes
+    // the store has for messages (90 - the 16-byte CONNECT - the 8-byte inbound reserve).
+    for kind in KINDS {
+        let client = Client::new(opts(), vec![0; 256], vec![0; 64], vec![0; 90]).unwrap();
+        let net = Net::new(vec![]);
+        let mut d = driver(kind, client, &net, IoCfg::WHOLE);
+        start(
+            &mut *d,
+            &net,
+            vec![Step::Expect(publish(
+                "t",
+                b"fits",
+                QosPid::AtMostOnce,
+                false,
+            ))],
+        );
+        let e = d
+            .publish("t", &[7; 100], QoS::AtMostOnce, false)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Caller(CallerError::PacketTooLarge {
+                    size: 105,
+                    capacity: 64
+                })
+            ),
+            "{}: {e:?}",
+            d.name()
+        );
+        let e = d
+            .publish("t", &[7; 55], QoS::AtLeastOnce, false)
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Caller(CallerError::MessageTooLarge { .. })),
+            "{}: {e:?}",
+            d.name()
+        );
+        assert!(!e.closes_connection());
+        // Nothing was sent, and the connection still works.
+        d.publish("t", b"fits", QoS::AtMostOnce, false).unwrap();
     }
 }
