@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use support::broker::{find_program, mosquitto_required};
+use support::broker::{Broker, find_program, mosquitto_required};
 use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::packet::ConnectReturnCode;
 use umqtt::{
@@ -69,74 +68,32 @@ fn pki() -> Pki {
     }
 }
 
-/// mosquitto with one TLS listener; its log (every packet) in a file.
-struct TlsBroker {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+/// mosquitto with a TLS listener (our CA, the server's — or the expired — certificate) and
+/// every packet logged, plus `extra` lines; None when it is not installed.
+fn tls_broker(dir: &Path, pki: &Pki, expired: bool, extra: &str) -> Option<Broker> {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = match expired {
+        true => (&pki.expired_cert, &pki.expired_key),
+        false => (&pki.server_cert, &pki.server_key),
+    };
+    for (name, pem) in [
+        ("ca.pem", &pki.ca),
+        ("server.pem", cert),
+        ("server.key", key),
+    ] {
+        std::fs::write(dir.join(name), pem).unwrap();
+    }
+    Broker::mosquitto_conf(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nlog_type all\n{extra}",
+        dir.join("ca.pem").display(),
+        dir.join("server.pem").display(),
+        dir.join("server.key").display(),
+    ))
 }
 
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl TlsBroker {
-    /// None when mosquitto is not installed (CI requires it).
-    fn start(dir: &Path, pki: &Pki, expired: bool, extra: &str) -> Option<TlsBroker> {
-        let Some(bin) = find_program("mosquitto") else {
-            assert!(!mosquitto_required(), "mosquitto is required");
-            eprintln!("mosquitto not installed: TLS test skipped");
-            return None;
-        };
-        std::fs::create_dir_all(dir).unwrap();
-        let (cert, key) = match expired {
-            true => (&pki.expired_cert, &pki.expired_key),
-            false => (&pki.server_cert, &pki.server_key),
-        };
-        for (name, pem) in [
-            ("ca.pem", &pki.ca),
-            ("server.pem", cert),
-            ("server.key", key),
-        ] {
-            std::fs::write(dir.join(name), pem).unwrap();
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.join("mosquitto.log");
-        let conf = format!(
-            "listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
-             user root\npersistence false\nlog_dest file {log}\nlog_type all\n{extra}",
-            ca = dir.join("ca.pem").display(),
-            cert = dir.join("server.pem").display(),
-            key = dir.join("server.key").display(),
-            log = log.display(),
-        );
-        std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(dir.join("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(TlsBroker { child, addr, log })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// The broker's log so far.
+fn broker_log(b: &Broker) -> String {
+    b.log().unwrap_or_default()
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -176,16 +133,16 @@ fn round_trip(io: TlsTransport, id: &str) {
 fn pub_sub_over_tls_verified_by_our_ca_blocking_and_nonblocking() {
     let pki = pki();
     let d = dir("verified");
-    let Some(b) = TlsBroker::start(&d, &pki, false, "allow_anonymous true\n") else {
+    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
         return;
     };
     let options = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
     round_trip(
-        TlsTransport::connect(b.addr, "localhost", &options).unwrap(),
+        TlsTransport::connect(b.addr(), "localhost", &options).unwrap(),
         "tls-blocking",
     );
     // The non-blocking driver over the same transport: readiness never blocks.
-    let io = TlsTransport::connect(b.addr, "localhost", &options).unwrap();
+    let io = TlsTransport::connect(b.addr(), "localhost", &options).unwrap();
     let client = Client::new(
         ConnectOptions::new("tls-nb").unwrap(),
         vec![0; 512],
@@ -215,7 +172,7 @@ fn mutual_tls_works_with_a_client_certificate_and_is_refused_without() {
     let pki = pki();
     let d = dir("mutual");
     let conf = "allow_anonymous true\nrequire_certificate true\n";
-    let Some(b) = TlsBroker::start(&d, &pki, false, conf) else {
+    let Some(b) = tls_broker(&d, &pki, false, conf) else {
         return;
     };
     let options = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
@@ -224,12 +181,12 @@ fn mutual_tls_works_with_a_client_certificate_and_is_refused_without() {
         .client_auth_pem(pki.client_cert.as_bytes(), pki.client_key.as_bytes())
         .unwrap();
     round_trip(
-        TlsTransport::connect(b.addr, "localhost", &mutual).unwrap(),
+        TlsTransport::connect(b.addr(), "localhost", &mutual).unwrap(),
         "tls-mutual",
     );
     // Without a certificate: TLS 1.3 finishes the client's side of the handshake first; the
     // broker's refusal arrives with the first read, before any MQTT packet is processed.
-    let refused = TlsTransport::connect(b.addr, "localhost", &options).and_then(|io| {
+    let refused = TlsTransport::connect(b.addr(), "localhost", &options).and_then(|io| {
         let client = Client::new(
             ConnectOptions::new("tls-nocert").unwrap(),
             vec![0; 256],
@@ -250,7 +207,7 @@ fn mutual_tls_works_with_a_client_certificate_and_is_refused_without() {
         "{text}"
     );
     assert!(
-        !b.log().contains("tls-nocert"),
+        !broker_log(&b).contains("tls-nocert"),
         "the broker never accepted a CONNECT from it"
     );
 }
@@ -259,30 +216,30 @@ fn mutual_tls_works_with_a_client_certificate_and_is_refused_without() {
 fn wrong_ca_wrong_host_and_expired_certificates_are_refused_before_any_mqtt_byte() {
     let pki = pki();
     let d = dir("refused");
-    let Some(b) = TlsBroker::start(&d, &pki, false, "allow_anonymous true\n") else {
+    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
         return;
     };
     let other_ca = ca("another CA").0;
     let wrong_ca = TlsOptions::with_ca_pem(other_ca.as_bytes()).unwrap();
-    let e = TlsTransport::connect(b.addr, "localhost", &wrong_ca).unwrap_err();
+    let e = TlsTransport::connect(b.addr(), "localhost", &wrong_ca).unwrap_err();
     eprintln!("wrong CA: {e}");
     assert!(e.to_string().contains("not trusted"), "{e}");
     let ours = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
-    let e = TlsTransport::connect(b.addr, "broker.example.com", &ours).unwrap_err();
+    let e = TlsTransport::connect(b.addr(), "broker.example.com", &ours).unwrap_err();
     assert!(e.to_string().contains("host name mismatch"), "{e}");
-    let log = b.log();
+    let log = broker_log(&b);
     assert!(
         !log.contains("CONNECT"),
         "no MQTT byte reached the broker: {log}"
     );
     drop(b);
     let d = dir("expired");
-    let Some(b) = TlsBroker::start(&d, &pki, true, "allow_anonymous true\n") else {
+    let Some(b) = tls_broker(&d, &pki, true, "allow_anonymous true\n") else {
         return;
     };
-    let e = TlsTransport::connect(b.addr, "localhost", &ours).unwrap_err();
+    let e = TlsTransport::connect(b.addr(), "localhost", &ours).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
-    let log = b.log();
+    let log = broker_log(&b);
     assert!(
         log.contains("connection from"),
         "the broker saw the TCP connection: {log}"
@@ -300,7 +257,7 @@ fn wrong_ca_wrong_host_and_expired_certificates_are_refused_before_any_mqtt_byte
         .unwrap()
         .insecure_skip_verification();
     round_trip(
-        TlsTransport::connect(b.addr, "anything", &insecure).unwrap(),
+        TlsTransport::connect(b.addr(), "anything", &insecure).unwrap(),
         "tls-insecure",
     );
 }
@@ -323,12 +280,12 @@ fn password_login_over_tls() {
         .unwrap();
     assert!(status.success());
     let conf = format!("allow_anonymous false\npassword_file {}\n", pw.display());
-    let Some(b) = TlsBroker::start(&d, &pki, false, &conf) else {
+    let Some(b) = tls_broker(&d, &pki, false, &conf) else {
         return;
     };
     let options = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
     for (password, ok) in [(&b"s3cret"[..], true), (b"wrong", false)] {
-        let io = TlsTransport::connect(b.addr, "localhost", &options).unwrap();
+        let io = TlsTransport::connect(b.addr(), "localhost", &options).unwrap();
         let o = ConnectOptions::new("tls-pw")
             .unwrap()
             .credentials("alice", Some(password))
@@ -352,7 +309,7 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
     let pki = pki();
     let d = dir("tokio");
     let conf = "allow_anonymous true\nrequire_certificate true\n";
-    let Some(b) = TlsBroker::start(&d, &pki, false, conf) else {
+    let Some(b) = tls_broker(&d, &pki, false, conf) else {
         return;
     };
     let options = TlsOptions::with_ca_pem(pki.ca.as_bytes())
@@ -360,7 +317,7 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
         .client_auth_pem(pki.client_cert.as_bytes(), pki.client_key.as_bytes())
         .unwrap();
     // The async driver over tokio-rustls, mutual TLS.
-    let io = connect_tls(b.addr, "localhost", &options).await.unwrap();
+    let io = connect_tls(b.addr(), "localhost", &options).await.unwrap();
     let client = Client::new(
         ConnectOptions::new("tls-async").unwrap(),
         vec![0; 1024],
@@ -383,7 +340,7 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
     // The shared handle: its event loop connects (and would reconnect) over TLS.
     let (handle, mut eventloop) = AsyncClient::new(
         ConnectOptions::new("tls-handle").unwrap(),
-        b.addr.to_string(),
+        b.addr().to_string(),
         8,
     )
     .unwrap();
@@ -411,7 +368,7 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
     }
     // Another CA's broker: refused with the sentence.
     let wrong = TlsOptions::with_ca_pem(ca("another CA").0.as_bytes()).unwrap();
-    let Err(e) = connect_tls(b.addr, "localhost", &wrong).await else {
+    let Err(e) = connect_tls(b.addr(), "localhost", &wrong).await else {
         panic!("a broker from another CA was trusted");
     };
     assert!(e.to_string().contains("not trusted"), "{e}");

@@ -7,7 +7,7 @@ use umqtt_testbroker as in_process;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -54,8 +54,8 @@ impl Broker {
     }
 
     /// [`Broker::mosquitto`] with `max_inflight_messages` set to `inflight` (its default is
-    /// 20). mosquitto 2.0 acknowledges but drops incoming QoS 1/2 messages beyond it, and
-    /// delivers in order only with 1.
+    /// 20). Keep a client's window at or under it: mosquitto 2.0 refuses a QoS 2 message
+    /// beyond it and closes the connection; it delivers in order only with 1.
     pub fn mosquitto_with(auth: Option<(&str, &str)>, inflight: u16) -> Option<Broker> {
         Broker::mosquitto_logging(auth, inflight, false)
     }
@@ -67,36 +67,8 @@ impl Broker {
         inflight: u16,
         log_all: bool,
     ) -> Option<Broker> {
-        // UMQTT_NO_MOSQUITTO=1 exercises the fallback on a machine that has mosquitto.
-        let hidden = std::env::var("UMQTT_NO_MOSQUITTO").is_ok_and(|v| v == "1");
-        let Some(bin) = find_program("mosquitto").filter(|_| !hidden) else {
-            assert!(
-                !mosquitto_required(),
-                "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed"
-            );
-            return None;
-        };
-        let dir = std::env::temp_dir().join(format!(
-            "umqtt-mosq-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        // One start at a time: two brokers probing for a free port at once could pick the
-        // same one, and the loser's readiness probe would reach the winner.
-        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            // Note: mosquitto documents in-order delivery only with max_inflight_messages 1
-            // (see tests/fault_injection.rs for what happens with more).
-            let mut conf = format!(
-                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages {inflight}\nset_tcp_nodelay true\nlog_dest stderr\n"
-            );
+        Broker::mosquitto_conf_with(|dir| {
+            let mut conf = format!("max_inflight_messages {inflight}\n");
             if log_all {
                 conf.push_str("log_type all\n");
             }
@@ -120,6 +92,50 @@ impl Broker {
                     ));
                 }
             }
+            conf
+        })
+    }
+
+    /// mosquitto with `extra` lines after its loopback listener (TLS files, a password file,
+    /// `log_type all`, …); None when it is not installed (a panic when it is required).
+    pub fn mosquitto_conf(extra: &str) -> Option<Broker> {
+        Broker::mosquitto_conf_with(|_| extra.to_string())
+    }
+
+    /// Starts mosquitto on a free loopback port; `extra(dir)` gives the configuration lines
+    /// after the listener and the common settings (`dir` is the broker's own folder).
+    fn mosquitto_conf_with(extra: impl Fn(&Path) -> String) -> Option<Broker> {
+        // UMQTT_NO_MOSQUITTO=1 exercises the fallback on a machine that has mosquitto.
+        let hidden = std::env::var("UMQTT_NO_MOSQUITTO").is_ok_and(|v| v == "1");
+        let Some(bin) = find_program("mosquitto").filter(|_| !hidden) else {
+            assert!(
+                !mosquitto_required(),
+                "UMQTT_REQUIRE_MOSQUITTO=1 but mosquitto is not installed"
+            );
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "umqtt-mosq-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One start at a time: two brokers probing for a free port at once could pick the
+        // same one, and the loser's readiness probe would reach the winner.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let extra = extra(&dir);
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            // Note: mosquitto documents in-order delivery only with max_inflight_messages 1
+            // (see tests/fault_injection.rs for what happens with more).
+            let conf = format!(
+                "listener {port} 127.0.0.1\nuser root\npersistence false\nmax_queued_messages 100000\nset_tcp_nodelay true\nlog_dest stderr\n{extra}"
+            );
             let conf_path = dir.join("mosquitto.conf");
             std::fs::write(&conf_path, conf).unwrap();
             let log = std::fs::File::create(dir.join("mosquitto.log")).unwrap();
