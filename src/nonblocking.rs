@@ -133,7 +133,8 @@ where
         Ok(false)
     }
 
-    /// Drives the connection one round, handing the events found to the handler.
+    /// Drives the connection one round, handing the events found to the handler; the round
+    /// ends early when an event closed the connection (a disconnect's `Disconnected`).
     fn drive(&mut self) -> Result<(), Error<T::Error>> {
         for _ in 0..STEPS_PER_POLL {
             if !self.advance()? {
@@ -141,6 +142,9 @@ where
             }
             if let Some(event) = self.client.event() {
                 (self.handler)(event);
+            }
+            if self.client.state() == State::Closed {
+                return Ok(());
             }
         }
         Ok(())
@@ -321,16 +325,8 @@ where
             let now = self.clock.now_ms();
             self.client.disconnect(now).map_err(Error::with_io)?;
         }
-        for _ in 0..STEPS_PER_POLL {
-            if self.client.state() == State::Closed {
-                return Ok(());
-            }
-            if !self.advance()? {
-                break;
-            }
-            if let Some(event) = self.client.event() {
-                (self.handler)(event);
-            }
+        if self.client.state() != State::Closed {
+            self.drive()?;
         }
         match self.client.state() {
             State::Closed => Ok(()),
