@@ -1,18 +1,16 @@
 //! The W5500 program on a Linux host: the seed program (publish a JSON status every second;
-//! subscribe and poll every 100 ms) in `firmware/src/app.rs` — the same code the Cortex-M
+//! subscribe and poll every 100 ms) of the `umqtt-w5500-app` crate — the same code the Cortex-M
 //! firmware runs — driving an emulated W5500 whose socket is bridged to real TCP.
 //!
 //! `cargo run --example w5500 -- [--count N] [--host H --port P]`. By default it starts the
 //! in-process broker, subscribes to its own status topic and stops after 3 messages.
 
-#[path = "../firmware/src/app.rs"]
-#[allow(dead_code)]
-mod app;
 #[path = "support/args.rs"]
 mod args;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use umqtt_testbroker as broker;
+use umqtt_w5500_app as app;
 
 use umqtt::time::{StdClock, StdDelay};
 use w5500_io::NetConfig;

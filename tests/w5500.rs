@@ -1,6 +1,6 @@
 //! MQTT through the W5500 (the `w5500-io` crate's emulated chip) against a real broker
 //! (mosquitto in CI): 1 MiB each way with every byte checked, through the blocking and the
-//! non-blocking driver; and the W5500 program (`firmware/src/app.rs`) getting a command while
+//! non-blocking driver; and the W5500 program (the `umqtt-w5500-app` crate) getting a command while
 //! a publish waits. The chip itself is tested in `w5500-io/tests/emulator.rs`.
 
 mod support;
@@ -177,9 +177,7 @@ fn mqtt_through_the_w5500_one_mib_each_way_nonblocking() {
     assert_stats(&emu);
 }
 
-#[path = "../firmware/src/app.rs"]
-#[allow(dead_code)]
-mod app;
+use umqtt_w5500_app as app;
 
 /// Reads whole client packets from a socket, for the test's own tiny broker.
 struct Reader {
@@ -211,7 +209,7 @@ fn encode(p: &umqtt::packet::Packet<'_>) -> Vec<u8> {
     v
 }
 
-/// The W5500 program (firmware/src/app.rs) with a window of 1: its second status publish
+/// The W5500 program (the `umqtt-w5500-app` crate) with a window of 1: its second status publish
 /// waits for the first PUBACK, which the broker withholds until a command it sends meanwhile
 /// was acknowledged. The command must reach the program's callback exactly once (it used to
 /// be acknowledged and dropped while a publish waited).

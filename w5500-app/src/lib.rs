@@ -1,8 +1,13 @@
 //! The seed program, board-independent: a board with a WIZnet W5500 on SPI connects to a
 //! broker, publishes a JSON status every second, and polls for messages every 100 ms
 //! (`check_msg`). no_std, no heap; generic over the SPI device, delay and clock, so the same
-//! code runs on a Cortex-M board and — through the W5500 emulator — on a Linux host
-//! (`cargo run --example w5500`).
+//! code runs on a Cortex-M board (`firmware/`) and — through the W5500 emulator — on a Linux
+//! host (`cargo run --example w5500`, `tests/w5500.rs`). A crate of the workspace (not
+//! published) so that the firmware, the example and the tests depend on it instead of
+//! including its source.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use core::cell::Cell;
 use core::fmt::Write as _;
