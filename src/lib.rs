@@ -73,6 +73,7 @@ pub use reconnect::Backoff;
 pub use time::Clock;
 #[cfg(feature = "std")]
 pub use {
+    adapters::std_client::StdClient,
     adapters::std_tcp::TcpTransport,
     time::{StdClock, StdDelay},
 };

@@ -139,7 +139,13 @@ impl fmt::Display for TopicFilter<'_> {
 /// number of child levels, and a name starting with `$` is not matched by a filter starting
 /// with a wildcard (4.7.2). Matching is case-sensitive.
 pub fn matches(filter: &TopicFilter<'_>, name: &TopicName<'_>) -> bool {
-    let (filter, name) = (filter.0, name.0);
+    matches_str(filter.0, name.0)
+}
+
+/// [`matches`] for strings you validated before (a filter kept as a `String`, say): the same
+/// rules, without checking them again. On strings that are not a valid filter and name the
+/// answer is unspecified (but there is one: no panic).
+pub fn matches_str(filter: &str, name: &str) -> bool {
     if name.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }

@@ -4,7 +4,13 @@
 //! `embedded-io` streams any driver takes.
 
 #[cfg(feature = "std")]
+pub mod owned;
+#[cfg(feature = "std")]
+pub mod std_client;
+#[cfg(feature = "std")]
 pub mod std_tcp;
+#[cfg(feature = "std")]
+mod subscriptions;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "tokio")]

@@ -28,18 +28,19 @@ use std::boxed::Box;
 use std::collections::VecDeque;
 use std::string::String;
 use std::sync::{Arc, Mutex};
-use std::vec;
 use std::vec::Vec;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StdClock;
-use crate::client::{ConfigError, Lost};
+pub use crate::adapters::owned::{Message, OwnedEvent};
+use crate::adapters::subscriptions::{Answer, Resend, Subscriptions};
+use crate::client::ConfigError;
 use crate::driver::{topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::reconnect::worth_retrying;
-use crate::{Async, Backoff, Client, ConnectOptions, Error, Event, PacketId, QoS, SubackCode};
+use crate::{Async, Backoff, Client, ConnectOptions, Error, Event, PacketId, QoS};
 
 /// The async transport: tokio's TCP stream seen through `embedded_io_async`.
 pub type TokioTcp = FromTokio<tokio::net::TcpStream>;
@@ -92,91 +93,6 @@ impl embedded_hal_async::delay::DelayNs for TokioDelay {
 /// The errors of [`AsyncClient`] and [`EventLoop`]: the transport's are `std::io::Error`.
 pub type TokioError = Error<std::io::Error>;
 
-/// A message, owned (it can cross tasks).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The topic name.
-    pub topic: String,
-    /// The payload.
-    pub payload: Vec<u8>,
-    /// The QoS it was delivered (or published) at.
-    pub qos: QoS,
-    /// Retained (inbound), or to be retained (a lost message of ours).
-    pub retain: bool,
-}
-
-/// An [`Event`], owned: what [`EventLoop::poll`] returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnedEvent {
-    /// Connected (after every reconnect, too).
-    Connected {
-        /// The broker resumed the session.
-        session_present: bool,
-    },
-    /// A message arrived.
-    Message(Message),
-    /// A QoS 1/2 message of ours completed.
-    Published {
-        /// The id [`AsyncClient::publish`] returned.
-        pid: PacketId,
-        /// Its QoS.
-        qos: QoS,
-    },
-    /// A SUBACK: one code per filter.
-    Subscribed {
-        /// The SUBSCRIBE's packet identifier.
-        pid: PacketId,
-        /// Granted QoS or failure, per filter.
-        codes: Vec<SubackCode>,
-    },
-    /// An UNSUBACK.
-    Unsubscribed {
-        /// The UNSUBSCRIBE's packet identifier.
-        pid: PacketId,
-    },
-    /// A message whose delivery is no longer guaranteed because the broker did not resume the
-    /// session (to publish again if you wish). The event loop sends unanswered
-    /// (un)subscribes again itself; those are not reported.
-    Lost {
-        /// Its old packet identifier.
-        pid: PacketId,
-        /// The message, for a PUBLISH not yet acknowledged.
-        message: Option<Message>,
-    },
-    /// [`AsyncClient::disconnect`] finished: the event loop ends (its `poll` returns
-    /// `NotConnected` from now on).
-    Disconnected,
-}
-
-impl From<Event<'_>> for OwnedEvent {
-    fn from(e: Event<'_>) -> Self {
-        let message = |m: &crate::Publish<'_>| Message {
-            topic: m.topic.as_str().into(),
-            payload: m.payload.to_vec(),
-            qos: m.qos(),
-            retain: m.retain,
-        };
-        match e {
-            Event::Connected { session_present } => OwnedEvent::Connected { session_present },
-            Event::Message(m) => OwnedEvent::Message(message(&m)),
-            Event::Published { pid, qos } => OwnedEvent::Published { pid, qos },
-            Event::Subscribed { pid, codes } => OwnedEvent::Subscribed {
-                pid,
-                codes: codes.iter().collect(),
-            },
-            Event::Unsubscribed { pid } => OwnedEvent::Unsubscribed { pid },
-            Event::Lost(Lost::Message { pid, message: m }) => OwnedEvent::Lost {
-                pid,
-                message: Some(message(&m)),
-            },
-            Event::Lost(
-                Lost::Released { pid } | Lost::Subscribe { pid } | Lost::Unsubscribe { pid },
-            ) => OwnedEvent::Lost { pid, message: None },
-            Event::Disconnected => OwnedEvent::Disconnected,
-        }
-    }
-}
-
 /// What a handle asks the event loop to do, with where the answer goes.
 enum Command {
     Publish {
@@ -225,8 +141,7 @@ impl AsyncClient {
         addr: impl Into<String>,
         capacity: usize,
     ) -> Result<(AsyncClient, EventLoop), ConfigError> {
-        let (rx, tx, store) = (vec![0; 64 << 10], vec![0; 64 << 10], vec![0; 256 << 10]);
-        let client = Client::new(options, rx, tx, store)?;
+        let client = crate::adapters::owned::client(options)?;
         Ok(AsyncClient::with_client(client, addr, capacity))
     }
 
@@ -255,9 +170,7 @@ impl AsyncClient {
             backoff: Backoff::default(),
             state: LoopState::Down,
             current: None,
-            subscriptions: Vec::new(),
-            unsubscribing: Vec::new(),
-            resent: Vec::new(),
+            subscriptions: Subscriptions::default(),
         };
         (AsyncClient { commands }, eventloop)
     }
@@ -387,15 +300,6 @@ enum LoopState {
     Done,
 }
 
-/// A subscription made through a handle: restored after a reconnect whose session was not
-/// kept, or whose SUBSCRIBE (`pending`) was never answered.
-#[derive(Debug, Clone)]
-struct Subscribed {
-    filter: String,
-    qos: QoS,
-    pending: Option<PacketId>,
-}
-
 /// Owns the connection: [`EventLoop::poll`] it in a loop of its own (a task), not inside
 /// `select!` or `timeout`: a poll cancelled while it carries out a publish may publish that
 /// message again. It connects at the first poll, reconnects with backoff after the link
@@ -416,12 +320,8 @@ pub struct EventLoop {
     /// The command being carried out, kept until it is answered: carried out again after a
     /// reconnect if the link failed first (or if a poll was cancelled meanwhile).
     current: Option<Command>,
-    /// Subscriptions made through the handles.
-    subscriptions: Vec<Subscribed>,
-    /// Unsubscribes not answered yet: sent again after a reconnect that kept the session.
-    unsubscribing: Vec<(String, PacketId)>,
-    /// Identifiers of (un)subscribes sent again after a reconnect: their `Lost` is not news.
-    resent: Vec<PacketId>,
+    /// Subscriptions made through the handles, restored after reconnects.
+    subscriptions: Subscriptions,
 }
 
 /// What carrying out a command gave.
@@ -502,23 +402,11 @@ impl EventLoop {
 
     /// Updates the subscription book-keeping with an event; `None` for one that is not news.
     fn deliver(&mut self, e: OwnedEvent) -> Option<OwnedEvent> {
-        match &e {
-            OwnedEvent::Subscribed { pid, .. } => {
-                for s in &mut self.subscriptions {
-                    if s.pending == Some(*pid) {
-                        s.pending = None;
-                    }
-                }
-            }
-            OwnedEvent::Unsubscribed { pid } => self.unsubscribing.retain(|(_, p)| p != pid),
-            OwnedEvent::Lost { pid, message: None } => {
-                if let Some(i) = self.resent.iter().position(|p| p == pid) {
-                    self.resent.swap_remove(i);
-                    return None;
-                }
-            }
-            OwnedEvent::Disconnected => self.finish(),
-            _ => {}
+        if !self.subscriptions.answered(Answer::of_owned(&e)) {
+            return None;
+        }
+        if e == OwnedEvent::Disconnected {
+            self.finish();
         }
         Some(e)
     }
@@ -576,31 +464,16 @@ impl EventLoop {
         if let Ok(mut q) = self.queued.lock() {
             q.push_back(OwnedEvent::Connected { session_present });
         }
-        for i in 0..self.subscriptions.len() {
-            let Some(s) = self.subscriptions.get(i).cloned() else {
-                break;
-            };
-            if session_present && s.pending.is_none() {
-                continue;
-            }
-            self.resent.extend(s.pending);
-            match self.driver.subscribe(&s.filter, s.qos).await {
-                Ok(pid) => {
-                    if let Some(s) = self.subscriptions.get_mut(i) {
-                        s.pending = Some(pid);
-                    }
-                }
-                Err(e) => return self.failed(e),
-            }
-        }
-        let unsubscribing = core::mem::take(&mut self.unsubscribing);
-        for (filter, old) in unsubscribing {
-            self.resent.push(old);
-            if session_present {
-                match self.driver.unsubscribe(&filter).await {
-                    Ok(pid) => self.unsubscribing.push((filter, pid)),
+        for resend in self.subscriptions.after_reconnect(session_present) {
+            match resend {
+                Resend::Subscribe(filter, qos) => match self.driver.subscribe(&filter, qos).await {
+                    Ok(pid) => self.subscriptions.subscribing(filter, qos, pid),
                     Err(e) => return self.failed(e),
-                }
+                },
+                Resend::Unsubscribe(filter) => match self.driver.unsubscribe(&filter).await {
+                    Ok(pid) => self.subscriptions.unsubscribing(filter, pid),
+                    Err(e) => return self.failed(e),
+                },
             }
         }
         Ok(())
@@ -662,18 +535,12 @@ impl EventLoop {
             }
             (Command::Subscribe { filter, qos }, Outcome::Subscribe(r)) => {
                 let pid = r?; // a caller's error (a SUBSCRIBE larger than tx): returned here
-                self.subscriptions.retain(|s| s.filter != filter);
-                self.subscriptions.push(Subscribed {
-                    filter,
-                    qos,
-                    pending: Some(pid),
-                });
+                self.subscriptions.subscribing(filter, qos, pid);
                 Ok(())
             }
             (Command::Unsubscribe { filter }, Outcome::Unsubscribe(r)) => {
                 let pid = r?;
-                self.subscriptions.retain(|s| s.filter != filter);
-                self.unsubscribing.push((filter, pid));
+                self.subscriptions.unsubscribing(filter, pid);
                 Ok(())
             }
             (Command::Disconnect { reply }, Outcome::Disconnect(r)) => {

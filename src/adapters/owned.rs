@@ -1,0 +1,113 @@
+//! Owned copies of events and messages (feature `std`): they outlive the client's buffers and
+//! cross threads and tasks. The tokio event loop returns them; the std client republishes
+//! lost messages from them.
+
+use std::string::String;
+use std::vec::Vec;
+
+use crate::client::Lost;
+use crate::{Event, PacketId, QoS, SubackCode};
+
+/// A message, owned (it can cross tasks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic name.
+    pub topic: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// The QoS it was delivered (or published) at.
+    pub qos: QoS,
+    /// Retained (inbound), or to be retained (a lost message of ours).
+    pub retain: bool,
+}
+
+/// An [`Event`], owned: what the tokio event loop's `poll` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedEvent {
+    /// Connected (after every reconnect, too).
+    Connected {
+        /// The broker resumed the session.
+        session_present: bool,
+    },
+    /// A message arrived.
+    Message(Message),
+    /// A QoS 1/2 message of ours completed.
+    Published {
+        /// The id the publish returned.
+        pid: PacketId,
+        /// Its QoS.
+        qos: QoS,
+    },
+    /// A SUBACK: one code per filter.
+    Subscribed {
+        /// The SUBSCRIBE's packet identifier.
+        pid: PacketId,
+        /// Granted QoS or failure, per filter.
+        codes: Vec<SubackCode>,
+    },
+    /// An UNSUBACK.
+    Unsubscribed {
+        /// The UNSUBSCRIBE's packet identifier.
+        pid: PacketId,
+    },
+    /// A message whose delivery is no longer guaranteed because the broker did not resume the
+    /// session (to publish again if you wish). The event loop sends unanswered
+    /// (un)subscribes again itself; those are not reported.
+    Lost {
+        /// Its old packet identifier.
+        pid: PacketId,
+        /// The message, for a PUBLISH not yet acknowledged.
+        message: Option<Message>,
+    },
+    /// The disconnect finished: the client is done (the tokio event loop's `poll` returns
+    /// `NotConnected` from now on).
+    Disconnected,
+}
+
+impl From<&crate::Publish<'_>> for Message {
+    fn from(m: &crate::Publish<'_>) -> Self {
+        Message {
+            topic: m.topic.as_str().into(),
+            payload: m.payload.to_vec(),
+            qos: m.qos(),
+            retain: m.retain,
+        }
+    }
+}
+
+impl From<Event<'_>> for OwnedEvent {
+    fn from(e: Event<'_>) -> Self {
+        let message = Message::from;
+        match e {
+            Event::Connected { session_present } => OwnedEvent::Connected { session_present },
+            Event::Message(m) => OwnedEvent::Message(message(&m)),
+            Event::Published { pid, qos } => OwnedEvent::Published { pid, qos },
+            Event::Subscribed { pid, codes } => OwnedEvent::Subscribed {
+                pid,
+                codes: codes.iter().collect(),
+            },
+            Event::Unsubscribed { pid } => OwnedEvent::Unsubscribed { pid },
+            Event::Lost(Lost::Message { pid, message: m }) => OwnedEvent::Lost {
+                pid,
+                message: Some(message(&m)),
+            },
+            Event::Lost(
+                Lost::Released { pid } | Lost::Subscribe { pid } | Lost::Unsubscribe { pid },
+            ) => OwnedEvent::Lost { pid, message: None },
+            Event::Disconnected => OwnedEvent::Disconnected,
+        }
+    }
+}
+
+/// A client with owned buffers of the default sizes: rx and tx of 64 KiB (the largest packet
+/// either way) and a 256 KiB session store.
+pub(crate) fn client(
+    options: crate::ConnectOptions<'_>,
+) -> Result<crate::Client<Vec<u8>>, crate::ConfigError> {
+    let (rx, tx, store) = (
+        std::vec![0; 64 << 10],
+        std::vec![0; 64 << 10],
+        std::vec![0; 256 << 10],
+    );
+    crate::Client::new(options, rx, tx, store)
+}

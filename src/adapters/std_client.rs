@@ -1,0 +1,359 @@
+//! The std client (feature `std`): paho-mqtt's `Client`, blocking. [`StdClient`] owns its
+//! buffers and its TCP connection, hands each message to the callbacks of the filters it
+//! matches, and survives the link: every call reconnects first when the link is down (with
+//! backoff, forever by default), restores the subscriptions, and publishes again the messages
+//! a new session lost.
+//!
+//! ```no_run
+//! use umqtt::{ConnectOptions, QoS, StdClient};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = ConnectOptions::new("app")?.credentials("alice", Some(b"secret"))?;
+//! let mut mqtt = StdClient::connect("127.0.0.1:1883", options)?;
+//! mqtt.on("sensors/#", QoS::AtLeastOnce, |m| println!("{}: {:?}", m.topic, m.payload))?;
+//! mqtt.publish("sensors/kitchen", "21.5", QoS::AtLeastOnce, false)?;
+//! loop {
+//!     mqtt.wait_msg()?; // one event; reconnects first if the link is down
+//! }
+//! # }
+//! ```
+//!
+//! Under it is the [`Blocking`] driver over [`TcpTransport`]; use those directly for another
+//! transport, static buffers or a handler of your own.
+
+use std::boxed::Box;
+use std::collections::VecDeque;
+use std::io;
+use std::string::String;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::vec::Vec;
+
+use super::owned::Message;
+use super::subscriptions::{Answer, Resend, Subscriptions};
+use crate::client::{Lost, State};
+use crate::driver::topic_filter;
+use crate::topic::matches_str;
+use crate::{
+    Backoff, Blocking, Client, ConnectOptions, Error, Event, PacketId, Publish, QoS, StdClock,
+    StdDelay, TcpTransport,
+};
+
+type Handler = Box<dyn FnMut(Event<'_>) + Send>;
+type Driver = Blocking<Vec<u8>, TcpTransport, StdClock, Handler>;
+type Callback = Box<dyn FnMut(&Publish<'_>) + Send>;
+
+/// What the driver's handler shares with the client.
+#[derive(Default)]
+struct Shared {
+    /// The callback of each filter given to [`StdClient::on`].
+    routes: Vec<(String, Callback)>,
+    /// [`StdClient::on_event`]'s handler.
+    on_event: Option<Handler>,
+    subscriptions: Subscriptions,
+    /// Messages a new session lost, to publish again.
+    lost: VecDeque<Message>,
+    /// A copy of each QoS 2 message until PUBCOMP: after PUBREC the session keeps only its
+    /// id, and a broker that releases on PUBREL (mosquitto) drops it with a new session.
+    exactly_once: Vec<(PacketId, Message)>,
+}
+
+impl Shared {
+    fn handle(&mut self, event: Event<'_>) {
+        if !self.subscriptions.answered(Answer::of(&event)) {
+            return;
+        }
+        match event {
+            Event::Message(m) => {
+                let mut routed = false;
+                for (filter, callback) in &mut self.routes {
+                    if matches_str(filter, m.topic.as_str()) {
+                        callback(&m);
+                        routed = true;
+                    }
+                }
+                if !routed {
+                    self.other(event);
+                }
+            }
+            Event::Lost(Lost::Message { pid, message }) => {
+                self.copied(pid);
+                self.lost.push_back(Message::from(&message));
+            }
+            Event::Lost(Lost::Released { pid }) => match self.copied(pid) {
+                Some(m) => self.lost.push_back(m),
+                None => self.other(event),
+            },
+            Event::Published {
+                pid,
+                qos: QoS::ExactlyOnce,
+            } => {
+                self.copied(pid);
+                self.other(event);
+            }
+            other => self.other(other),
+        }
+    }
+
+    /// Takes the copy of QoS 2 message `pid`.
+    fn copied(&mut self, pid: PacketId) -> Option<Message> {
+        let i = self.exactly_once.iter().position(|(p, _)| *p == pid)?;
+        Some(self.exactly_once.swap_remove(i).1)
+    }
+
+    fn other(&mut self, event: Event<'_>) {
+        if let Some(handler) = &mut self.on_event {
+            handler(event);
+        }
+    }
+}
+
+/// A blocking MQTT client that owns its connection and keeps it up. See the
+/// [module](self) documentation.
+pub struct StdClient {
+    driver: Driver,
+    shared: Arc<Mutex<Shared>>,
+    addr: String,
+    backoff: Backoff,
+}
+
+impl StdClient {
+    /// Connects to `addr` (`host:port`) with `options` (one attempt: an unreachable or
+    /// refusing broker is the error). Buffers: rx and tx of 64 KiB (the largest packet either
+    /// way) and a 256 KiB session store; see [`StdClient::new`] to choose.
+    pub fn connect(
+        addr: impl Into<String>,
+        options: ConnectOptions<'_>,
+    ) -> Result<Self, Error<io::Error>> {
+        let mut client = Self::new(super::owned::client(options)?, addr);
+        let backoff = core::mem::replace(&mut client.backoff, Backoff::default().max_attempts(1));
+        client.reconnect()?;
+        client.backoff = backoff;
+        Ok(client)
+    }
+
+    /// A client over `client` (your buffer sizes), connecting to `addr` at its first call.
+    pub fn new(client: Client<Vec<u8>>, addr: impl Into<String>) -> Self {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let handled = shared.clone();
+        let handler: Handler = Box::new(move |event| {
+            handled
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .handle(event);
+        });
+        StdClient {
+            driver: Blocking::new(
+                client,
+                TcpTransport::disconnected(),
+                StdClock::new(),
+                handler,
+            ),
+            shared,
+            addr: addr.into(),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Sets the backoff between reconnect attempts (default: 100 ms doubling to 10 s,
+    /// unlimited attempts). With a limit, a call returns the last error once the attempts run
+    /// out (and the next call tries again).
+    pub fn set_backoff(&mut self, backoff: Backoff) {
+        self.backoff = backoff;
+    }
+
+    /// Subscribes to `filter` and calls `callback` with every message that matches it (also
+    /// after reconnects: the subscription is restored). A message matching several filters
+    /// goes to each of their callbacks. Returns the SUBSCRIBE's id; the SUBACK goes to
+    /// [`StdClient::on_event`].
+    pub fn on(
+        &mut self,
+        filter: &str,
+        qos: QoS,
+        callback: impl FnMut(&Publish<'_>) + Send + 'static,
+    ) -> Result<PacketId, Error<io::Error>> {
+        let pid = self.subscribe(filter, qos)?;
+        let mut shared = self.shared();
+        shared.routes.retain(|(f, _)| f != filter);
+        shared.routes.push((filter.into(), Box::new(callback)));
+        Ok(pid)
+    }
+
+    /// Calls `handler` with every event that no [`StdClient::on`] callback takes: messages
+    /// no callback's filter matches, `Connected` (after every reconnect too), `Published`,
+    /// `Subscribed`, `Unsubscribed`, `Lost` (except lost messages, which are published
+    /// again), `Disconnected`.
+    pub fn on_event(&mut self, handler: impl FnMut(Event<'_>) + Send + 'static) {
+        self.shared().on_event = Some(Box::new(handler));
+    }
+
+    /// Subscribes to `filter` (restored after reconnects); its messages go to
+    /// [`StdClient::on_event`] unless an [`StdClient::on`] callback takes them.
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<PacketId, Error<io::Error>> {
+        topic_filter::<io::Error>(filter)?;
+        let pid = self.with_link(true, |d| d.subscribe(filter, qos))?;
+        self.shared()
+            .subscriptions
+            .subscribing(filter.into(), qos, pid);
+        Ok(pid)
+    }
+
+    /// Unsubscribes from `filter` and drops its callback.
+    pub fn unsubscribe(&mut self, filter: &str) -> Result<PacketId, Error<io::Error>> {
+        topic_filter::<io::Error>(filter)?;
+        let pid = self.with_link(true, |d| d.unsubscribe(filter))?;
+        let mut shared = self.shared();
+        shared.subscriptions.unsubscribing(filter.into(), pid);
+        shared.routes.retain(|(f, _)| f != filter);
+        Ok(pid)
+    }
+
+    /// Publishes (see [`Blocking::publish`]); reconnects first if the link is down. `Ok` for
+    /// QoS 1/2: the message is in the session and is delivered, across reconnects too. When
+    /// the broker does not resume the session (a clean session), the messages it had not
+    /// completed are published again — a QoS 2 message, too, after PUBREC (the client keeps
+    /// a copy of each until PUBCOMP): such a message may arrive twice. QoS 0: written, or the
+    /// error.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: impl AsRef<[u8]>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, Error<io::Error>> {
+        let payload = payload.as_ref();
+        let again = qos != QoS::AtMostOnce;
+        let pid = self.with_link(again, |d| d.publish(topic, payload, qos, retain))?;
+        if let (Some(pid), QoS::ExactlyOnce) = (pid, qos) {
+            let message = Message {
+                topic: topic.into(),
+                payload: payload.into(),
+                qos,
+                retain,
+            };
+            self.shared().exactly_once.push((pid, message));
+        }
+        Ok(pid)
+    }
+
+    /// Waits for the next event and hands it to the callbacks (`umqtt.simple`'s
+    /// `wait_msg`). A link that fails meanwhile is reconnected; the error is returned only
+    /// when reconnecting fails (a refusal, or the attempts ran out).
+    pub fn wait_msg(&mut self) -> Result<(), Error<io::Error>> {
+        self.with_link(true, Driver::wait_msg)
+    }
+
+    /// Waits until every QoS 1/2 message published so far is acknowledged (those a new
+    /// session lost: published again, and acknowledged), reconnecting if needed; events go to
+    /// the callbacks meanwhile.
+    pub fn wait_published(&mut self) -> Result<(), Error<io::Error>> {
+        loop {
+            self.with_link(true, Driver::wait_published)?;
+            if self.shared().lost.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Disconnects gracefully (see [`Blocking::disconnect`]); nothing to do if the link is
+    /// down. The next call connects again.
+    pub fn disconnect(&mut self) -> Result<(), Error<io::Error>> {
+        if self.driver.client().state() == State::Closed {
+            return Ok(());
+        }
+        self.driver.disconnect()?;
+        self.driver.replace_transport(TcpTransport::disconnected());
+        Ok(())
+    }
+
+    /// The core, for its state and counters.
+    pub fn client(&self) -> &Client<Vec<u8>> {
+        self.driver.client()
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `op` on a connected driver: reconnects first when the link is down, and, if
+    /// `again`, runs `op` again on a new link when the link fails before `op` took effect (an
+    /// error means it did not: see [`Blocking::publish`]). A broker that breaks the protocol
+    /// or a caller's error is returned.
+    fn with_link<R>(
+        &mut self,
+        again: bool,
+        mut op: impl FnMut(&mut Driver) -> Result<R, Error<io::Error>>,
+    ) -> Result<R, Error<io::Error>> {
+        loop {
+            if self.driver.client().state() == State::Closed {
+                self.reconnect()?;
+            }
+            let result = match self.publish_lost() {
+                Ok(()) => op(&mut self.driver),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(Error::Link(_) | Error::Io(_)) if again => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// Connects with backoff (the error once the backoff gives up), then restores the
+    /// subscriptions (connecting again if the link fails meanwhile).
+    fn reconnect(&mut self) -> Result<(), Error<io::Error>> {
+        loop {
+            let addr = self.addr.as_str();
+            let session_present = self.driver.reconnect(
+                |_| TcpTransport::connect(addr),
+                &mut self.backoff,
+                &mut StdDelay,
+            )?;
+            let resend = {
+                let mut shared = self.shared();
+                shared.other(Event::Connected { session_present });
+                shared.subscriptions.after_reconnect(session_present)
+            };
+            match self.resend(resend) {
+                Err(Error::Link(_) | Error::Io(_)) => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// Sends (un)subscribes again after a reconnect.
+    fn resend(&mut self, requests: Vec<Resend>) -> Result<(), Error<io::Error>> {
+        for request in requests {
+            match request {
+                Resend::Subscribe(filter, qos) => {
+                    let pid = self.driver.subscribe(&filter, qos)?;
+                    self.shared().subscriptions.subscribing(filter, qos, pid);
+                }
+                Resend::Unsubscribe(filter) => {
+                    let pid = self.driver.unsubscribe(&filter)?;
+                    self.shared().subscriptions.unsubscribing(filter, pid);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes again the messages a new session lost (the core reports them after the
+    /// CONNACK). One that cannot be published now stays for the next call.
+    fn publish_lost(&mut self) -> Result<(), Error<io::Error>> {
+        loop {
+            let Some(m) = self.shared().lost.pop_front() else {
+                return Ok(());
+            };
+            match self.driver.publish(&m.topic, &m.payload, m.qos, m.retain) {
+                Ok(Some(pid)) if m.qos == QoS::ExactlyOnce => {
+                    self.shared().exactly_once.push((pid, m));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.shared().lost.push_front(m);
+                    return Err(e);
+                }
+            }
+        }
+    }
+}

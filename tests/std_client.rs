@@ -1,0 +1,204 @@
+//! `StdClient`, the std client that keeps its connection up, against a real broker (mosquitto
+//! in CI) on real sockets: 2,000 messages (past the in-flight window of 20) through a proxy
+//! that cuts the link 20 times, a subscription restored after every new session, messages a
+//! new session lost published again; a refused password and an unreachable broker (past the
+//! reconnect attempt limit) as typed errors.
+
+mod support;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::broker::Broker;
+use support::proxy::CutProxy;
+use umqtt::packet::ConnectReturnCode;
+use umqtt::{Backoff, BrokerError, ConnectOptions, Error, Event, QoS, StdClient};
+
+const MESSAGES: u32 = 2_000;
+const CUTS: u32 = 20;
+
+/// Ends the test process if a test hangs (a missing message would otherwise wait forever).
+fn watchdog(limit: Duration) {
+    thread::spawn(move || {
+        thread::sleep(limit);
+        eprintln!("std_client: no result after {limit:?}");
+        std::process::abort();
+    });
+}
+
+#[test]
+fn two_thousand_messages_across_twenty_cuts_reach_the_callbacks() {
+    watchdog(Duration::from_secs(240));
+    let broker = Broker::any(None);
+
+    // The subscriber: a persistent session, connected directly, one callback per filter.
+    let got: Arc<Mutex<HashSet<u32>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let options = ConnectOptions::new("sc-sub").unwrap().clean_session(false);
+    let mut sub = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    let g = got.clone();
+    sub.on("sc/data/+", QoS::ExactlyOnce, move |m| {
+        let n = std::str::from_utf8(m.payload)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap();
+        g.lock().unwrap().insert(n);
+    })
+    .unwrap();
+    let d = done.clone();
+    sub.on("sc/done", QoS::AtLeastOnce, move |_| {
+        d.store(true, Ordering::SeqCst)
+    })
+    .unwrap();
+    let subscriber = thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            sub.wait_msg().unwrap();
+        }
+        sub.disconnect().unwrap();
+    });
+
+    // The publisher: a clean session (each cut loses its unacknowledged messages, which it
+    // publishes again) through the proxy, with a subscription it must restore every time.
+    let proxy = CutProxy::start(broker.addr());
+    let mut publisher = StdClient::connect(
+        proxy.addr.to_string(),
+        ConnectOptions::new("sc-pub").unwrap(),
+    )
+    .unwrap();
+    let echoed = Arc::new(AtomicBool::new(false));
+    let e = echoed.clone();
+    publisher
+        .on("sc/echo", QoS::AtLeastOnce, move |_| {
+            e.store(true, Ordering::SeqCst)
+        })
+        .unwrap();
+    let connects = Arc::new(Mutex::new(Vec::new()));
+    let c = connects.clone();
+    publisher.on_event(move |event| {
+        if let Event::Connected { session_present } = event {
+            c.lock().unwrap().push(session_present);
+        }
+    });
+    for n in 0..MESSAGES {
+        if n % (MESSAGES / CUTS) == MESSAGES / CUTS / 2 {
+            proxy.cut();
+        }
+        let qos = if n % 2 == 0 {
+            QoS::AtLeastOnce
+        } else {
+            QoS::ExactlyOnce
+        };
+        let topic = format!("sc/data/{}", n % 7);
+        publisher
+            .publish(&topic, n.to_string(), qos, false)
+            .unwrap_or_else(|e| panic!("publish {n}: {e}"));
+    }
+    publisher.wait_published().unwrap();
+    // The subscription made before the cuts works on the last connection.
+    publisher
+        .publish("sc/echo", "ping", QoS::AtLeastOnce, false)
+        .unwrap();
+    while !echoed.load(Ordering::SeqCst) {
+        publisher.wait_msg().unwrap();
+    }
+    publisher
+        .publish("sc/done", "", QoS::AtLeastOnce, false)
+        .unwrap();
+    publisher.wait_published().unwrap();
+    publisher.disconnect().unwrap();
+    subscriber.join().unwrap();
+
+    let got = got.lock().unwrap();
+    let missing: Vec<u32> = (0..MESSAGES).filter(|n| !got.contains(n)).collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    let connects = connects.lock().unwrap();
+    assert!(
+        connects.len() >= CUTS as usize,
+        "the publisher reconnected {} times for {CUTS} cuts",
+        connects.len()
+    );
+    assert!(
+        connects.iter().all(|present| !present),
+        "a clean session is never resumed"
+    );
+    assert!(proxy.accepted() > CUTS as usize);
+}
+
+#[test]
+fn a_wrong_password_is_a_refusal_and_nothing_is_retried() {
+    watchdog(Duration::from_secs(60));
+    let broker = Broker::any(Some(("alice", "secret")));
+    let options = ConnectOptions::new("sc-auth")
+        .unwrap()
+        .credentials("alice", Some(b"wrong"))
+        .unwrap();
+    let started = Instant::now();
+    match StdClient::connect(broker.addr().to_string(), options) {
+        Err(Error::Broker(BrokerError::Refused(code))) => assert!(
+            matches!(
+                code,
+                ConnectReturnCode::BadUsernameOrPassword | ConnectReturnCode::NotAuthorized
+            ),
+            "{code:?}"
+        ),
+        Err(e) => panic!("expected a refusal, got {e}"),
+        Ok(_) => panic!("a wrong password was accepted"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The right one works, and so does a publish on it.
+    let options = ConnectOptions::new("sc-auth")
+        .unwrap()
+        .credentials("alice", Some(b"secret"))
+        .unwrap();
+    let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    mqtt.publish("sc/auth", "ok", QoS::AtLeastOnce, false)
+        .unwrap();
+    mqtt.wait_published().unwrap();
+    mqtt.disconnect().unwrap();
+}
+
+#[test]
+fn an_unreachable_broker_is_an_io_error_after_the_last_attempt() {
+    watchdog(Duration::from_secs(60));
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    match StdClient::connect(addr.clone(), ConnectOptions::new("sc-none").unwrap()) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        Err(e) => panic!("expected the connect error, got {e}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+
+    // Past the attempt limit: 3 attempts (waits of 50 and 100 ms between), then the error.
+    let client = umqtt::Client::new(
+        ConnectOptions::new("sc-none").unwrap(),
+        vec![0; 1024],
+        vec![0; 1024],
+        vec![0; 4096],
+    )
+    .unwrap();
+    let mut mqtt = StdClient::new(client, addr);
+    mqtt.set_backoff(Backoff::new(50, 1_000).max_attempts(3));
+    let started = Instant::now();
+    let e = mqtt
+        .publish("sc/x", "x", QoS::AtLeastOnce, false)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    // The next call tries again (and fails the same way).
+    assert!(matches!(mqtt.wait_msg(), Err(Error::Io(_))));
+}
