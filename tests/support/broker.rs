@@ -5,6 +5,8 @@
 
 use umqtt_testbroker as in_process;
 
+pub use super::others::Kind;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -42,9 +44,20 @@ pub enum Broker {
     InProcess {
         addr: SocketAddr,
     },
+    /// Another broker program (aedes, amqtt, RabbitMQ), in a process group of its own.
+    External {
+        kind: Kind,
+        child: Child,
+        addr: SocketAddr,
+        dir: PathBuf,
+    },
 }
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
+pub(crate) static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// One start at a time: two brokers probing for a free port at once could pick the same one,
+/// and the loser's readiness probe would reach the winner.
+pub(crate) static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Broker {
     /// mosquitto, with `auth` as its only user when given; None when it is not installed
@@ -120,9 +133,6 @@ impl Broker {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        // One start at a time: two brokers probing for a free port at once could pick the
-        // same one, and the loser's readiness probe would reach the winner.
-        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let extra = extra(&dir);
         for _ in 0..5 {
@@ -180,7 +190,9 @@ impl Broker {
 
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Broker::Mosquitto { addr, .. } | Broker::InProcess { addr } => *addr,
+            Broker::Mosquitto { addr, .. }
+            | Broker::InProcess { addr }
+            | Broker::External { addr, .. } => *addr,
         }
     }
 
@@ -194,19 +206,29 @@ impl Broker {
             Broker::Mosquitto { dir, .. } => {
                 std::fs::read_to_string(dir.join("mosquitto.log")).ok()
             }
-            Broker::InProcess { .. } => None,
+            Broker::InProcess { .. } | Broker::External { .. } => None,
         }
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Broker::Mosquitto { child, dir, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-            if std::env::var("UMQTT_KEEP_BROKER_LOGS").is_err() {
-                let _ = std::fs::remove_dir_all(dir);
+        let (child, dir) = match self {
+            Broker::Mosquitto { child, dir, .. } => (child, dir),
+            Broker::External { child, dir, .. } => {
+                // The whole group: a start script's children (the Erlang VM) too.
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--"])
+                    .arg(format!("-{}", child.id()))
+                    .status();
+                (child, dir)
             }
+            Broker::InProcess { .. } => return,
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        if std::env::var("UMQTT_KEEP_BROKER_LOGS").is_err() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -7,6 +7,8 @@
 pub mod broker;
 /// Codec helpers: decode/encode byte vectors (and write them as fuzzing seeds on request).
 pub mod codec;
+/// The other brokers of the matrix: aedes, amqtt, RabbitMQ (and `Kind`, naming all five).
+pub mod others;
 /// A loopback proxy that cuts every connection through it on demand.
 pub mod proxy;
 /// The scripted broker: an in-memory transport that checks the exact bytes the client sends,

@@ -1,0 +1,211 @@
+//! The other brokers of the matrix (tests/broker_matrix.rs), each started from the test on a
+//! free loopback port with one account: aedes (npm, installed globally), amqtt (PyPI) and
+//! RabbitMQ's MQTT plugin (Debian's rabbitmq-server), beside mosquitto and rumqttd. A broker
+//! that is not installed is skipped with a message, unless `UMQTT_REQUIRE_BROKERS=1` (CI).
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::broker::{Broker, NEXT, STARTING, find_program};
+
+/// A broker of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Mosquitto,
+    Rumqttd,
+    Aedes,
+    Amqtt,
+    RabbitMq,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Mosquitto,
+        Kind::Rumqttd,
+        Kind::Aedes,
+        Kind::Amqtt,
+        Kind::RabbitMq,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Mosquitto => "mosquitto",
+            Kind::Rumqttd => "rumqttd",
+            Kind::Aedes => "aedes",
+            Kind::Amqtt => "amqtt",
+            Kind::RabbitMq => "RabbitMQ",
+        }
+    }
+}
+
+/// True when CI demands every broker of the matrix.
+pub fn all_brokers_required() -> bool {
+    std::env::var("UMQTT_REQUIRE_BROKERS").is_ok_and(|v| v == "1")
+}
+
+impl Broker {
+    /// `kind` with `user` (name, password) as its only account: anonymous clients and other
+    /// credentials are refused. None when it is not installed (a panic when required).
+    pub fn start(kind: Kind, user: (&str, &str)) -> Option<Broker> {
+        let started = match kind {
+            Kind::Mosquitto => Broker::mosquitto(Some(user)),
+            Kind::Rumqttd => {
+                let auth = HashMap::from([(user.0.to_string(), user.1.to_string())]);
+                Some(Broker::InProcess {
+                    addr: umqtt_testbroker::start_with_auth(Some(auth)),
+                })
+            }
+            Kind::Aedes => aedes(user),
+            Kind::Amqtt => amqtt(user),
+            Kind::RabbitMq => rabbitmq(user),
+        };
+        if started.is_none() {
+            assert!(
+                !all_brokers_required(),
+                "UMQTT_REQUIRE_BROKERS=1 but {} is not installed",
+                kind.name()
+            );
+            eprintln!("{} is not installed: skipped", kind.name());
+        }
+        started
+    }
+}
+
+fn aedes(user: (&str, &str)) -> Option<Broker> {
+    let node = find_program("node")?;
+    let root = Command::new(find_program("npm")?)
+        .args(["root", "-g"])
+        .output()
+        .ok()?;
+    let root = PathBuf::from(String::from_utf8(root.stdout).ok()?.trim());
+    if !root.join("aedes").is_dir() {
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/brokers/aedes.js");
+    let users = format!("{{{:?}: {:?}}}", user.0, user.1);
+    spawn(Kind::Aedes, Duration::from_secs(20), |port, _| {
+        let mut c = Command::new(&node);
+        c.env("NODE_PATH", &root)
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(&users);
+        c
+    })
+}
+
+fn amqtt(user: (&str, &str)) -> Option<Broker> {
+    let amqtt = find_program("amqtt")?;
+    let python = find_program("python3")?;
+    let hash = Command::new(python)
+        .args([
+            "-c",
+            "import sys; from pwdlib import PasswordHash; print(PasswordHash.recommended().hash(sys.argv[1]))",
+            user.1,
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let hash = String::from_utf8(hash.stdout).ok()?;
+    let (name, hash) = (user.0.to_string(), hash.trim().to_string());
+    spawn(Kind::Amqtt, Duration::from_secs(30), move |port, dir| {
+        let passwd = dir.join("passwd");
+        std::fs::write(&passwd, format!("{name}:{hash}\n")).unwrap();
+        let conf = dir.join("broker.yaml");
+        std::fs::write(
+            &conf,
+            format!(
+                "listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\nplugins:\n  amqtt.plugins.authentication.FileAuthPlugin:\n    password_file: {}\n",
+                passwd.display()
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new(&amqtt);
+        c.arg("-c").arg(conf);
+        c
+    })
+}
+
+fn rabbitmq(user: (&str, &str)) -> Option<Broker> {
+    let server = Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+    if !server.is_file() {
+        return None;
+    }
+    let (name, pass) = (user.0.to_string(), user.1.to_string());
+    spawn(Kind::RabbitMq, Duration::from_secs(90), move |port, dir| {
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp = none\nmqtt.listeners.tcp.default = 127.0.0.1:{port}\nmqtt.allow_anonymous = false\ndefault_user = {name}\ndefault_pass = {pass}\nloopback_users = none\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_mqtt].\n").unwrap();
+        let dist = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_or(25672, |a| a.port());
+        let mut c = Command::new(server);
+        c.env("HOME", dir)
+            .env("RABBITMQ_NODENAME", format!("umqtt{port}@localhost"))
+            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", dir.join("log"))
+            .env("RABBITMQ_DIST_PORT", dist.to_string());
+        c
+    })
+}
+
+/// Starts `command(port, dir)` on a free loopback port in a process group of its own, and
+/// waits until the port accepts connections.
+fn spawn(kind: Kind, ready: Duration, command: impl Fn(u16, &Path) -> Command) -> Option<Broker> {
+    let dir = std::env::temp_dir().join(format!(
+        "umqtt-{}-{}-{}",
+        kind.name(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.join("broker.log")).unwrap();
+        let mut child = command(port, &dir)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + ready;
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break; // port taken in the meantime, or it failed: try again
+            }
+            if TcpStream::connect(addr).is_ok() {
+                return Some(Broker::External {
+                    kind,
+                    child,
+                    addr,
+                    dir,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--"])
+            .arg(format!("-{}", child.id()))
+            .status();
+        let _ = child.wait();
+    }
+    panic!("{} did not start; see {}", kind.name(), dir.display());
+}
