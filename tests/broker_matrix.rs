@@ -17,6 +17,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use support::broker::*;
+use support::others::Kind;
 use umqtt::packet::ConnectReturnCode;
 use umqtt::{BrokerError, ConnectOptions, Error, LinkError, QoS, SubackCode};
 

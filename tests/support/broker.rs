@@ -5,8 +5,6 @@
 
 use umqtt_testbroker as in_process;
 
-pub use super::others::Kind;
-
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -46,7 +44,7 @@ pub enum Broker {
     },
     /// Another broker program (aedes, amqtt, RabbitMQ), in a process group of its own.
     External {
-        kind: Kind,
+        name: &'static str,
         child: Child,
         addr: SocketAddr,
         dir: PathBuf,

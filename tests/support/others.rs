@@ -193,7 +193,7 @@ fn spawn(kind: Kind, ready: Duration, command: impl Fn(u16, &Path) -> Command) -
             }
             if TcpStream::connect(addr).is_ok() {
                 return Some(Broker::External {
-                    kind,
+                    name: kind.name(),
                     child,
                     addr,
                     dir,
