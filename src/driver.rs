@@ -111,7 +111,7 @@ macro_rules! operations {
         }
 
         /// [`Self::advance`], handing an event found to the handler; true if one was.
-        $($async)* fn step(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+        pub(crate) $($async)* fn step(&mut self) -> core::result::Result<bool, Error<T::Error>> {
             if !self.advance() $($await)*? {
                 return Ok(false);
             }
@@ -242,7 +242,7 @@ macro_rules! operations {
             retain: bool,
         ) -> core::result::Result<Option<PacketId>, Error<T::Error>> {
             let topic = topic_name(topic)?;
-        let payload = payload.as_ref();
+            let payload = payload.as_ref();
             let strict = qos == QoS::AtMostOnce;
             self.with_room(strict, |c| c.publish(topic, payload, qos, retain)) $($await)*
         }

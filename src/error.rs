@@ -106,6 +106,11 @@ impl<E> Error<E> {
     }
 }
 
+/// The errors of the std transports (TCP, TLS, tokio; feature `std`): their transport error is
+/// `std::io::Error`.
+#[cfg(feature = "std")]
+pub type StdError = Error<std::io::Error>;
+
 impl Error {
     /// The core's error as a driver's, whose transport error type is `E`.
     pub fn with_io<E>(self) -> Error<E> {

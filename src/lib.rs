@@ -55,6 +55,8 @@ pub mod blocking;
 pub mod client;
 mod driver;
 mod error;
+#[cfg(feature = "std")]
+pub use error::StdError;
 pub use error::{BrokerError, CallerError, ConfigError, Error, LinkError};
 pub mod nonblocking;
 pub mod packet;

@@ -202,3 +202,48 @@ fn an_unreachable_broker_is_an_io_error_after_the_last_attempt() {
     // The next call tries again (and fails the same way).
     assert!(matches!(mqtt.wait_msg(), Err(Error::Io(_))));
 }
+
+#[test]
+fn check_msg_returns_on_a_quiet_link_and_keeps_it_alive() {
+    watchdog(Duration::from_secs(60));
+    let broker = Broker::any(None);
+    let options = ConnectOptions::new("sc-quiet").unwrap().keep_alive_secs(1);
+    let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    mqtt.on("sc/quiet", QoS::AtLeastOnce, move |m| {
+        g.lock().unwrap().push(m.payload.to_vec())
+    })
+    .unwrap();
+    let reconnects = Arc::new(Mutex::new(0));
+    let r = reconnects.clone();
+    mqtt.on_event(move |event| {
+        if let Event::Connected { .. } = event {
+            *r.lock().unwrap() += 1;
+        }
+    });
+    // Three keep-alive intervals with nothing to deliver: check_msg keeps coming back (a loop
+    // watching a deadline sees it), and the broker does not drop the quiet link.
+    let (started, mut calls) = (Instant::now(), 0);
+    while started.elapsed() < Duration::from_secs(3) {
+        mqtt.check_msg().unwrap();
+        calls += 1;
+    }
+    assert!(calls >= 10, "check_msg returned {calls} times in 3 s");
+    let mut other = StdClient::connect(
+        broker.addr().to_string(),
+        ConnectOptions::new("sc-talk").unwrap(),
+    )
+    .unwrap();
+    other
+        .publish("sc/quiet", "late", QoS::AtLeastOnce, false)
+        .unwrap();
+    other.wait_published().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() && Instant::now() < deadline {
+        mqtt.check_msg().unwrap();
+    }
+    assert_eq!(*got.lock().unwrap(), [b"late".to_vec()]);
+    assert_eq!(mqtt.client().state(), umqtt::State::Connected);
+    assert_eq!(*reconnects.lock().unwrap(), 0, "the quiet link was dropped");
+}

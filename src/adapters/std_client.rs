@@ -35,7 +35,7 @@ use crate::driver::topic_filter;
 use crate::topic::matches_str;
 use crate::{
     Backoff, Blocking, Client, ConnectOptions, Error, Event, PacketId, Publish, QoS, StdClock,
-    StdDelay, TcpTransport,
+    StdDelay, StdError, TcpTransport,
 };
 
 type Handler = Box<dyn FnMut(Event<'_>) + Send>;
@@ -120,10 +120,7 @@ impl StdClient {
     /// Connects to `addr` (`host:port`) with `options` (one attempt: an unreachable or
     /// refusing broker is the error). Buffers: rx and tx of 64 KiB (the largest packet either
     /// way) and a 256 KiB session store; see [`StdClient::new`] to choose.
-    pub fn connect(
-        addr: impl Into<String>,
-        options: ConnectOptions<'_>,
-    ) -> Result<Self, Error<io::Error>> {
+    pub fn connect(addr: impl Into<String>, options: ConnectOptions<'_>) -> Result<Self, StdError> {
         let mut client = Self::new(super::owned::client(options)?, addr);
         let backoff = core::mem::replace(&mut client.backoff, Backoff::default().max_attempts(1));
         client.reconnect()?;
@@ -170,7 +167,7 @@ impl StdClient {
         filter: &str,
         qos: QoS,
         callback: impl FnMut(&Publish<'_>) + Send + 'static,
-    ) -> Result<PacketId, Error<io::Error>> {
+    ) -> Result<PacketId, StdError> {
         let pid = self.subscribe(filter, qos)?;
         let mut shared = self.shared();
         shared.routes.retain(|(f, _)| f != filter);
@@ -188,7 +185,7 @@ impl StdClient {
 
     /// Subscribes to `filter` (restored after reconnects); its messages go to
     /// [`StdClient::on_event`] unless an [`StdClient::on`] callback takes them.
-    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<PacketId, Error<io::Error>> {
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<PacketId, StdError> {
         topic_filter::<io::Error>(filter)?;
         let pid = self.with_link(true, |d| d.subscribe(filter, qos))?;
         self.shared()
@@ -198,7 +195,7 @@ impl StdClient {
     }
 
     /// Unsubscribes from `filter` and drops its callback.
-    pub fn unsubscribe(&mut self, filter: &str) -> Result<PacketId, Error<io::Error>> {
+    pub fn unsubscribe(&mut self, filter: &str) -> Result<PacketId, StdError> {
         topic_filter::<io::Error>(filter)?;
         let pid = self.with_link(true, |d| d.unsubscribe(filter))?;
         let mut shared = self.shared();
@@ -219,7 +216,7 @@ impl StdClient {
         payload: impl AsRef<[u8]>,
         qos: QoS,
         retain: bool,
-    ) -> Result<Option<PacketId>, Error<io::Error>> {
+    ) -> Result<Option<PacketId>, StdError> {
         let payload = payload.as_ref();
         let again = qos != QoS::AtMostOnce;
         let pid = self.with_link(again, |d| d.publish(topic, payload, qos, retain))?;
@@ -235,17 +232,25 @@ impl StdClient {
         Ok(pid)
     }
 
-    /// Waits for the next event and hands it to the callbacks (`umqtt.simple`'s
-    /// `wait_msg`). A link that fails meanwhile is reconnected; the error is returned only
+    /// Waits for the next event, as long as it takes, and hands it to the callbacks
+    /// (`umqtt.simple`'s `wait_msg`; see [`StdClient::check_msg`] to wait at most 100 ms). A link that fails meanwhile is reconnected; the error is returned only
     /// when reconnecting fails (a refusal, or the attempts ran out).
-    pub fn wait_msg(&mut self) -> Result<(), Error<io::Error>> {
+    pub fn wait_msg(&mut self) -> Result<(), StdError> {
         self.with_link(true, Driver::wait_msg)
+    }
+
+    /// Hands the next event to the callbacks if one is ready or arrives within the
+    /// transport's read timeout (100 ms), and returns: for a loop that also checks a flag, a
+    /// timer or a channel (`umqtt.simple`'s `check_msg`). Reconnects like
+    /// [`StdClient::wait_msg`].
+    pub fn check_msg(&mut self) -> Result<(), StdError> {
+        self.with_link(true, |d| d.step().map(|_| ()))
     }
 
     /// Waits until every QoS 1/2 message published so far is acknowledged (those a new
     /// session lost: published again, and acknowledged), reconnecting if needed; events go to
     /// the callbacks meanwhile.
-    pub fn wait_published(&mut self) -> Result<(), Error<io::Error>> {
+    pub fn wait_published(&mut self) -> Result<(), StdError> {
         loop {
             self.with_link(true, Driver::wait_published)?;
             if self.shared().lost.is_empty() {
@@ -256,7 +261,7 @@ impl StdClient {
 
     /// Disconnects gracefully (see [`Blocking::disconnect`]); nothing to do if the link is
     /// down. The next call connects again.
-    pub fn disconnect(&mut self) -> Result<(), Error<io::Error>> {
+    pub fn disconnect(&mut self) -> Result<(), StdError> {
         if self.driver.client().state() == State::Closed {
             return Ok(());
         }
@@ -281,8 +286,8 @@ impl StdClient {
     fn with_link<R>(
         &mut self,
         again: bool,
-        mut op: impl FnMut(&mut Driver) -> Result<R, Error<io::Error>>,
-    ) -> Result<R, Error<io::Error>> {
+        mut op: impl FnMut(&mut Driver) -> Result<R, StdError>,
+    ) -> Result<R, StdError> {
         loop {
             if self.driver.client().state() == State::Closed {
                 self.reconnect()?;
@@ -300,7 +305,7 @@ impl StdClient {
 
     /// Connects with backoff (the error once the backoff gives up), then restores the
     /// subscriptions (connecting again if the link fails meanwhile).
-    fn reconnect(&mut self) -> Result<(), Error<io::Error>> {
+    fn reconnect(&mut self) -> Result<(), StdError> {
         loop {
             let addr = self.addr.as_str();
             let session_present = self.driver.reconnect(
@@ -321,7 +326,7 @@ impl StdClient {
     }
 
     /// Sends (un)subscribes again after a reconnect.
-    fn resend(&mut self, requests: Vec<Resend>) -> Result<(), Error<io::Error>> {
+    fn resend(&mut self, requests: Vec<Resend>) -> Result<(), StdError> {
         for request in requests {
             match request {
                 Resend::Subscribe(filter, qos) => {
@@ -339,7 +344,7 @@ impl StdClient {
 
     /// Publishes again the messages a new session lost (the core reports them after the
     /// CONNACK). One that cannot be published now stays for the next call.
-    fn publish_lost(&mut self) -> Result<(), Error<io::Error>> {
+    fn publish_lost(&mut self) -> Result<(), StdError> {
         loop {
             let Some(m) = self.shared().lost.pop_front() else {
                 return Ok(());

@@ -10,6 +10,7 @@ use std::vec::Vec;
 use crate::client::Lost;
 use crate::{Event, PacketId, QoS};
 
+#[cfg(feature = "tokio")]
 use super::owned::OwnedEvent;
 
 /// Where a request stands on the current connection.
@@ -54,6 +55,7 @@ impl Answer {
     }
 
     /// The meaning of an owned event.
+    #[cfg(feature = "tokio")]
     pub(crate) fn of_owned(event: &OwnedEvent) -> Self {
         match event {
             OwnedEvent::Subscribed { pid, .. } => Answer::Subscribed(*pid),

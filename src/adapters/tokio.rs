@@ -40,7 +40,7 @@ use crate::client::ConfigError;
 use crate::driver::{topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::reconnect::worth_retrying;
-use crate::{Async, Backoff, Client, ConnectOptions, Error, Event, PacketId, QoS};
+use crate::{Async, Backoff, Client, ConnectOptions, Event, PacketId, QoS, StdError};
 
 /// The async transport: tokio's TCP stream seen through `embedded_io_async`.
 pub type TokioTcp = FromTokio<tokio::net::TcpStream>;
@@ -90,9 +90,6 @@ impl embedded_hal_async::delay::DelayNs for TokioDelay {
     }
 }
 
-/// The errors of [`AsyncClient`] and [`EventLoop`]: the transport's are `std::io::Error`.
-pub type TokioError = Error<std::io::Error>;
-
 /// What a handle asks the event loop to do, with where the answer goes.
 enum Command {
     Publish {
@@ -100,7 +97,7 @@ enum Command {
         payload: Vec<u8>,
         qos: QoS,
         retain: bool,
-        reply: oneshot::Sender<Result<Option<PacketId>, TokioError>>,
+        reply: oneshot::Sender<Result<Option<PacketId>, StdError>>,
     },
     Subscribe {
         filter: String,
@@ -110,7 +107,7 @@ enum Command {
         filter: String,
     },
     Disconnect {
-        reply: oneshot::Sender<Result<(), TokioError>>,
+        reply: oneshot::Sender<Result<(), StdError>>,
     },
 }
 
@@ -127,7 +124,7 @@ pub struct AsyncClient {
 }
 
 /// The answer to a command whose event loop is gone.
-fn gone<T>() -> Result<T, TokioError> {
+fn gone<T>() -> Result<T, StdError> {
     Err(LinkError::NotConnected.into())
 }
 
@@ -177,8 +174,8 @@ impl AsyncClient {
 
     async fn ask<T>(
         &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, TokioError>>) -> Command,
-    ) -> Result<T, TokioError> {
+        command: impl FnOnce(oneshot::Sender<Result<T, StdError>>) -> Command,
+    ) -> Result<T, StdError> {
         let (reply, answer) = oneshot::channel();
         if self.commands.send(command(reply)).await.is_err() {
             return gone();
@@ -195,7 +192,7 @@ impl AsyncClient {
         payload: impl Into<Vec<u8>>,
         qos: QoS,
         retain: bool,
-    ) -> Result<Option<PacketId>, TokioError> {
+    ) -> Result<Option<PacketId>, StdError> {
         let topic = topic.into();
         topic_name::<std::io::Error>(&topic)?;
         let payload = payload.into();
@@ -213,7 +210,7 @@ impl AsyncClient {
     /// the command channel is full). The event loop sends it (again after a reconnect if the
     /// link failed first), restores it after a reconnect whose session the broker did not
     /// keep, and reports the SUBACK as [`OwnedEvent::Subscribed`].
-    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), TokioError> {
+    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), StdError> {
         let filter = filter.into();
         topic_filter::<std::io::Error>(&filter)?;
         self.queue(Command::Subscribe { filter, qos }).await
@@ -221,13 +218,13 @@ impl AsyncClient {
 
     /// Unsubscribes from `filter` (and stops restoring it); returns once queued, like
     /// [`AsyncClient::subscribe`]. The UNSUBACK comes as [`OwnedEvent::Unsubscribed`].
-    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), TokioError> {
+    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), StdError> {
         let filter = filter.into();
         topic_filter::<std::io::Error>(&filter)?;
         self.queue(Command::Unsubscribe { filter }).await
     }
 
-    async fn queue(&self, command: Command) -> Result<(), TokioError> {
+    async fn queue(&self, command: Command) -> Result<(), StdError> {
         match self.commands.send(command).await {
             Ok(()) => Ok(()),
             Err(_) => gone(),
@@ -237,7 +234,7 @@ impl AsyncClient {
     /// Disconnects gracefully (see [`crate::Blocking::disconnect`]) and ends the event loop.
     /// While the broker is unreachable it waits as long as the event loop keeps reconnecting
     /// (forever with the default backoff).
-    pub async fn disconnect(&self) -> Result<(), TokioError> {
+    pub async fn disconnect(&self) -> Result<(), StdError> {
         self.ask(|reply| Command::Disconnect { reply }).await
     }
 }
@@ -326,10 +323,10 @@ pub struct EventLoop {
 
 /// What carrying out a command gave.
 enum Outcome {
-    Publish(Result<Option<PacketId>, TokioError>),
-    Subscribe(Result<PacketId, TokioError>),
-    Unsubscribe(Result<PacketId, TokioError>),
-    Disconnect(Result<(), TokioError>),
+    Publish(Result<Option<PacketId>, StdError>),
+    Subscribe(Result<PacketId, StdError>),
+    Unsubscribe(Result<PacketId, StdError>),
+    Disconnect(Result<(), StdError>),
 }
 
 impl EventLoop {
@@ -359,7 +356,7 @@ impl EventLoop {
 
     /// The next event. Connects (or reconnects) first when the link is down; carries out
     /// commands meanwhile. A link failure is returned once; the next call reconnects.
-    pub async fn poll(&mut self) -> Result<OwnedEvent, TokioError> {
+    pub async fn poll(&mut self) -> Result<OwnedEvent, StdError> {
         loop {
             if let Some(e) = self.queued.lock().ok().and_then(|mut q| q.pop_front()) {
                 if let Some(e) = self.deliver(e) {
@@ -412,7 +409,7 @@ impl EventLoop {
     }
 
     /// The link failed (or the broker broke the protocol): reconnect at the next poll.
-    fn failed<T>(&mut self, e: TokioError) -> Result<T, TokioError> {
+    fn failed<T>(&mut self, e: StdError) -> Result<T, StdError> {
         if e.closes_connection() && self.state == LoopState::Up {
             self.state = LoopState::Down;
         }
@@ -438,7 +435,7 @@ impl EventLoop {
 
     /// Connects with backoff (forever by default); sends again the (un)subscribes the broker
     /// did not answer, and restores every subscription when the session was not kept.
-    async fn reconnect(&mut self) -> Result<(), TokioError> {
+    async fn reconnect(&mut self) -> Result<(), StdError> {
         let addr = self.addr.clone();
         #[cfg(feature = "tokio-tls")]
         let tls = self.tls.clone();
@@ -481,7 +478,7 @@ impl EventLoop {
 
     /// Carries out the current command and answers it. When the connection fails first, the
     /// command stays current, for after the reconnect.
-    async fn run(&mut self) -> Result<(), TokioError> {
+    async fn run(&mut self) -> Result<(), StdError> {
         let Some(command) = &self.current else {
             return Ok(());
         };
