@@ -142,7 +142,7 @@ pub fn matches(filter: &TopicFilter<'_>, name: &TopicName<'_>) -> bool {
     matches_str(filter.0, name.0)
 }
 
-/// [`matches`] for strings you validated before (a filter kept as a `String`, say): the same
+/// [`matches()`] for strings you validated before (a filter kept as a `String`, say): the same
 /// rules, without checking them again. On strings that are not a valid filter and name the
 /// answer is unspecified (but there is one: no panic).
 pub fn matches_str(filter: &str, name: &str) -> bool {
