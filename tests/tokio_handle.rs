@@ -179,6 +179,85 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
     );
 }
 
+/// A clean session loses what was in flight at each cut, QoS 2 messages the broker had
+/// received (PUBREC) included: the event loop reports each as `Lost` with its content (it
+/// keeps a copy of every QoS 2 message until PUBCOMP), so publishing those again delivers all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_messages_a_new_session_lost_come_back_with_their_content() {
+    const MESSAGES: u32 = 1_000;
+    let broker = tokio::task::spawn_blocking(|| Broker::any(None))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(broker.addr()).await;
+    let sub_options = ConnectOptions::new("tk2-sub").unwrap().clean_session(false);
+    let (sub, mut sub_loop) = AsyncClient::new(sub_options, broker.addr().to_string(), 16).unwrap();
+    sub.subscribe("tk2/#", QoS::ExactlyOnce).await.unwrap();
+    let received = tokio::spawn(async move {
+        let mut seen = HashSet::new();
+        while seen.len() < MESSAGES as usize {
+            match tokio::time::timeout(Duration::from_secs(60), sub_loop.poll()).await {
+                Ok(Ok(OwnedEvent::Message(m))) => {
+                    seen.insert(u32::from_be_bytes(m.payload[..4].try_into().unwrap()));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("subscriber: {e}"),
+                Err(_) => panic!("subscriber: {} of {MESSAGES} after 60 s quiet", seen.len()),
+            }
+        }
+        seen.len()
+    });
+
+    let (client, mut eventloop) = AsyncClient::new(
+        ConnectOptions::new("tk2-pub").unwrap(),
+        proxy.addr.to_string(),
+        64,
+    )
+    .unwrap();
+    eventloop.set_backoff(Backoff::new(5, 200));
+    let republisher = client.clone();
+    let republished = Arc::new(AtomicUsize::new(0));
+    let r = republished.clone();
+    let driver = tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(OwnedEvent::Lost { pid, message }) => {
+                    let m = message.unwrap_or_else(|| panic!("message {pid} lost without content"));
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let again = republisher.clone();
+                    tokio::spawn(async move {
+                        again.publish(m.topic, m.payload, m.qos, m.retain).await
+                    });
+                }
+                Ok(OwnedEvent::Disconnected) => return,
+                _ => {}
+            }
+        }
+    });
+    for n in 0..MESSAGES {
+        if n % 100 == 50 {
+            proxy.cut().await;
+        }
+        client
+            .publish("tk2/m", n.to_be_bytes().to_vec(), QoS::ExactlyOnce, false)
+            .await
+            .unwrap();
+    }
+    let distinct = tokio::time::timeout(Duration::from_secs(120), received)
+        .await
+        .expect("the subscriber receives every message")
+        .unwrap();
+    client.disconnect().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), driver)
+        .await
+        .unwrap()
+        .unwrap();
+    eprintln!(
+        "tokio handle: {MESSAGES} QoS 2 messages, 10 cuts, {} published again",
+        republished.load(Ordering::SeqCst)
+    );
+    assert_eq!(distinct, MESSAGES as usize);
+}
+
 /// Reads one MQTT packet: its first byte and body.
 async fn read_packet(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     let mut b = [0u8; 1];

@@ -56,7 +56,8 @@ pub enum OwnedEvent {
     Lost {
         /// Its old packet identifier.
         pid: PacketId,
-        /// The message, for a PUBLISH not yet acknowledged.
+        /// The message: a PUBLISH not yet acknowledged, or a QoS 2 message the broker had
+        /// received (PUBREC) but a new session dropped. `None` for a SUBSCRIBE or UNSUBSCRIBE.
         message: Option<Message>,
     },
     /// The disconnect finished: the client is done (the tokio event loop's `poll` returns
@@ -96,6 +97,26 @@ impl From<Event<'_>> for OwnedEvent {
             ) => OwnedEvent::Lost { pid, message: None },
             Event::Disconnected => OwnedEvent::Disconnected,
         }
+    }
+}
+
+/// A copy of each QoS 2 message of ours until its PUBCOMP. After PUBREC the session keeps only
+/// the id, and a broker that releases on PUBREL (mosquitto) drops the message with a session
+/// it does not resume: the copy lets a reconnecting client publish it again.
+#[derive(Debug, Default)]
+pub(crate) struct ExactlyOnce(Vec<(PacketId, Message)>);
+
+impl ExactlyOnce {
+    /// Keeps a copy of QoS 2 message `pid`.
+    pub(crate) fn keep(&mut self, pid: PacketId, message: Message) {
+        self.0.push((pid, message));
+    }
+
+    /// Message `pid` completed or was reported lost with its content: the copy goes; `Some`
+    /// when there was one.
+    pub(crate) fn take(&mut self, pid: PacketId) -> Option<Message> {
+        let i = self.0.iter().position(|(p, _)| *p == pid)?;
+        Some(self.0.swap_remove(i).1)
     }
 }
 

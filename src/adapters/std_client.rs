@@ -28,7 +28,7 @@ use std::string::String;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::vec::Vec;
 
-use super::owned::Message;
+use super::owned::{ExactlyOnce, Message};
 use super::subscriptions::{Answer, Resend, Subscriptions};
 use crate::client::{Lost, State};
 use crate::driver::topic_filter;
@@ -52,9 +52,8 @@ struct Shared {
     subscriptions: Subscriptions,
     /// Messages a new session lost, to publish again.
     lost: VecDeque<Message>,
-    /// A copy of each QoS 2 message until PUBCOMP: after PUBREC the session keeps only its
-    /// id, and a broker that releases on PUBREL (mosquitto) drops it with a new session.
-    exactly_once: Vec<(PacketId, Message)>,
+    /// A copy of each QoS 2 message until PUBCOMP.
+    exactly_once: ExactlyOnce,
 }
 
 impl Shared {
@@ -76,10 +75,10 @@ impl Shared {
                 }
             }
             Event::Lost(Lost::Message { pid, message }) => {
-                self.copied(pid);
+                self.exactly_once.take(pid);
                 self.lost.push_back(Message::from(&message));
             }
-            Event::Lost(Lost::Released { pid }) => match self.copied(pid) {
+            Event::Lost(Lost::Released { pid }) => match self.exactly_once.take(pid) {
                 Some(m) => self.lost.push_back(m),
                 None => self.other(event),
             },
@@ -87,17 +86,11 @@ impl Shared {
                 pid,
                 qos: QoS::ExactlyOnce,
             } => {
-                self.copied(pid);
+                self.exactly_once.take(pid);
                 self.other(event);
             }
             other => self.other(other),
         }
-    }
-
-    /// Takes the copy of QoS 2 message `pid`.
-    fn copied(&mut self, pid: PacketId) -> Option<Message> {
-        let i = self.exactly_once.iter().position(|(p, _)| *p == pid)?;
-        Some(self.exactly_once.swap_remove(i).1)
     }
 
     fn other(&mut self, event: Event<'_>) {
@@ -227,7 +220,7 @@ impl StdClient {
                 qos,
                 retain,
             };
-            self.shared().exactly_once.push((pid, message));
+            self.shared().exactly_once.keep(pid, message);
         }
         Ok(pid)
     }
@@ -351,7 +344,7 @@ impl StdClient {
             };
             match self.driver.publish(&m.topic, &m.payload, m.qos, m.retain) {
                 Ok(Some(pid)) if m.qos == QoS::ExactlyOnce => {
-                    self.shared().exactly_once.push((pid, m));
+                    self.shared().exactly_once.keep(pid, m);
                 }
                 Ok(_) => {}
                 Err(e) => {

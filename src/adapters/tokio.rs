@@ -34,6 +34,7 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StdClock;
+use crate::adapters::owned::ExactlyOnce;
 pub use crate::adapters::owned::{Message, OwnedEvent};
 use crate::adapters::subscriptions::{Answer, Resend, Subscriptions};
 use crate::client::ConfigError;
@@ -168,6 +169,7 @@ impl AsyncClient {
             state: LoopState::Down,
             current: None,
             subscriptions: Subscriptions::default(),
+            exactly_once: ExactlyOnce::default(),
         };
         (AsyncClient { commands }, eventloop)
     }
@@ -319,6 +321,8 @@ pub struct EventLoop {
     current: Option<Command>,
     /// Subscriptions made through the handles, restored after reconnects.
     subscriptions: Subscriptions,
+    /// A copy of each QoS 2 message until PUBCOMP, for [`OwnedEvent::Lost`].
+    exactly_once: ExactlyOnce,
 }
 
 /// What carrying out a command gave.
@@ -398,9 +402,24 @@ impl EventLoop {
     }
 
     /// Updates the subscription book-keeping with an event; `None` for one that is not news.
-    fn deliver(&mut self, e: OwnedEvent) -> Option<OwnedEvent> {
+    fn deliver(&mut self, mut e: OwnedEvent) -> Option<OwnedEvent> {
         if !self.subscriptions.answered(Answer::of_owned(&e)) {
             return None;
+        }
+        match &mut e {
+            OwnedEvent::Published {
+                pid,
+                qos: QoS::ExactlyOnce,
+            }
+            | OwnedEvent::Lost {
+                pid,
+                message: Some(_),
+            } => {
+                self.exactly_once.take(*pid);
+            }
+            // A QoS 2 message the broker had (PUBREC) but a new session dropped: here it is.
+            OwnedEvent::Lost { pid, message } => *message = self.exactly_once.take(*pid),
+            _ => {}
         }
         if e == OwnedEvent::Disconnected {
             self.finish();
@@ -526,7 +545,25 @@ impl EventLoop {
                 self.current = Some(command);
                 self.failed(e)
             }
-            (Command::Publish { reply, .. }, Outcome::Publish(r)) => {
+            (
+                Command::Publish {
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                    reply,
+                },
+                Outcome::Publish(r),
+            ) => {
+                if let (Ok(Some(pid)), QoS::ExactlyOnce) = (&r, qos) {
+                    let message = Message {
+                        topic,
+                        payload,
+                        qos,
+                        retain,
+                    };
+                    self.exactly_once.keep(*pid, message);
+                }
                 let _ = reply.send(r);
                 Ok(())
             }
