@@ -5,100 +5,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use support::broker::{Broker, find_program, mosquitto_required};
+use support::broker::{find_program, mosquitto_required};
+use support::pki::*;
 use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::packet::ConnectReturnCode;
 use umqtt::{
     Blocking, BrokerError, Client, ConnectOptions, Error, Event, NonBlocking, QoS, StdClock,
 };
-
-/// A CA and what it signed, as PEM.
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-    expired_cert: String,
-    expired_key: String,
-}
-
-fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-fn leaf(issuer: &Issuer<'_, KeyPair>, names: &[&str], expired: bool) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "umqtt test");
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-fn pki() -> Pki {
-    let (ca, issuer) = ca("umqtt test CA");
-    let (server_cert, server_key) = leaf(&issuer, &["localhost", "127.0.0.1"], false);
-    let (client_cert, client_key) = leaf(&issuer, &["umqtt-client"], false);
-    let (expired_cert, expired_key) = leaf(&issuer, &["localhost"], true);
-    Pki {
-        ca,
-        server_cert,
-        server_key,
-        client_cert,
-        client_key,
-        expired_cert,
-        expired_key,
-    }
-}
-
-/// mosquitto with a TLS listener (our CA, the server's — or the expired — certificate) and
-/// every packet logged, plus `extra` lines; None when it is not installed.
-fn tls_broker(dir: &Path, pki: &Pki, expired: bool, extra: &str) -> Option<Broker> {
-    std::fs::create_dir_all(dir).unwrap();
-    let (cert, key) = match expired {
-        true => (&pki.expired_cert, &pki.expired_key),
-        false => (&pki.server_cert, &pki.server_key),
-    };
-    for (name, pem) in [
-        ("ca.pem", &pki.ca),
-        ("server.pem", cert),
-        ("server.key", key),
-    ] {
-        std::fs::write(dir.join(name), pem).unwrap();
-    }
-    Broker::mosquitto_conf(&format!(
-        "cafile {}\ncertfile {}\nkeyfile {}\nlog_type all\n{extra}",
-        dir.join("ca.pem").display(),
-        dir.join("server.pem").display(),
-        dir.join("server.key").display(),
-    ))
-}
-
-/// The broker's log so far.
-fn broker_log(b: &Broker) -> String {
-    b.log().unwrap_or_default()
-}
-
-fn dir(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("umqtt-tls-{}-{name}", std::process::id()))
-}
 
 /// Subscribes to `t/#` and publishes QoS 0, 1, 2 to itself over `io`; every payload returns.
 fn round_trip(io: TlsTransport, id: &str) {

@@ -3,6 +3,8 @@
 //! W5500 SPI Ethernet chip is the `w5500-io` crate of this workspace: its sockets are
 //! `embedded-io` streams any driver takes.
 
+#[cfg(feature = "embedded-tls")]
+pub mod embedded_tls;
 #[cfg(feature = "std")]
 pub mod owned;
 #[cfg(feature = "std")]

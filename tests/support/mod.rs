@@ -9,6 +9,8 @@ pub mod broker;
 pub mod codec;
 /// The other brokers of the matrix: aedes, amqtt, RabbitMQ (and `Kind`, naming all five).
 pub mod others;
+/// Certificates made at test time and mosquitto with a TLS listener.
+pub mod pki;
 /// A loopback proxy that cuts every connection through it on demand.
 pub mod proxy;
 /// The scripted broker: an in-memory transport that checks the exact bytes the client sends,

@@ -1,0 +1,112 @@
+//! Certificates generated at test time (rcgen; nothing committed) and mosquitto with a TLS
+//! listener using them.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+use super::broker::Broker;
+
+/// A CA and what it signed, as PEM.
+pub struct Pki {
+    pub ca: String,
+    pub server_cert: String,
+    pub server_key: String,
+    pub client_cert: String,
+    pub client_key: String,
+    pub expired_cert: String,
+    pub expired_key: String,
+    /// DER forms for the no_std TLS (embedded-tls): the CA, the client's certificate and key
+    /// (PKCS#8).
+    pub ca_der: Vec<u8>,
+    pub client_cert_der: Vec<u8>,
+    pub client_key_der: Vec<u8>,
+}
+
+/// A CA: its certificate (PEM), its issuer, its certificate (DER).
+pub fn ca(name: &str) -> (String, Issuer<'static, KeyPair>, Vec<u8>) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), Issuer::new(params, key), cert.der().to_vec())
+}
+
+/// A certificate for `names` signed by `issuer`: certificate and key as PEM, then as DER (the
+/// key PKCS#8).
+pub fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    names: &[&str],
+    expired: bool,
+) -> (String, String, Vec<u8>, Vec<u8>) {
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "umqtt test");
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = params.signed_by(&key, issuer).unwrap();
+    (
+        cert.pem(),
+        key.serialize_pem(),
+        cert.der().to_vec(),
+        key.serialize_der(),
+    )
+}
+
+pub fn pki() -> Pki {
+    let (ca, issuer, ca_der) = ca("umqtt test CA");
+    let (server_cert, server_key, ..) = leaf(&issuer, &["localhost", "127.0.0.1"], false);
+    let (client_cert, client_key, client_cert_der, client_key_der) =
+        leaf(&issuer, &["umqtt-client"], false);
+    let (expired_cert, expired_key, ..) = leaf(&issuer, &["localhost"], true);
+    Pki {
+        ca,
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+        expired_cert,
+        expired_key,
+        ca_der,
+        client_cert_der,
+        client_key_der,
+    }
+}
+
+/// mosquitto with a TLS listener (our CA, the server's — or the expired — certificate) and
+/// every packet logged, plus `extra` lines; None when it is not installed.
+pub fn tls_broker(dir: &Path, pki: &Pki, expired: bool, extra: &str) -> Option<Broker> {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = match expired {
+        true => (&pki.expired_cert, &pki.expired_key),
+        false => (&pki.server_cert, &pki.server_key),
+    };
+    for (name, pem) in [
+        ("ca.pem", &pki.ca),
+        ("server.pem", cert),
+        ("server.key", key),
+    ] {
+        std::fs::write(dir.join(name), pem).unwrap();
+    }
+    Broker::mosquitto_conf(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nlog_type all\n{extra}",
+        dir.join("ca.pem").display(),
+        dir.join("server.pem").display(),
+        dir.join("server.key").display(),
+    ))
+}
+
+/// The broker's log so far.
+pub fn broker_log(b: &Broker) -> String {
+    b.log().unwrap_or_default()
+}
+
+pub fn dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("umqtt-tls-{}-{name}", std::process::id()))
+}
