@@ -4,11 +4,13 @@
 Usage: python3 footprint.py [bin ...]   (after `cargo build --release`; default: all)
 Prints a Markdown table: per binary, flash (.vector_table + .text + .rodata) and RAM
 (.data + .bss), then bytes of code by owner: umqtt, w5500-io, core (from_utf8, fmt, ...), memory
-builtins (memcpy/memmove/memset from compiler_builtins), and the rest (the program, board
+builtins (memcpy/memmove/memset from compiler_builtins), TLS (embedded-tls and the RustCrypto
+crates under it, in `w5500_tls`), and the rest (the program, board
 support, the runtime, the vector table). "over `empty`" subtracts the baseline binary (runtime,
 vector table, semihosting exit); "without mem builtins" also leaves out memcpy/memmove/memset,
 which a C build takes from libc and does not count either.
 """
+import os
 import subprocess
 import sys
 
@@ -28,7 +30,17 @@ def sections(path):
     return flash, ram
 
 
+# embedded-tls and the crates it brings (crypto, DER, RNG).
+TLS_CRATES = ("embedded_tls::", "p256::", "elliptic_curve::", "ecdsa::", "primeorder::",
+              "crypto_bigint::", "aes::", "aes_gcm::", "ghash::", "polyval::", "ctr::",
+              "sha2::", "hkdf::", "hmac::", "digest::", "der::", "const_oid::", "sec1::",
+              "spki::", "pkcs8::", "subtle::", "rand_chacha::", "signature::", "rfc6979::",
+              "generic_array::", "cipher::", "aead::", "ff::", "group::")
+
+
 def owner(name):
+    if any(c in name for c in TLS_CRATES) and "umqtt::" not in name.split("<")[0]:
+        return "tls"
     if "umqtt::" in name and "umqtt_firmware" not in name:
         return "umqtt"
     if "w5500_io::" in name:
@@ -43,7 +55,7 @@ def owner(name):
 def owners(path):
     out = subprocess.run(["arm-none-eabi-nm", "-C", "-S", "--size-sort", path], check=True,
                          capture_output=True, text=True).stdout
-    by = {"umqtt": 0, "w5500-io": 0, "core": 0, "mem builtins": 0, "rest": 0}
+    by = {"umqtt": 0, "w5500-io": 0, "tls": 0, "core": 0, "mem builtins": 0, "rest": 0}
     for line in out.splitlines():
         parts = line.split(None, 3)
         if len(parts) < 4 or parts[2] not in "tTrR":
@@ -53,19 +65,21 @@ def owners(path):
 
 
 def main():
-    bins = sys.argv[1:] or ["empty", "codec", "client", "w5500"]
+    bins = sys.argv[1:] or ["empty", "codec", "client", "w5500"] + (
+        ["w5500_tls"] if os.path.exists(TARGET + "w5500_tls") else [])
     base_flash, _ = sections(TARGET + "empty")
     base_mem = owners(TARGET + "empty")["mem builtins"]
     print("| binary | flash | over `empty` | over `empty`, without mem builtins "
-          "| RAM (static) | umqtt symbols | w5500-io symbols | core | mem builtins | rest |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| RAM (static) | umqtt symbols | w5500-io symbols | TLS | core | mem builtins | rest |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in bins:
         flash, ram = sections(TARGET + b)
         o = owners(TARGET + b)
         over = flash - base_flash
         lean = over - (o["mem builtins"] - base_mem)
         print(f"| `{b}` | {flash:,} | {over:,} | {lean:,} | {ram:,} | {o['umqtt']:,} | "
-              f"{o['w5500-io']:,} | {o['core']:,} | {o['mem builtins']:,} | {o['rest']:,} |")
+              f"{o['w5500-io']:,} | {o['tls']:,} | {o['core']:,} | {o['mem builtins']:,} | "
+              f"{o['rest']:,} |")
 
 
 if __name__ == "__main__":

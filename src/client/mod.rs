@@ -226,7 +226,9 @@ impl<B: Buffer> Client<B> {
         // Room for a SUBSCRIBE entry (its filter count) besides the inbound QoS 2 reserve.
         let needed = prefix + INBOUND_RESERVE + ENTRY_OVERHEAD + 2;
         let store = Store::new(store, prefix, |dst| {
-            let (c, r) = dst.split_at_mut(connect_len);
+            let Some((c, r)) = dst.split_at_mut_checked(connect_len) else {
+                return false;
+            };
             connect.encode(c).is_ok() && resubscribe.is_none_or(|p| p.encode(r).is_ok())
         })
         .ok_or(ConfigError::StoreTooSmall { needed })?;
