@@ -1,4 +1,5 @@
-//! The broker matrix: the same scenarios against every broker people run — mosquitto,
+//! The broker matrix: the same scenarios against every broker people run — mosquitto (plain
+//! and behind a TLS listener),
 //! rumqttd, aedes, amqtt and RabbitMQ's MQTT plugin — each started by the test on a free
 //! loopback port with one account (user "alice"). A scenario either passes, passes with a
 //! note (what the broker chose where 3.1.1 lets it choose), or shows a deviation from a named
@@ -72,7 +73,7 @@ fn opts(id: &str) -> ConnectOptions<'_> {
 }
 
 fn conn(b: &Broker, id: &str) -> Conn {
-    Conn::connect(b.addr(), opts(id), 4096).unwrap().0
+    Conn::connect_to(b, opts(id), 4096).unwrap().0
 }
 
 fn payload(seed: u8, n: usize) -> Vec<u8> {
@@ -199,7 +200,7 @@ fn will(b: &Broker) -> Outcome {
     let o = opts("mx-w-drop")
         .will("mx/w/drop", b"gone", QoS::AtLeastOnce, false)
         .unwrap();
-    let (dropper, _) = Conn::connect(b.addr(), o, 1024).unwrap();
+    let (dropper, _) = Conn::connect_to(b, o, 1024).unwrap();
     drop(dropper); // the socket closes without DISCONNECT
     match watch.recv(WAIT).unwrap() {
         Some(m) if (m.topic.as_str(), m.payload.as_slice()) == ("mx/w/drop", b"gone") => {}
@@ -210,7 +211,7 @@ fn will(b: &Broker) -> Outcome {
     let o = opts("mx-w-clean")
         .will("mx/w/clean", b"should not appear", QoS::AtLeastOnce, false)
         .unwrap();
-    Conn::connect(b.addr(), o, 1024)
+    Conn::connect_to(b, o, 1024)
         .unwrap()
         .0
         .disconnect()
@@ -229,7 +230,7 @@ fn will(b: &Broker) -> Outcome {
 
 fn persistent_session(b: &Broker) -> Outcome {
     let o = || opts("mx-p-sub").clean_session(false);
-    let (mut sub, _) = Conn::connect(b.addr(), o(), 4096).unwrap();
+    let (mut sub, _) = Conn::connect_to(b, o(), 4096).unwrap();
     sub.subscribe("mx/p/#", QoS::ExactlyOnce).unwrap();
     sub.disconnect().unwrap();
     let mut publ = conn(b, "mx-p-pub");
@@ -250,7 +251,7 @@ fn persistent_session(b: &Broker) -> Outcome {
             publ = conn(b, "mx-p-pub");
         }
     }
-    let (mut sub, present) = Conn::connect(b.addr(), o(), 4096).unwrap();
+    let (mut sub, present) = Conn::connect_to(b, o(), 4096).unwrap();
     if !present {
         return Outcome::Deviation(
             "MQTT-3.2.2-2",
@@ -264,7 +265,7 @@ fn persistent_session(b: &Broker) -> Outcome {
     sub.disconnect().unwrap();
     publ.disconnect().unwrap();
     // Clean up: a clean session ends the stored one.
-    Conn::connect(b.addr(), opts("mx-p-sub"), 1024)
+    Conn::connect_to(b, opts("mx-p-sub"), 1024)
         .unwrap()
         .0
         .disconnect()
@@ -373,8 +374,8 @@ fn wildcards(b: &Broker) -> Outcome {
 
 fn big_payload(b: &Broker) -> Outcome {
     let size = 256 * 1024;
-    let (mut sub, _) = Conn::connect(b.addr(), opts("mx-b-sub"), size + 1024).unwrap();
-    let (mut publ, _) = Conn::connect(b.addr(), opts("mx-b-pub"), size + 1024).unwrap();
+    let (mut sub, _) = Conn::connect_to(b, opts("mx-b-sub"), size + 1024).unwrap();
+    let (mut publ, _) = Conn::connect_to(b, opts("mx-b-pub"), size + 1024).unwrap();
     sub.subscribe("mx/b", QoS::AtLeastOnce).unwrap();
     let body = payload(7, size);
     publ.publish("mx/b", &body, QoS::AtLeastOnce, false)
@@ -405,7 +406,7 @@ fn password_refusal(b: &Broker) -> Outcome {
         ("no credentials", wrong),
     ];
     for (what, o) in attempts {
-        match Conn::connect(b.addr(), o, 1024) {
+        match Conn::connect_to(b, o, 1024) {
             Ok(_) => return Outcome::Fail(format!("{what} was accepted")),
             Err(Error::Broker(BrokerError::Refused(
                 ConnectReturnCode::BadUsernameOrPassword | ConnectReturnCode::NotAuthorized,

@@ -5,6 +5,8 @@
 
 use umqtt_testbroker as in_process;
 
+use embedded_io::{Read as _, ReadReady as _, Write as _, WriteReady as _};
+
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -41,6 +43,12 @@ pub enum Broker {
     },
     InProcess {
         addr: SocketAddr,
+    },
+    /// A broker behind a TLS listener: `Conn::connect_to` verifies it as `name` with `options`.
+    Tls {
+        inner: Box<Broker>,
+        name: String,
+        options: umqtt::adapters::tls::TlsOptions,
     },
     /// Another broker program (aedes, amqtt, RabbitMQ), in a process group of its own.
     External {
@@ -191,6 +199,7 @@ impl Broker {
             Broker::Mosquitto { addr, .. }
             | Broker::InProcess { addr }
             | Broker::External { addr, .. } => *addr,
+            Broker::Tls { inner, .. } => inner.addr(),
         }
     }
 
@@ -204,6 +213,7 @@ impl Broker {
             Broker::Mosquitto { dir, .. } => {
                 std::fs::read_to_string(dir.join("mosquitto.log")).ok()
             }
+            Broker::Tls { inner, .. } => inner.log(),
             Broker::InProcess { .. } | Broker::External { .. } => None,
         }
     }
@@ -221,7 +231,7 @@ impl Drop for Broker {
                     .status();
                 (child, dir)
             }
-            Broker::InProcess { .. } => return,
+            Broker::InProcess { .. } | Broker::Tls { .. } => return,
         };
         let _ = child.kill();
         let _ = child.wait();
@@ -298,9 +308,62 @@ impl Record {
 
 type Handler = Box<dyn FnMut(Event<'_>)>;
 
+/// A test client's socket: TCP, or TLS over it.
+pub enum Link {
+    Tcp(TcpTransport),
+    Tls(Box<umqtt::adapters::tls::TlsTransport>),
+}
+
+impl embedded_io::ErrorType for Link {
+    type Error = std::io::Error;
+}
+
+impl embedded_io::Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Link::Tcp(io) => io.read(buf),
+            Link::Tls(io) => io.read(buf),
+        }
+    }
+}
+
+impl embedded_io::Write for Link {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Link::Tcp(io) => io.write(buf),
+            Link::Tls(io) => io.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Link::Tcp(io) => io.flush(),
+            Link::Tls(io) => io.flush(),
+        }
+    }
+}
+
+impl embedded_io::ReadReady for Link {
+    fn read_ready(&mut self) -> std::io::Result<bool> {
+        match self {
+            Link::Tcp(io) => io.read_ready(),
+            Link::Tls(io) => io.read_ready(),
+        }
+    }
+}
+
+impl embedded_io::WriteReady for Link {
+    fn write_ready(&mut self) -> std::io::Result<bool> {
+        match self {
+            Link::Tcp(io) => io.write_ready(),
+            Link::Tls(io) => io.write_ready(),
+        }
+    }
+}
+
 /// A client over a real socket with bounded waits.
 pub struct Conn {
-    pub d: NonBlocking<Vec<u8>, TcpTransport, StdClock, Handler>,
+    pub d: NonBlocking<Vec<u8>, Link, StdClock, Handler>,
     pub rec: Rc<RefCell<Record>>,
 }
 
@@ -313,8 +376,33 @@ impl Conn {
         options: ConnectOptions<'_>,
         buf: usize,
     ) -> Result<(Conn, bool), Err> {
-        let client = Client::new(options, vec![0; buf], vec![0; buf], vec![0; buf * 2 + 4096]);
         let io = TcpTransport::connect(addr).map_err(umqtt::Error::Io)?;
+        Conn::over(Link::Tcp(io), options, buf)
+    }
+
+    /// [`Conn::connect`] to `b`, over TLS when it has a TLS listener.
+    pub fn connect_to(
+        b: &Broker,
+        options: ConnectOptions<'_>,
+        buf: usize,
+    ) -> Result<(Conn, bool), Err> {
+        match b {
+            Broker::Tls {
+                inner,
+                name,
+                options: tls,
+            } => {
+                let io = umqtt::adapters::tls::TlsTransport::connect(inner.addr(), name, tls)
+                    .map_err(umqtt::Error::Io)?;
+                Conn::over(Link::Tls(Box::new(io)), options, buf)
+            }
+            b => Conn::connect(b.addr(), options, buf),
+        }
+    }
+
+    /// Connects over `io`, already open.
+    pub fn over(io: Link, options: ConnectOptions<'_>, buf: usize) -> Result<(Conn, bool), Err> {
+        let client = Client::new(options, vec![0; buf], vec![0; buf], vec![0; buf * 2 + 4096]);
         let rec = Rc::new(RefCell::new(Record::default()));
         let handler_rec = rec.clone();
         let handler: Handler = Box::new(move |e: Event<'_>| {

@@ -17,6 +17,8 @@ use super::broker::{Broker, NEXT, STARTING, find_program};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Mosquitto,
+    /// mosquitto behind a TLS listener (certificates made by the test).
+    MosquittoTls,
     Rumqttd,
     Aedes,
     Amqtt,
@@ -24,8 +26,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Mosquitto,
+        Kind::MosquittoTls,
         Kind::Rumqttd,
         Kind::Aedes,
         Kind::Amqtt,
@@ -35,6 +38,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Mosquitto => "mosquitto",
+            Kind::MosquittoTls => "mosquitto TLS",
             Kind::Rumqttd => "rumqttd",
             Kind::Aedes => "aedes",
             Kind::Amqtt => "amqtt",
@@ -54,6 +58,7 @@ impl Broker {
     pub fn start(kind: Kind, user: (&str, &str)) -> Option<Broker> {
         let started = match kind {
             Kind::Mosquitto => Broker::mosquitto(Some(user)),
+            Kind::MosquittoTls => mosquitto_tls(user),
             Kind::Rumqttd => {
                 let auth = HashMap::from([(user.0.to_string(), user.1.to_string())]);
                 Some(Broker::InProcess {
@@ -74,6 +79,32 @@ impl Broker {
         }
         started
     }
+}
+
+/// mosquitto with a TLS listener and a password file: clients verify it against the test CA.
+fn mosquitto_tls(user: (&str, &str)) -> Option<Broker> {
+    let pki = super::pki::pki();
+    let dir = super::pki::dir(&format!("matrix-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let passwd = dir.join("passwd");
+    let status = Command::new(find_program("mosquitto_passwd")?)
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args([user.0, user.1])
+        .status()
+        .ok()?;
+    assert!(status.success());
+    let extra = format!(
+        "allow_anonymous false\npassword_file {}\n",
+        passwd.display()
+    );
+    let inner = super::pki::tls_broker(&dir, &pki, false, &extra)?;
+    let options = umqtt::adapters::tls::TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
+    Some(Broker::Tls {
+        inner: Box::new(inner),
+        name: "localhost".into(),
+        options,
+    })
 }
 
 fn aedes(user: (&str, &str)) -> Option<Broker> {
