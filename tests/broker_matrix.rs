@@ -1,8 +1,8 @@
 //! The broker matrix: the same scenarios against every broker people run — mosquitto (plain
 //! and behind a TLS listener), rumqttd, aedes, amqtt and RabbitMQ's MQTT plugin — each started
-//! by the test on a free loopback port with one account (user "alice"). A scenario either passes, passes with a
-//! note (what the broker chose where 3.1.1 lets it choose), or shows a deviation from a named
-//! normative statement; the other scenarios run on regardless. The test fails on any other
+//! by the test on a free loopback port with one account (user "alice"). A scenario either
+//! passes, passes with a note (what the broker chose where 3.1.1 lets it choose), or shows a
+//! deviation from a named normative statement; the other scenarios run on regardless. The test fails on any other
 //! failure, on a deviation not listed in `KNOWN`, and on a `KNOWN` entry that no longer
 //! happens. It prints the table (README "Broker matrix") and writes it to
 //! `target/broker-matrix.md`.
