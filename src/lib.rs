@@ -68,7 +68,7 @@ pub mod topic;
 // The front door: what a program using the client needs, under `umqtt::`.
 pub use asynch::Async;
 pub use blocking::Blocking;
-pub use client::{Client, ConnectOptions, Event, Lost, State};
+pub use client::{Chunk, Client, ConnectOptions, Event, Lost, State};
 pub use nonblocking::NonBlocking;
 pub use packet::{PacketId, Publish, QoS, SubackCode, Subscription};
 pub use reconnect::Backoff;

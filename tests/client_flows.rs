@@ -1018,3 +1018,160 @@ fn a_message_larger_than_tx_or_the_store_is_the_callers_error_and_the_connection
         d.publish("t", b"fits", QoS::AtMostOnce, false).unwrap();
     }
 }
+
+fn streaming() -> ConnectOptions<'static> {
+    opts().stream_oversized(true)
+}
+
+fn streaming_persistent() -> ConnectOptions<'static> {
+    persistent().stream_oversized(true)
+}
+
+fn big_payload() -> Vec<u8> {
+    (0..1000u32).map(|i| (i * 7 + i / 256) as u8).collect()
+}
+
+/// Takes chunk events until the message's last one (or an error); returns the pieces.
+fn chunks(d: &mut dyn Drive) -> Result<Vec<(usize, usize, Vec<u8>)>, DErr> {
+    let mut pieces = vec![];
+    loop {
+        match d.next_event()? {
+            Ev::Chunk(topic, offset, total, data) => {
+                assert_eq!(topic, "big/t");
+                let last = offset + data.len() == total;
+                pieces.push((offset, total, data));
+                if last {
+                    return Ok(pieces);
+                }
+            }
+            other => panic!("expected a chunk, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_oversized_message_streams_in_order_and_is_acknowledged_after_its_last_piece() {
+    let payload = big_payload();
+    each(streaming, 128, |d, net| {
+        start(d, net, vec![]);
+        net.reconnect(vec![
+            Step::Send(publish("big/t", &payload, q1(5), false)),
+            Step::Expect(enc(&Packet::Puback(pid(5)))),
+            Step::Send(publish("small", b"s", QosPid::AtMostOnce, false)),
+        ]);
+        let mut got = vec![];
+        loop {
+            let Ev::Chunk(topic, offset, total, data) = d.next_event().unwrap() else {
+                panic!("expected a chunk");
+            };
+            assert_eq!((topic.as_str(), offset, total), ("big/t", got.len(), 1000));
+            got.extend_from_slice(&data);
+            if got.len() == total {
+                break;
+            }
+            // Not acknowledged before the last piece was handed over.
+            let pending = net.broker.borrow().steps.len();
+            assert_eq!(pending, 2, "the PUBACK went out before the last piece");
+        }
+        assert_eq!(got, payload);
+        assert_eq!(
+            d.next_event().unwrap(),
+            Ev::Message {
+                topic: "small".into(),
+                payload: b"s".to_vec(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                dup: false,
+            }
+        );
+    });
+}
+
+#[test]
+fn a_message_cut_mid_payload_is_redelivered_from_the_start_and_completes_once() {
+    let payload = big_payload();
+    let whole = publish("big/t", &payload, q1(6), false);
+    each(streaming_persistent, 128, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Send(whole[..400].to_vec()),
+            Step::Close,
+        ]);
+        d.connect().unwrap();
+        let mut first = vec![];
+        let e = loop {
+            match d.next_event() {
+                Ok(Ev::Chunk(_, offset, total, data)) => {
+                    assert!(
+                        offset + data.len() < total,
+                        "a cut message reported complete"
+                    );
+                    first.push(offset);
+                }
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e, Error::Link(LinkError::Closed));
+        assert!(!first.is_empty(), "no piece before the cut");
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+            Step::Send(publish("big/t", &payload, q1(6), true)),
+            Step::Expect(enc(&Packet::Puback(pid(6)))),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(d.connect().unwrap());
+        let pieces = chunks(d).unwrap();
+        assert_eq!(
+            pieces.first().map(|p| p.0),
+            Some(0),
+            "redelivery starts at 0"
+        );
+        let got: Vec<u8> = pieces.into_iter().flat_map(|p| p.2).collect();
+        assert_eq!(got, payload);
+    });
+}
+
+#[test]
+fn a_repeated_streamed_qos2_message_is_acknowledged_and_not_delivered_twice() {
+    let payload = big_payload();
+    each(streaming, 128, |d, net| {
+        start(d, net, vec![]);
+        net.reconnect(vec![
+            Step::Send(publish("big/t", &payload, q2(9), false)),
+            Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+            // The broker repeats it before PUBREL: PUBREC again, nothing handed out.
+            Step::Send(publish("big/t", &payload, q2(9), true)),
+            Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+            Step::Send(enc(&Packet::Pubrel(pid(9)))),
+            Step::Expect(enc(&Packet::Pubcomp(pid(9)))),
+            Step::Send(publish("small", b"s", QosPid::AtMostOnce, false)),
+        ]);
+        let got: Vec<u8> = chunks(d).unwrap().into_iter().flat_map(|p| p.2).collect();
+        assert_eq!(got, payload);
+        assert!(matches!(d.next_event().unwrap(), Ev::Message { topic, .. } if topic == "small"));
+    });
+}
+
+#[test]
+fn streaming_still_refuses_a_head_larger_than_rx() {
+    let topic = "a/topic/name/longer/than/the/whole/rx/buffer";
+    each(streaming, 32, |d, net| {
+        start(
+            d,
+            net,
+            vec![Step::Send(publish(
+                topic,
+                &[1; 64],
+                QosPid::AtMostOnce,
+                false,
+            ))],
+        );
+        assert!(matches!(
+            d.next_event().unwrap_err(),
+            Error::Broker(BrokerError::PacketTooLarge { .. })
+        ));
+    });
+}

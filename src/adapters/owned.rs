@@ -31,6 +31,20 @@ pub enum OwnedEvent {
     },
     /// A message arrived.
     Message(Message),
+    /// A piece of a message too large for rx (`ConnectOptions::stream_oversized`; see
+    /// [`Event::Chunk`]).
+    Chunk {
+        /// The message's topic.
+        topic: String,
+        /// Its QoS.
+        qos: QoS,
+        /// Where `data` starts in the payload.
+        offset: usize,
+        /// The whole payload's length.
+        total: usize,
+        /// These bytes of the payload.
+        data: Vec<u8>,
+    },
     /// A QoS 1/2 message of ours completed.
     Published {
         /// The id the publish returned.
@@ -82,6 +96,13 @@ impl From<Event<'_>> for OwnedEvent {
         match e {
             Event::Connected { session_present } => OwnedEvent::Connected { session_present },
             Event::Message(m) => OwnedEvent::Message(message(&m)),
+            Event::Chunk(c) => OwnedEvent::Chunk {
+                topic: c.topic.as_str().into(),
+                qos: c.qos,
+                offset: c.offset,
+                total: c.total,
+                data: c.data.to_vec(),
+            },
             Event::Published { pid, qos } => OwnedEvent::Published { pid, qos },
             Event::Subscribed { pid, codes } => OwnedEvent::Subscribed {
                 pid,

@@ -63,6 +63,15 @@ impl<B: super::Buffer> RxBuffer<B> {
         self.consumed += n;
     }
 
+    /// Removes `n` unprocessed bytes starting `start` bytes in, keeping those before and after
+    /// (a streamed payload's piece, behind its header).
+    pub fn remove(&mut self, start: usize, n: usize) {
+        let from = self.consumed.saturating_add(start);
+        if let Some(live) = self.buf.as_mut().get_mut(from..self.len) {
+            self.len -= drop_front(live, n);
+        }
+    }
+
     /// Capacity: the largest inbound packet.
     pub fn capacity(&self) -> usize {
         self.buf.as_ref().len()

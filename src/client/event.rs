@@ -1,6 +1,7 @@
 //! What the client core reports to the application.
 
 use crate::packet::{PacketId, Publish, QoS, SubackCodes};
+use crate::topic::TopicName;
 
 /// Something that happened on the connection. Borrowed data (a message's topic and payload,
 /// SUBACK codes) lives in the client's buffers until the next call into the client.
@@ -14,6 +15,12 @@ pub enum Event<'a> {
     /// An application message arrived. Its acknowledgement (PUBACK / PUBREC) is queued before
     /// the event is handed out and goes out with the driver's next write.
     Message(Publish<'a>),
+    /// A piece of a message too large for rx, with
+    /// [`ConnectOptions::stream_oversized`](crate::ConnectOptions::stream_oversized). The
+    /// pieces come in order; the message is complete with the one that
+    /// [`Chunk::is_last`]. A piece at offset 0 after earlier pieces of a message that never
+    /// completed (the connection was lost) starts its redelivery: drop what you kept.
+    Chunk(Chunk<'a>),
     /// A QoS 1 message was acknowledged (PUBACK) or a QoS 2 message completed (PUBCOMP).
     Published {
         /// The identifier [`crate::client::Client::publish`] returned.
@@ -41,6 +48,32 @@ pub enum Event<'a> {
     Lost(Lost<'a>),
     /// The DISCONNECT was written; the connection is finished.
     Disconnected,
+}
+
+/// A piece of a streamed message: see [`Event::Chunk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    /// The message's topic.
+    pub topic: TopicName<'a>,
+    /// Its QoS.
+    pub qos: QoS,
+    /// Retained (sent because of a new subscription).
+    pub retain: bool,
+    /// The broker marked it a redelivery (DUP).
+    pub dup: bool,
+    /// Where these bytes start in the payload.
+    pub offset: usize,
+    /// The whole payload's length.
+    pub total: usize,
+    /// These bytes of the payload.
+    pub data: &'a [u8],
+}
+
+impl Chunk<'_> {
+    /// True for the message's last piece: the message is complete (and acknowledged next).
+    pub fn is_last(&self) -> bool {
+        self.offset.saturating_add(self.data.len()) == self.total
+    }
 }
 
 /// A request whose outcome is unknown because the session ended.

@@ -41,7 +41,7 @@ mod event;
 mod options;
 mod store;
 
-pub use event::{Event, Lost};
+pub use event::{Chunk, Event, Lost};
 pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 pub use store::ENTRY_OVERHEAD;
 
@@ -52,7 +52,7 @@ use crate::error::{BrokerError, CallerError, Error, LinkError};
 use crate::packet::{
     Connect, DecodeError, Packet, PacketId, Protocol, Publish, QoS, QosPid, Sender, Status,
     Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters, decode_from,
-    set_dup, too_large,
+    decode_head, set_dup, too_large,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -120,6 +120,12 @@ enum Ready {
     },
     /// The lost store entry at this offset.
     Lost(usize),
+    /// A piece of the streamed PUBLISH whose head occupies the first bytes of rx: `len`
+    /// payload bytes behind the head, at `offset` in the payload.
+    Chunk {
+        offset: usize,
+        len: usize,
+    },
     Disconnected,
 }
 
@@ -145,6 +151,20 @@ struct Settings {
     resubscribe_len: usize,
     resubscribe_count: u16,
     resubscribe_pid_at: usize,
+    /// [`ConnectOptions::stream_oversized`].
+    stream_oversized: bool,
+}
+
+/// An inbound PUBLISH larger than rx, being streamed: its head stays at the front of rx.
+#[derive(Debug, Clone, Copy)]
+struct Streaming {
+    head_len: usize,
+    payload_len: usize,
+    /// Payload bytes handed out (or skipped) so far.
+    done: usize,
+    qos: QosPid,
+    /// A QoS 2 message already received: read and dropped, acknowledged again.
+    duplicate: bool,
 }
 
 /// Everything but the rx buffer.
@@ -170,6 +190,11 @@ struct Core<B> {
     resubscribe_pending: bool,
     /// The last accepted CONNACK's session_present.
     session_present: bool,
+    /// The PUBLISH being streamed, if any.
+    streaming: Option<Streaming>,
+    /// Payload bytes of rx handed out in the last chunk (start, length), dropped at the next
+    /// call.
+    rx_chunk: Option<(usize, usize)>,
 }
 
 /// Memory for a [`Client`]: any byte buffer (`Vec<u8>`, `[u8; N]`, `&mut [u8]`, …).
@@ -247,6 +272,7 @@ impl<B: Buffer> Client<B> {
                     resubscribe_len,
                     resubscribe_count,
                     resubscribe_pid_at,
+                    stream_oversized: options.stream_oversized,
                 },
                 state: State::Closed,
                 tx: TxQueue::new(tx),
@@ -261,6 +287,8 @@ impl<B: Buffer> Client<B> {
                 ping_sent: None,
                 resubscribe_pending: false,
                 session_present: false,
+                streaming: None,
+                rx_chunk: None,
             },
         })
     }
@@ -274,6 +302,9 @@ impl<B: Buffer> Client<B> {
         }
         let consumed = core::mem::take(&mut self.core.rx_consumed);
         self.rx.consume(consumed);
+        if let Some((start, n)) = self.core.rx_chunk.take() {
+            self.rx.remove(start, n);
+        }
         self.rx.compact();
         // An event handed out earlier is over once the client changes.
         if let Some(Ready::Lost(offset)) = self.core.ready.take() {
@@ -484,6 +515,20 @@ impl<B: Buffer> Client<B> {
             Ready::Published { pid, qos } => Event::Published { pid, qos },
             Ready::Unsubscribed { pid } => Event::Unsubscribed { pid },
             Ready::Lost(offset) => Event::Lost(core.lost(core.store.entry_at(offset)?)),
+            Ready::Chunk { offset, len } => {
+                let data = self.rx.data();
+                let head = decode_head(data).ok()??;
+                let bytes = data.get(head.head_len..)?.get(..len)?;
+                Event::Chunk(Chunk {
+                    topic: head.publish.topic,
+                    qos: head.publish.qos(),
+                    retain: head.publish.retain,
+                    dup: head.publish.dup,
+                    offset,
+                    total: head.payload_len,
+                    data: bytes,
+                })
+            }
             Ready::Disconnected => Event::Disconnected,
         })
     }
@@ -545,17 +590,46 @@ impl<B: Buffer> Core<B> {
             return Ok(Step::Idle);
         }
         let data = rx.data();
+        if self.streaming.is_some() {
+            return self.stream(data, rx.capacity());
+        }
         match decode_from(data, Sender::Server) {
             Ok(Status::Partial { needed }) => {
                 let size = data.len().saturating_add(needed);
-                if size > rx.capacity() {
-                    return Err(BrokerError::PacketTooLarge {
-                        size,
-                        capacity: rx.capacity(),
-                    }
-                    .into());
+                if size <= rx.capacity() {
+                    return Ok(Step::Idle);
                 }
-                Ok(Step::Idle)
+                let too_large = BrokerError::PacketTooLarge {
+                    size,
+                    capacity: rx.capacity(),
+                };
+                if !self.settings.stream_oversized {
+                    return Err(too_large.into());
+                }
+                match decode_head(data).map_err(BrokerError::Malformed)? {
+                    // The head fits, with room for payload behind it: stream.
+                    Some(head) if head.head_len < rx.capacity() => {
+                        let qos = head.publish.qos;
+                        let duplicate = match qos {
+                            QosPid::ExactlyOnce(pid) => {
+                                self.store.find(pid, Kinds::of(Kind::Inbound)).is_some()
+                            }
+                            _ => false,
+                        };
+                        self.streaming = Some(Streaming {
+                            head_len: head.head_len,
+                            payload_len: head.payload_len,
+                            done: 0,
+                            qos,
+                            duplicate,
+                        });
+                        self.stream(data, rx.capacity())
+                    }
+                    // Not a PUBLISH, or rx too small for even its head.
+                    Some(_) => Err(too_large.into()),
+                    None if data.len() >= rx.capacity() => Err(too_large.into()),
+                    None => Ok(Step::Idle),
+                }
             }
             Ok(Status::Complete { packet, len }) => {
                 self.rx_consumed = len;
@@ -570,8 +644,50 @@ impl<B: Buffer> Core<B> {
         }
     }
 
+    /// One step of a streamed PUBLISH: hands out the payload bytes in rx once rx is full or
+    /// they end the message; with the last piece, queues the acknowledgement (before the
+    /// piece is handed out, like a whole message's).
+    fn stream(&mut self, data: &[u8], capacity: usize) -> Result<Step, Error> {
+        let Some(mut s) = self.streaming else {
+            return Ok(Step::Continue);
+        };
+        let present = data.len().saturating_sub(s.head_len);
+        let left = s.payload_len.saturating_sub(s.done);
+        let len = present.min(left);
+        let last = len == left;
+        if !last && data.len() < capacity {
+            return Ok(Step::Idle); // bigger pieces: wait until rx is full
+        }
+        let offset = s.done;
+        if last {
+            match s.qos {
+                QosPid::AtMostOnce => {}
+                QosPid::AtLeastOnce(pid) => {
+                    self.tx.push_packet(&Packet::Puback(pid))?;
+                }
+                QosPid::ExactlyOnce(pid) => {
+                    if !s.duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
+                        return Err(BrokerError::StoreFull.into());
+                    }
+                    self.tx.push_packet(&Packet::Pubrec(pid))?;
+                }
+            }
+            self.streaming = None;
+            self.rx_consumed = s.head_len + len;
+        } else {
+            s.done += len;
+            self.streaming = Some(s);
+            self.rx_chunk = Some((s.head_len, len));
+        }
+        if s.duplicate {
+            return Ok(Step::Continue); // acknowledged, not delivered twice (MQTT-4.3.3-2)
+        }
+        Ok(Step::Ready(Ready::Chunk { offset, len }))
+    }
+
     /// Ends the connection; the session store stays.
     fn close(&mut self) {
+        self.streaming = None;
         self.state = State::Closed;
         self.tx.clear();
         self.rx_reset = true;

@@ -29,6 +29,7 @@ pub struct ConnectOptions<'a> {
     pub(crate) response_timeout_ms: u32,
     pub(crate) max_inflight: u16,
     pub(crate) resubscribe: &'a [Subscription<'a>],
+    pub(crate) stream_oversized: bool,
 }
 
 /// The default of [`ConnectOptions::max_inflight`]: mosquitto's default
@@ -49,6 +50,7 @@ impl<'a> ConnectOptions<'a> {
             response_timeout_ms: 10_000,
             max_inflight: DEFAULT_MAX_INFLIGHT,
             resubscribe: &[],
+            stream_oversized: false,
         })
     }
 
@@ -123,6 +125,19 @@ impl<'a> ConnectOptions<'a> {
     /// SUBSCRIBE right after CONNACK; the answer comes as an `Event::Subscribed`.
     pub fn resubscribe(mut self, subscriptions: &'a [Subscription<'a>]) -> Self {
         self.resubscribe = subscriptions;
+        self
+    }
+
+    /// What to do with an inbound PUBLISH larger than rx: refuse it (`false`, the default:
+    /// [`crate::BrokerError::PacketTooLarge`] and a close) or stream it (`true`): its topic
+    /// stays in rx and the payload comes in pieces, each an [`crate::Event::Chunk`] (offset,
+    /// total length, bytes) as rx fills, in as many reads as it takes. The QoS 1/2
+    /// acknowledgement goes out after the last piece was handed over, so a connection lost
+    /// mid-message gets it redelivered from the start (a chunk at offset 0 again); a QoS 2
+    /// duplicate is read and dropped, not handed over twice. rx must hold the fixed header,
+    /// the topic and the packet id.
+    pub fn stream_oversized(mut self, stream: bool) -> Self {
+        self.stream_oversized = stream;
         self
     }
 

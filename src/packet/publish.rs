@@ -2,7 +2,8 @@
 //! packet identifier and are variants of [`super::Packet`].
 
 use super::cursor::{Reader, Writer};
-use super::{DecodeError, EncodeError, PacketId, QoS};
+use super::header::{self, HeaderStatus};
+use super::{DecodeError, EncodeError, PacketId, PacketType, QoS};
 use crate::topic::TopicName;
 
 /// PUBLISH's fixed-header flags (3.3.1): DUP, the QoS in bits 1–2, RETAIN.
@@ -121,4 +122,47 @@ impl<'a> Publish<'a> {
         }
         w.bytes(self.payload)
     }
+}
+
+/// The start of a PUBLISH whose payload may not have arrived: the message with an empty
+/// payload, where the payload starts, and its length (a streamed message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PublishHead<'a> {
+    pub publish: Publish<'a>,
+    pub head_len: usize,
+    pub payload_len: usize,
+}
+
+/// Decodes the head (fixed header, topic, packet id) of a PUBLISH at the start of `data`,
+/// checked like a whole one; `None` until it is complete, or when `data` starts with another
+/// packet type.
+pub(crate) fn decode_head(data: &[u8]) -> Result<Option<PublishHead<'_>>, DecodeError> {
+    let HeaderStatus::Complete(h) = header::parse(data)? else {
+        return Ok(None);
+    };
+    if h.packet_type != PacketType::Publish {
+        return Ok(None);
+    }
+    let var = data.get(h.header_len..).unwrap_or_default();
+    let &[hi, lo, ..] = var else {
+        return Ok(None);
+    };
+    let pid_len = if (h.flags >> QOS_SHIFT) & QOS_MASK == 0 {
+        0
+    } else {
+        2
+    };
+    let need = 2 + usize::from(u16::from_be_bytes([hi, lo])) + pid_len;
+    if need > h.remaining_len {
+        return Err(DecodeError::UnexpectedEnd);
+    }
+    let Some(var) = var.get(..need) else {
+        return Ok(None);
+    };
+    let publish = Publish::decode(h.flags, &mut Reader::new(var))?;
+    Ok(Some(PublishHead {
+        publish,
+        head_len: h.header_len + need,
+        payload_len: h.remaining_len - need,
+    }))
 }

@@ -5,8 +5,6 @@
 
 use umqtt_testbroker as in_process;
 
-use embedded_io::{Read as _, ReadReady as _, Write as _, WriteReady as _};
-
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -250,6 +248,7 @@ pub enum Seen {
     Subscribed,
     Unsubscribed,
     Lost,
+    Chunk,
     Disconnected,
 }
 
@@ -272,6 +271,8 @@ pub struct Record {
     pub published: Vec<u16>,
     pub lost: Vec<u16>,
     pub subacks: VecDeque<Vec<SubackCode>>,
+    /// Pieces of streamed messages: topic, offset, total, bytes.
+    pub chunks: VecDeque<(String, usize, usize, Vec<u8>)>,
 }
 
 impl Record {
@@ -296,6 +297,11 @@ impl Record {
                 Seen::Subscribed
             }
             Event::Unsubscribed { .. } => Seen::Unsubscribed,
+            Event::Chunk(c) => {
+                let chunk = (c.topic.as_str().into(), c.offset, c.total, c.data.to_vec());
+                self.chunks.push_back(chunk);
+                Seen::Chunk
+            }
             Event::Lost(Lost::Message { pid, .. } | Lost::Released { pid }) => {
                 self.lost.push(pid.get());
                 Seen::Lost

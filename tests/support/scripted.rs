@@ -333,6 +333,8 @@ pub enum Ev {
     LostReleased(u16),
     LostSubscribe(u16),
     LostUnsubscribe(u16),
+    /// A piece of a streamed message: topic, offset, total, bytes.
+    Chunk(String, usize, usize, Vec<u8>),
     Disconnected,
 }
 
@@ -356,6 +358,9 @@ impl From<Event<'_>> for Ev {
             Event::Lost(Lost::Released { pid }) => Ev::LostReleased(pid.get()),
             Event::Lost(Lost::Subscribe { pid }) => Ev::LostSubscribe(pid.get()),
             Event::Lost(Lost::Unsubscribe { pid }) => Ev::LostUnsubscribe(pid.get()),
+            Event::Chunk(c) => {
+                Ev::Chunk(c.topic.as_str().into(), c.offset, c.total, c.data.to_vec())
+            }
             Event::Disconnected => Ev::Disconnected,
         }
     }
