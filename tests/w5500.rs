@@ -177,6 +177,137 @@ fn mqtt_through_the_w5500_one_mib_each_way_nonblocking() {
     assert_stats(&emu);
 }
 
+/// What a streaming subscriber has put together: the payload so far, and whether the last
+/// piece came.
+#[derive(Default)]
+struct Streamed {
+    payload: Vec<u8>,
+    complete: bool,
+    subscribed: bool,
+}
+
+impl Streamed {
+    fn record(&mut self, e: Event<'_>) {
+        if let Event::Subscribed { .. } = e {
+            self.subscribed = true;
+        }
+        if let Event::Chunk(c) = e {
+            assert_eq!(c.topic.as_str(), "w5500/big");
+            assert_eq!(c.total, TOTAL);
+            assert_eq!(c.offset, self.payload.len(), "pieces arrive in order");
+            assert!(c.data.len() <= 2048, "a piece larger than rx");
+            self.payload.extend_from_slice(c.data);
+            self.complete = c.is_last();
+        }
+    }
+}
+
+/// One message of 1 MiB, every byte different from its neighbours.
+fn big_message() -> Vec<u8> {
+    (0..TOTAL)
+        .map(|i| (i.wrapping_mul(131) ^ (i >> 11)) as u8)
+        .collect()
+}
+
+/// Publishes the 1 MiB message at QoS 1 from a plain TCP client, once `ready` says the
+/// subscriber is subscribed.
+fn publish_big(broker: &Broker) {
+    let options = ConnectOptions::new("w5500-big-pub").unwrap();
+    let client = Client::new(
+        options,
+        vec![0; 1024],
+        vec![0; TOTAL + 64],
+        vec![0; TOTAL + 1024],
+    );
+    let io = umqtt::TcpTransport::connect(broker.addr()).unwrap();
+    let mut p = Blocking::new(client.unwrap(), io, StdClock::new(), |_| {});
+    p.connect().unwrap();
+    p.publish("w5500/big", big_message(), QoS::AtLeastOnce, false)
+        .unwrap();
+    p.wait_published().unwrap();
+    p.disconnect().unwrap();
+}
+
+/// A streaming subscriber on the W5500 with a 2 KiB rx.
+fn streaming_client(id: &str) -> Client<Vec<u8>> {
+    let options = ConnectOptions::new(id)
+        .unwrap()
+        .keep_alive_secs(10)
+        .stream_oversized(true);
+    Client::new(options, vec![0; 2048], vec![0; 256], vec![0; 1024]).unwrap()
+}
+
+#[test]
+fn a_one_mib_message_streams_into_a_2_kib_rx_blocking() {
+    let broker = Broker::any(None);
+    let emu = Emulator::new();
+    let s = w5500_to_broker(&broker, &emu);
+    let got = Rc::new(RefCell::new(Streamed::default()));
+    let handled = got.clone();
+    let handler = move |e: Event<'_>| handled.borrow_mut().record(e);
+    let mut m = Blocking::new(
+        streaming_client("w5500-big-blk"),
+        s,
+        StdClock::new(),
+        handler,
+    );
+    m.connect().unwrap();
+    m.subscribe("w5500/big", QoS::AtLeastOnce).unwrap();
+    while !matches!(m.next_event().unwrap(), Event::Subscribed { .. }) {}
+    let broker_addr = &broker;
+    std::thread::scope(|t| {
+        t.spawn(|| publish_big(broker_addr));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !got.borrow().complete {
+            assert!(Instant::now() < deadline, "timed out");
+            m.wait_msg().unwrap();
+        }
+    });
+    assert!(got.borrow().payload == big_message(), "the payload differs");
+    m.disconnect().unwrap();
+}
+
+#[test]
+fn a_one_mib_message_streams_into_a_2_kib_rx_nonblocking() {
+    let broker = Broker::any(None);
+    let emu = Emulator::new();
+    let s = w5500_to_broker(&broker, &emu);
+    let got = Rc::new(RefCell::new(Streamed::default()));
+    let handled = got.clone();
+    let handler = move |e: Event<'_>| handled.borrow_mut().record(e);
+    let mut m = NonBlocking::new(
+        streaming_client("w5500-big-nb"),
+        s,
+        StdClock::new(),
+        handler,
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match m.connect() {
+            Ok(_) => break,
+            Err(nb::Error::WouldBlock) => std::thread::sleep(Duration::from_micros(200)),
+            Err(nb::Error::Other(e)) => panic!("{e}"),
+        }
+    }
+    nb::block!(m.subscribe("w5500/big", QoS::AtLeastOnce)).unwrap();
+    while !got.borrow().subscribed {
+        assert!(Instant::now() < deadline, "timed out");
+        m.check_msg().unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let broker_addr = &broker;
+    std::thread::scope(|t| {
+        t.spawn(|| publish_big(broker_addr));
+        while !got.borrow().complete {
+            assert!(Instant::now() < deadline, "timed out");
+            m.check_msg().unwrap();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    assert!(got.borrow().payload == big_message(), "the payload differs");
+    nb::block!(m.disconnect()).unwrap();
+}
+
 use umqtt_w5500_app as app;
 
 /// Reads whole client packets from a socket, for the test's own tiny broker.
