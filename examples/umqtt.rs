@@ -120,9 +120,11 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let id =
         o.id.clone()
             .unwrap_or_else(|| format!("umqtt-{cmd}-{}", std::process::id()));
+    // sub prints a payload larger than its buffers piece by piece, in constant memory.
     let mut options = ConnectOptions::new(&id)?
         .keep_alive_secs(o.keep_alive)
-        .clean_session(!o.persistent);
+        .clean_session(!o.persistent)
+        .stream_oversized(cmd == "sub");
     if let Some(user) = &o.user {
         options = options.credentials(user, o.password.as_deref().map(str::as_bytes))?;
     }
@@ -216,6 +218,21 @@ where
                         writeln!(out)?;
                     }
                     out.flush()?;
+                }
+                // A message larger than rx, in pieces (the connection ends on a cut, so a
+                // message is never printed twice here).
+                Event::Chunk(c) => {
+                    if o.verbose && c.offset == 0 {
+                        write!(out, "{} ", c.topic)?;
+                    }
+                    out.write_all(c.data)?;
+                    if c.is_last() {
+                        seen += 1;
+                        if !o.no_newline {
+                            writeln!(out)?;
+                        }
+                        out.flush()?;
+                    }
                 }
                 _ => {}
             }
