@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mode=${1:-smoke}
-targets=(decode streaming roundtrip client)
+targets=(decode streaming roundtrip client stream_receive)
 sanitizer=address
 if [ "$mode" = soak ]; then
   sanitizer=none
