@@ -63,6 +63,7 @@ impl<B: super::Buffer> RxBuffer<B> {
         self.consumed += n;
     }
 
+    #[cfg(feature = "streaming")]
     /// Removes `n` unprocessed bytes starting `start` bytes in, keeping those before and after
     /// (a streamed payload's piece, behind its header).
     pub fn remove(&mut self, start: usize, n: usize) {

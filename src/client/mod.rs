@@ -49,10 +49,12 @@ use buffers::{RxBuffer, TxQueue};
 use store::{Entry, Kind, Kinds, LOST, Store, UNSENT};
 
 use crate::error::{BrokerError, CallerError, Error, LinkError};
+#[cfg(feature = "streaming")]
+use crate::packet::decode_head;
 use crate::packet::{
     Connect, DecodeError, Packet, PacketId, Protocol, Publish, QoS, QosPid, Sender, Status,
     Subscribe, SubscribeFilters, Subscription, Unsubscribe, UnsubscribeFilters, decode_from,
-    decode_head, set_dup, too_large,
+    set_dup, too_large,
 };
 use crate::topic::{TopicFilter, TopicName};
 
@@ -122,6 +124,7 @@ enum Ready {
     Lost(usize),
     /// A piece of the streamed PUBLISH whose head occupies the first bytes of rx: `len`
     /// payload bytes behind the head, at `offset` in the payload.
+    #[cfg(feature = "streaming")]
     Chunk {
         offset: usize,
         len: usize,
@@ -151,10 +154,12 @@ struct Settings {
     resubscribe_len: usize,
     resubscribe_count: u16,
     resubscribe_pid_at: usize,
-    /// [`ConnectOptions::stream_oversized`].
+    /// `ConnectOptions::stream_oversized` (feature `streaming`).
+    #[cfg(feature = "streaming")]
     stream_oversized: bool,
 }
 
+#[cfg(feature = "streaming")]
 /// An inbound PUBLISH larger than rx, being streamed: its head stays at the front of rx.
 #[derive(Debug, Clone, Copy)]
 struct Streaming {
@@ -191,9 +196,11 @@ struct Core<B> {
     /// The last accepted CONNACK's session_present.
     session_present: bool,
     /// The PUBLISH being streamed, if any.
+    #[cfg(feature = "streaming")]
     streaming: Option<Streaming>,
     /// Payload bytes of rx handed out in the last chunk (start, length), dropped at the next
     /// call.
+    #[cfg(feature = "streaming")]
     rx_chunk: Option<(usize, usize)>,
 }
 
@@ -272,6 +279,7 @@ impl<B: Buffer> Client<B> {
                     resubscribe_len,
                     resubscribe_count,
                     resubscribe_pid_at,
+                    #[cfg(feature = "streaming")]
                     stream_oversized: options.stream_oversized,
                 },
                 state: State::Closed,
@@ -287,7 +295,9 @@ impl<B: Buffer> Client<B> {
                 ping_sent: None,
                 resubscribe_pending: false,
                 session_present: false,
+                #[cfg(feature = "streaming")]
                 streaming: None,
+                #[cfg(feature = "streaming")]
                 rx_chunk: None,
             },
         })
@@ -302,6 +312,7 @@ impl<B: Buffer> Client<B> {
         }
         let consumed = core::mem::take(&mut self.core.rx_consumed);
         self.rx.consume(consumed);
+        #[cfg(feature = "streaming")]
         if let Some((start, n)) = self.core.rx_chunk.take() {
             self.rx.remove(start, n);
         }
@@ -515,6 +526,7 @@ impl<B: Buffer> Client<B> {
             Ready::Published { pid, qos } => Event::Published { pid, qos },
             Ready::Unsubscribed { pid } => Event::Unsubscribed { pid },
             Ready::Lost(offset) => Event::Lost(core.lost(core.store.entry_at(offset)?)),
+            #[cfg(feature = "streaming")]
             Ready::Chunk { offset, len } => {
                 let data = self.rx.data();
                 let head = decode_head(data).ok()??;
@@ -590,6 +602,7 @@ impl<B: Buffer> Core<B> {
             return Ok(Step::Idle);
         }
         let data = rx.data();
+        #[cfg(feature = "streaming")]
         if self.streaming.is_some() {
             return self.stream(data, rx.capacity());
         }
@@ -603,33 +616,11 @@ impl<B: Buffer> Core<B> {
                     size,
                     capacity: rx.capacity(),
                 };
-                if !self.settings.stream_oversized {
-                    return Err(too_large.into());
+                #[cfg(feature = "streaming")]
+                if self.settings.stream_oversized {
+                    return self.start_stream(data, rx.capacity(), too_large);
                 }
-                match decode_head(data).map_err(BrokerError::Malformed)? {
-                    // The head fits, with room for payload behind it: stream.
-                    Some(head) if head.head_len < rx.capacity() => {
-                        let qos = head.publish.qos;
-                        let duplicate = match qos {
-                            QosPid::ExactlyOnce(pid) => {
-                                self.store.find(pid, Kinds::of(Kind::Inbound)).is_some()
-                            }
-                            _ => false,
-                        };
-                        self.streaming = Some(Streaming {
-                            head_len: head.head_len,
-                            payload_len: head.payload_len,
-                            done: 0,
-                            qos,
-                            duplicate,
-                        });
-                        self.stream(data, rx.capacity())
-                    }
-                    // Not a PUBLISH, or rx too small for even its head.
-                    Some(_) => Err(too_large.into()),
-                    None if data.len() >= rx.capacity() => Err(too_large.into()),
-                    None => Ok(Step::Idle),
-                }
+                Err(too_large.into())
             }
             Ok(Status::Complete { packet, len }) => {
                 self.rx_consumed = len;
@@ -644,9 +635,43 @@ impl<B: Buffer> Core<B> {
         }
     }
 
+    /// A PUBLISH larger than rx begins: streams it if its head fits with room behind it.
+    #[cfg(feature = "streaming")]
+    fn start_stream(
+        &mut self,
+        data: &[u8],
+        capacity: usize,
+        too_large: BrokerError,
+    ) -> Result<Step, Error> {
+        match decode_head(data).map_err(BrokerError::Malformed)? {
+            Some(head) if head.head_len < capacity => {
+                let qos = head.publish.qos;
+                let duplicate = match qos {
+                    QosPid::ExactlyOnce(pid) => {
+                        self.store.find(pid, Kinds::of(Kind::Inbound)).is_some()
+                    }
+                    _ => false,
+                };
+                self.streaming = Some(Streaming {
+                    head_len: head.head_len,
+                    payload_len: head.payload_len,
+                    done: 0,
+                    qos,
+                    duplicate,
+                });
+                self.stream(data, capacity)
+            }
+            // Not a PUBLISH, or rx too small for even its head.
+            Some(_) => Err(too_large.into()),
+            None if data.len() >= capacity => Err(too_large.into()),
+            None => Ok(Step::Idle),
+        }
+    }
+
     /// One step of a streamed PUBLISH: hands out the payload bytes in rx once rx is full or
     /// they end the message; with the last piece, queues the acknowledgement (before the
     /// piece is handed out, like a whole message's).
+    #[cfg(feature = "streaming")]
     fn stream(&mut self, data: &[u8], capacity: usize) -> Result<Step, Error> {
         let Some(mut s) = self.streaming else {
             return Ok(Step::Continue);
@@ -687,7 +712,10 @@ impl<B: Buffer> Core<B> {
 
     /// Ends the connection; the session store stays.
     fn close(&mut self) {
-        self.streaming = None;
+        #[cfg(feature = "streaming")]
+        {
+            self.streaming = None;
+        }
         self.state = State::Closed;
         self.tx.clear();
         self.rx_reset = true;

@@ -29,6 +29,7 @@ pub struct ConnectOptions<'a> {
     pub(crate) response_timeout_ms: u32,
     pub(crate) max_inflight: u16,
     pub(crate) resubscribe: &'a [Subscription<'a>],
+    #[cfg(feature = "streaming")]
     pub(crate) stream_oversized: bool,
 }
 
@@ -50,6 +51,7 @@ impl<'a> ConnectOptions<'a> {
             response_timeout_ms: 10_000,
             max_inflight: DEFAULT_MAX_INFLIGHT,
             resubscribe: &[],
+            #[cfg(feature = "streaming")]
             stream_oversized: false,
         })
     }
@@ -128,7 +130,7 @@ impl<'a> ConnectOptions<'a> {
         self
     }
 
-    /// What to do with an inbound PUBLISH larger than rx: refuse it (`false`, the default:
+    /// What to do with an inbound PUBLISH larger than rx (feature `streaming`): refuse it (`false`, the default:
     /// [`crate::BrokerError::PacketTooLarge`] and a close) or stream it (`true`): its topic
     /// stays in rx and the payload comes in pieces, each an [`crate::Event::Chunk`] (offset,
     /// total length, bytes) as rx fills, in as many reads as it takes. The QoS 1/2
@@ -136,6 +138,7 @@ impl<'a> ConnectOptions<'a> {
     /// mid-message gets it redelivered from the start (a chunk at offset 0 again); a QoS 2
     /// duplicate is read and dropped, not handed over twice. rx must hold the fixed header,
     /// the topic and the packet id.
+    #[cfg(feature = "streaming")]
     pub fn stream_oversized(mut self, stream: bool) -> Self {
         self.stream_oversized = stream;
         self

@@ -24,6 +24,7 @@ pub use error::{DecodeError, EncodeError};
 pub use fields::{MqttStr, PacketId, Password, QoS, StrError};
 pub use header::MAX_REMAINING_LENGTH;
 pub(crate) use header::too_large;
+#[cfg(feature = "streaming")]
 pub(crate) use publish::decode_head;
 pub(crate) use publish::set_dup;
 pub use publish::{Publish, QosPid};

@@ -2,8 +2,11 @@
 //! packet identifier and are variants of [`super::Packet`].
 
 use super::cursor::{Reader, Writer};
+#[cfg(feature = "streaming")]
+use super::PacketType;
+#[cfg(feature = "streaming")]
 use super::header::{self, HeaderStatus};
-use super::{DecodeError, EncodeError, PacketId, PacketType, QoS};
+use super::{DecodeError, EncodeError, PacketId, QoS};
 use crate::topic::TopicName;
 
 /// PUBLISH's fixed-header flags (3.3.1): DUP, the QoS in bits 1–2, RETAIN.
@@ -124,6 +127,7 @@ impl<'a> Publish<'a> {
     }
 }
 
+#[cfg(feature = "streaming")]
 /// The start of a PUBLISH whose payload may not have arrived: the message with an empty
 /// payload, where the payload starts, and its length (a streamed message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +137,7 @@ pub(crate) struct PublishHead<'a> {
     pub payload_len: usize,
 }
 
+#[cfg(feature = "streaming")]
 /// Decodes the head (fixed header, topic, packet id) of a PUBLISH at the start of `data`,
 /// checked like a whole one; `None` until it is complete, or when `data` starts with another
 /// packet type.
