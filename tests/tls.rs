@@ -289,3 +289,34 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
     };
     assert!(e.to_string().contains("not trusted"), "{e}");
 }
+
+#[test]
+fn a_reconnect_with_the_same_options_resumes_the_tls_session() {
+    let pki = pki();
+    let d = dir("resume");
+    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
+        return;
+    };
+    let ours = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
+    let first = TlsTransport::connect(b.addr(), "localhost", &ours).unwrap();
+    assert!(!first.resumed());
+    // The session ticket arrives after the handshake: let the first connection carry MQTT.
+    round_trip(first, "tls-resume-1");
+    let again = TlsTransport::connect(b.addr(), "localhost", &ours.clone()).unwrap();
+    assert!(again.resumed(), "a reconnect did a full handshake");
+    round_trip(again, "tls-resume-2");
+    // Options built anew share nothing, and resumption can be turned off: full handshakes.
+    let fresh = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
+    let full = |o: &TlsOptions| {
+        !TlsTransport::connect(b.addr(), "localhost", o)
+            .unwrap()
+            .resumed()
+    };
+    assert!(full(&fresh));
+    let never = ours.no_resumption();
+    round_trip(
+        TlsTransport::connect(b.addr(), "localhost", &never).unwrap(),
+        "tls-resume-3",
+    );
+    assert!(full(&never));
+}

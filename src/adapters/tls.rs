@@ -40,13 +40,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The read timeout afterwards: how often a blocked read returns to service keep-alive.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
 
-/// Whom to trust and who we are, for [`TlsTransport::connect`].
+/// Whom to trust and who we are, for [`TlsTransport::connect`]. Keep it (or clones of it)
+/// for every connection to the same broker: the rustls configuration built at the first
+/// connect is kept with its session cache, so a reconnect resumes the TLS session (a
+/// shorter handshake) when the broker allows it.
 #[derive(Clone)]
 pub struct TlsOptions {
     roots: RootCertStore,
     client: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     alpn: Vec<Vec<u8>>,
     insecure: bool,
+    resume: bool,
+    /// The configuration, built once and shared by the clones.
+    built: Arc<std::sync::OnceLock<Arc<ClientConfig>>>,
 }
 
 impl fmt::Debug for TlsOptions {
@@ -57,6 +63,7 @@ impl fmt::Debug for TlsOptions {
             .field("client_certificate", &self.client.is_some())
             .field("alpn", &self.alpn)
             .field("insecure", &self.insecure)
+            .field("resume", &self.resume)
             .finish()
     }
 }
@@ -96,6 +103,8 @@ impl TlsOptions {
             client: None,
             alpn: Vec::new(),
             insecure: false,
+            resume: true,
+            built: Arc::default(),
         }
     }
 
@@ -112,7 +121,7 @@ impl TlsOptions {
         if added == 0 {
             return Err(TlsConfigError("CA file: no certificate in it".into()));
         }
-        Ok(self)
+        Ok(self.changed())
     }
 
     /// Present this client certificate chain and key (PEM; `--cert`, `--key`): mutual TLS.
@@ -132,23 +141,46 @@ impl TlsOptions {
         let key =
             PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| config_error("client key", e))?;
         self.client = Some((chain, Arc::new(key)));
-        Ok(self)
+        Ok(self.changed())
     }
 
     /// Offer `protocol` by ALPN (AWS IoT Core on port 443: `x-amzn-mqtt-ca`).
     pub fn alpn(mut self, protocol: &[u8]) -> Self {
         self.alpn.push(protocol.to_vec());
-        self
+        self.changed()
     }
 
     /// Do not verify the broker's certificate or name at all (`--insecure`). Anyone on the
     /// path can then read and change the traffic: for tests against a broker you control.
     pub fn insecure_skip_verification(mut self) -> Self {
         self.insecure = true;
+        self.changed()
+    }
+
+    /// Never resume a TLS session: every connection does a full handshake (for a broker that
+    /// mishandles resumption, or to measure the full handshake).
+    pub fn no_resumption(mut self) -> Self {
+        self.resume = false;
+        self.changed()
+    }
+
+    /// These options are not the ones a configuration was built from any more.
+    fn changed(mut self) -> Self {
+        self.built = Arc::default();
         self
     }
 
+    /// The rustls configuration: built at the first call, then the same one (with its session
+    /// cache) for every connection made with these options or their clones.
     pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
+        if let Some(config) = self.built.get() {
+            return Ok(config.clone());
+        }
+        let config = self.build()?;
+        Ok(self.built.get_or_init(|| config).clone())
+    }
+
+    fn build(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -166,6 +198,9 @@ impl TlsOptions {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn.clone();
+        if !self.resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
         Ok(Arc::new(config))
     }
 }
@@ -307,6 +342,12 @@ impl TlsTransport {
     /// The negotiated ALPN protocol, if any.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
         self.conn.alpn_protocol()
+    }
+
+    /// True when the handshake resumed an earlier TLS session (a reconnect with the same
+    /// [`TlsOptions`] to a broker that allows it).
+    pub fn resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// Writes what rustls has queued (records, alerts) to the socket.

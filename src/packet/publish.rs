@@ -1,9 +1,9 @@
 //! PUBLISH (3.3). The acknowledgements PUBACK, PUBREC, PUBREL and PUBCOMP carry only a
 //! packet identifier and are variants of [`super::Packet`].
 
-use super::cursor::{Reader, Writer};
 #[cfg(feature = "streaming")]
 use super::PacketType;
+use super::cursor::{Reader, Writer};
 #[cfg(feature = "streaming")]
 use super::header::{self, HeaderStatus};
 use super::{DecodeError, EncodeError, PacketId, QoS};
