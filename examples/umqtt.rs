@@ -9,6 +9,8 @@
 //!          TLS: --cafile FILE --cert FILE --key FILE --insecure
 //! ```
 //! Exits non-zero with a message on bad arguments, an unreachable broker or a refusal.
+//! `pub -f` streams the file from disk (`publish_from`) and `sub` prints a message larger
+//! than its 64 KiB buffers piece by piece: either way, constant memory whatever the size.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -28,6 +30,7 @@ struct Opts {
     insecure: bool,
     topics: Vec<String>,
     message: Option<Vec<u8>>,
+    file: Option<String>,
     lines: bool,
     qos: u8,
     retain: bool,
@@ -65,7 +68,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), Strin
             "--insecure" => o.insecure = true,
             "-t" => o.topics.push(value()?),
             "-m" => o.message = Some(value()?.into_bytes()),
-            "-f" => o.message = Some(std::fs::read(value()?).map_err(|e| format!("-f: {e}"))?),
+            "-f" => o.file = Some(value()?),
             "-n" => o.message = Some(Vec::new()),
             "-l" => o.lines = true,
             "-q" => {
@@ -100,7 +103,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), Strin
     if o.topics.is_empty() {
         return Err("-t is required".into());
     }
-    if cmd == "pub" && o.message.is_none() && !o.lines {
+    if cmd == "pub" && o.message.is_none() && o.file.is_none() && !o.lines {
         return Err("pub needs -m, -f, -l or -n".into());
     }
     if o.persistent && o.id.is_none() {
@@ -185,6 +188,11 @@ where
             }
         } else if let Some(m) = &o.message {
             mqtt.publish(topic, m, qos(o.qos), o.retain)?;
+        } else if let Some(path) = &o.file {
+            let file = std::fs::File::open(path).map_err(|e| format!("-f {path}: {e}"))?;
+            let len = usize::try_from(file.metadata()?.len())?;
+            let mut source = FileSource(file);
+            mqtt.publish_from(topic, len, qos(o.qos), o.retain, &mut source)?;
         }
         mqtt.wait_published()?;
     } else {
@@ -240,6 +248,19 @@ where
     }
     mqtt.disconnect()?;
     Ok(())
+}
+
+/// A file as an `embedded_io` payload source for `publish_from`.
+struct FileSource(std::fs::File);
+
+impl embedded_io::ErrorType for FileSource {
+    type Error = std::io::Error;
+}
+
+impl embedded_io::Read for FileSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::io::Read::read(&mut self.0, buf)
+    }
 }
 
 fn main() -> ExitCode {

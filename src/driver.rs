@@ -247,6 +247,54 @@ macro_rules! operations {
             self.with_room(strict, |c| c.publish(topic, payload, qos, retain)) $($await)*
         }
 
+        /// Publishes a `len`-byte payload read from `source` (a file, flash, a socket) straight
+        /// to the transport, staged through the tx buffer a piece at a time: a payload larger
+        /// than every buffer (feature `streaming`; see [`Client::publish_head`] for the model).
+        /// Waits for room like [`Self::publish`]. `source` must give exactly `len` bytes: if it
+        /// fails or ends early, the connection is closed (half a PUBLISH went out) and the
+        /// error is [`crate::CallerError::PayloadSource`]. QoS 1/2: keep the source until
+        /// [`Event::Published`] carries the returned id; after [`crate::Lost::Streamed`],
+        /// publish it again.
+        #[cfg(feature = "streaming")]
+        pub $($async)* fn publish_from<S: embedded_io::Read>(
+            &mut self,
+            topic: &str,
+            len: usize,
+            qos: QoS,
+            retain: bool,
+            source: &mut S,
+        ) -> core::result::Result<Option<PacketId>, Error<T::Error>> {
+            let topic = topic_name(topic)?;
+            // Strict: the head is written before `Ok`, or the error comes back (and the message
+            // is not in the session).
+            let pid = self.with_room(true, |c| c.publish_head(topic, len, qos, retain)) $($await)*?;
+            while self.client.payload_due() > 0 {
+                let n = match source.read(self.client.payload_space()) {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        self.client.connection_lost();
+                        return Err(crate::CallerError::PayloadSource.into());
+                    }
+                };
+                let mut sent = 0;
+                while sent < n {
+                    let piece = self.client.payload_space().get(sent..n).unwrap_or_default();
+                    match self.io.write(piece) $($await)* {
+                        Ok(0) => return Err(lost(&mut self.client, LinkError::Closed.into())),
+                        Ok(w) => sent += w,
+                        Err(e) => return Err(lost(&mut self.client, Error::Io(e))),
+                    }
+                }
+                let now = self.clock.now_ms();
+                self.client.payload_written(n, now);
+            }
+            if self.client.state() != State::Connected {
+                return Err(LinkError::NotConnected.into()); // closed before the payload went out
+            }
+            self.flush() $($await)*?;
+            Ok(pid)
+        }
+
         /// Subscribes to one filter, waiting for room if needed; the broker's answer comes as
         /// [`Event::Subscribed`].
         pub $($async)* fn subscribe(&mut self, filter: &str, qos: QoS) -> core::result::Result<PacketId, Error<T::Error>> {

@@ -54,6 +54,9 @@ pub enum CallerError {
     FilterCount,
     /// A string or password is longer than 65,535 bytes.
     FieldTooLong,
+    /// A streamed payload's source failed or ended before the length announced: half a
+    /// PUBLISH was sent, so the connection is closed (the one caller's error that closes it).
+    PayloadSource,
 }
 
 /// What the broker did: a refusal or a protocol violation (the connection is closed,
@@ -100,9 +103,10 @@ pub enum LinkError {
 }
 
 impl<E> Error<E> {
-    /// True when this error ended the connection (everything but a caller's mistake).
+    /// True when this error ended the connection (everything but a caller's mistake, except a
+    /// streamed payload's source failing mid-packet).
     pub fn closes_connection(&self) -> bool {
-        !matches!(self, Error::Caller(_))
+        !matches!(self, Error::Caller(e) if *e != CallerError::PayloadSource)
     }
 }
 
@@ -181,6 +185,9 @@ impl fmt::Display for CallerError {
                 f.write_str("a (un)subscribe needs between 1 and 65,535 filters")
             }
             CallerError::FieldTooLong => f.write_str("a field is longer than 65,535 bytes"),
+            CallerError::PayloadSource => f.write_str(
+                "the payload's source failed or ended early: the connection was closed mid-message",
+            ),
         }
     }
 }

@@ -1175,3 +1175,103 @@ fn streaming_still_refuses_a_head_larger_than_rx() {
         ));
     });
 }
+
+#[test]
+fn publish_from_streams_a_payload_larger_than_tx_at_qos_0_1_2() {
+    let payload = big_payload();
+    each(opts, 256, |d, net| {
+        if d.name() == "nonblocking" {
+            return; // no publish_from
+        }
+        start(d, net, vec![]);
+        net.reconnect(vec![
+            Step::Expect(publish("big/t", &payload, QosPid::AtMostOnce, false)),
+            Step::Expect(publish("big/t", &payload, q1(1), false)),
+            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Expect(publish("big/t", &payload, q2(2), false)),
+            Step::Send(enc(&Packet::Pubrec(pid(2)))),
+            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
+            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+        ]);
+        for (qos, want) in [
+            (QoS::AtMostOnce, None),
+            (QoS::AtLeastOnce, Some(1)),
+            (QoS::ExactlyOnce, Some(2)),
+        ] {
+            let mut src = Source::new(payload.clone(), 37);
+            let r = d
+                .publish_from("big/t", payload.len(), qos, &mut src)
+                .unwrap();
+            assert_eq!(r.unwrap().map(|p| p.get()), want);
+        }
+        d.wait_published().unwrap();
+    });
+}
+
+#[test]
+fn a_source_that_fails_closes_the_connection_and_nothing_is_left_in_the_session() {
+    let payload = big_payload();
+    let whole = publish("big/t", &payload, q1(1), false);
+    for eof in [false, true] {
+        each(persistent, 256, |d, net| {
+            if d.name() == "nonblocking" {
+                return;
+            }
+            net.reconnect(vec![
+                Step::Expect(connect_bytes(false, "p1", 0)),
+                Step::Send(connack(false, ConnectReturnCode::Accepted)),
+                // The head (12 bytes) and the 300 bytes the source gave before failing.
+                Step::Expect(whole[..312].to_vec()),
+            ]);
+            d.connect().unwrap();
+            let mut src = Source::new(payload.clone(), 100);
+            src.fail_at = Some(300);
+            src.eof = eof;
+            let r = d.publish_from("big/t", payload.len(), QoS::AtLeastOnce, &mut src);
+            let e = r.unwrap().unwrap_err();
+            assert_eq!(e, Error::Caller(CallerError::PayloadSource));
+            assert!(e.closes_connection());
+            // The half-sent message is not in the session: a resumed connection has nothing
+            // to resend or report.
+            net.reconnect(vec![
+                Step::Expect(connect_bytes(false, "p1", 0)),
+                Step::Send(connack(true, ConnectReturnCode::Accepted)),
+                Step::Send(publish("after", b"x", QosPid::AtMostOnce, false)),
+            ]);
+            d.new_transport(net.io(IoCfg::WHOLE));
+            assert!(d.connect().unwrap());
+            assert!(
+                matches!(d.next_event().unwrap(), Ev::Message { topic, .. } if topic == "after")
+            );
+        });
+    }
+}
+
+#[test]
+fn a_streamed_message_unacknowledged_across_a_reconnect_is_reported_lost() {
+    let payload = big_payload();
+    each(persistent, 256, |d, net| {
+        if d.name() == "nonblocking" {
+            return;
+        }
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Expect(publish("big/t", &payload, q1(1), false)),
+            Step::Close,
+        ]);
+        d.connect().unwrap();
+        let mut src = Source::new(payload.clone(), 64);
+        let r = d.publish_from("big/t", payload.len(), QoS::AtLeastOnce, &mut src);
+        assert_eq!(r.unwrap().unwrap().map(|p| p.get()), Some(1));
+        assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
+        // The broker kept the session, but there is no payload to resend: reported.
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(d.connect().unwrap());
+        assert_eq!(d.next_event().unwrap(), Ev::LostStreamed(1));
+    });
+}

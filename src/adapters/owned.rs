@@ -114,7 +114,10 @@ impl From<Event<'_>> for OwnedEvent {
                 message: Some(message(&m)),
             },
             Event::Lost(
-                Lost::Released { pid } | Lost::Subscribe { pid } | Lost::Unsubscribe { pid },
+                Lost::Released { pid }
+                | Lost::Subscribe { pid }
+                | Lost::Unsubscribe { pid }
+                | Lost::Streamed { pid },
             ) => OwnedEvent::Lost { pid, message: None },
             Event::Disconnected => OwnedEvent::Disconnected,
         }

@@ -125,6 +125,15 @@ impl<B: super::Buffer> TxQueue<B> {
         self.buf.as_ref().len()
     }
 
+    /// The whole buffer as scratch space once everything queued was written (empty before).
+    #[cfg(feature = "streaming")]
+    pub fn space(&mut self) -> &mut [u8] {
+        if self.start != self.end {
+            return &mut [];
+        }
+        self.buf.as_mut()
+    }
+
     /// Appends `len` bytes that `write` fills; `write` returns false to cancel. Returns false,
     /// changing nothing, when they do not fit or were cancelled.
     pub fn push_with(&mut self, len: usize, write: impl FnOnce(&mut [u8]) -> bool) -> bool {

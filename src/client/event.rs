@@ -102,4 +102,10 @@ pub enum Lost<'a> {
         /// Its packet identifier.
         pid: PacketId,
     },
+    /// A streamed QoS 1/2 message (`publish_from`) not yet acknowledged (PUBACK / PUBREC):
+    /// its payload was never kept, so it cannot be resent. Publish it again from its source.
+    Streamed {
+        /// Its packet identifier.
+        pid: PacketId,
+    },
 }

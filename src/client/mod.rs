@@ -46,6 +46,8 @@ pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 pub use store::ENTRY_OVERHEAD;
 
 use buffers::{RxBuffer, TxQueue};
+#[cfg(feature = "streaming")]
+use store::STREAMED;
 use store::{Entry, Kind, Kinds, LOST, Store, UNSENT};
 
 use crate::error::{BrokerError, CallerError, Error, LinkError};
@@ -202,6 +204,14 @@ struct Core<B> {
     /// call.
     #[cfg(feature = "streaming")]
     rx_chunk: Option<(usize, usize)>,
+    /// Bytes of a streamed outbound payload still to be written after the head in tx;
+    /// nothing else is processed or queued meanwhile.
+    #[cfg(feature = "streaming")]
+    payload_due: usize,
+    /// The QoS 1/2 message whose payload is due: dropped from the session if the connection
+    /// ends first (the broker never got it whole; the caller hears the error).
+    #[cfg(feature = "streaming")]
+    payload_pid: Option<PacketId>,
 }
 
 /// Memory for a [`Client`]: any byte buffer (`Vec<u8>`, `[u8; N]`, `&mut [u8]`, …).
@@ -299,6 +309,10 @@ impl<B: Buffer> Client<B> {
                 streaming: None,
                 #[cfg(feature = "streaming")]
                 rx_chunk: None,
+                #[cfg(feature = "streaming")]
+                payload_due: 0,
+                #[cfg(feature = "streaming")]
+                payload_pid: None,
             },
         })
     }
@@ -368,6 +382,60 @@ impl<B: Buffer> Client<B> {
     ) -> nb::Result<Option<PacketId>, Error> {
         self.settle();
         self.core.publish(topic, payload, qos, retain)
+    }
+
+    /// Starts a PUBLISH whose `len`-byte payload the caller writes itself, straight from its
+    /// source (feature `streaming`; drivers: `publish_from`): queues the head (fixed header,
+    /// topic, packet id). Once [`Client::poll_transmit`] has given it out, fill
+    /// [`Client::payload_space`] and report each part written with
+    /// [`Client::payload_written`] until `len` bytes went out; nothing else is processed or
+    /// queued meanwhile. `WouldBlock` until everything queued before it was written.
+    ///
+    /// The payload is not kept: a QoS 1/2 message that the connection loses after its
+    /// payload was written but before its PUBACK / PUBREC is reported [`Lost::Streamed`] after
+    /// the next CONNACK (even a resumed session cannot resend it): publish it again from its
+    /// source. Keep the source until [`Event::Published`] (or that `Lost`). A connection lost
+    /// while the payload is still due drops the message from the session: the broker never
+    /// got it whole, and the caller has the error.
+    #[cfg(feature = "streaming")]
+    pub fn publish_head(
+        &mut self,
+        topic: TopicName<'_>,
+        len: usize,
+        qos: QoS,
+        retain: bool,
+    ) -> nb::Result<Option<PacketId>, Error> {
+        self.settle();
+        self.core.publish_head(topic, len, qos, retain)
+    }
+
+    /// Where to put the next bytes of a streamed payload (see [`Client::publish_head`]): the
+    /// free tx space, at most the bytes still due. Empty when none are due.
+    #[cfg(feature = "streaming")]
+    pub fn payload_space(&mut self) -> &mut [u8] {
+        let due = self.core.payload_due;
+        let space = self.core.tx.space();
+        let n = space.len().min(due);
+        space.get_mut(..n).unwrap_or_default()
+    }
+
+    /// `n` payload bytes (from [`Client::payload_space`]) were written to the transport at
+    /// `now`.
+    #[cfg(feature = "streaming")]
+    pub fn payload_written(&mut self, n: usize, now: u64) {
+        self.core.payload_due = self.core.payload_due.saturating_sub(n);
+        if self.core.payload_due == 0 {
+            self.core.payload_pid = None;
+        }
+        if n > 0 {
+            self.core.last_sent = now;
+        }
+    }
+
+    /// Payload bytes of a streamed PUBLISH still to write (0: none).
+    #[cfg(feature = "streaming")]
+    pub fn payload_due(&self) -> usize {
+        self.core.payload_due
     }
 
     /// Subscribes to one or more filters in one SUBSCRIBE; [`Event::Subscribed`] carries the
@@ -486,6 +554,10 @@ impl<B: Buffer> Client<B> {
     /// wait) before borrowing the event.
     pub fn advance(&mut self, now: u64) -> Result<Progress, Error> {
         self.settle();
+        #[cfg(feature = "streaming")]
+        if self.core.payload_due > 0 {
+            return Ok(Progress::Idle); // the payload goes out first
+        }
         let Client { rx, core } = self;
         let ready = core.advance(rx, now).inspect_err(|e| {
             if e.closes_connection() {
@@ -715,6 +787,12 @@ impl<B: Buffer> Core<B> {
         #[cfg(feature = "streaming")]
         {
             self.streaming = None;
+            self.payload_due = 0;
+            if let Some(pid) = self.payload_pid.take() {
+                if let Some(e) = self.store.find(pid, Kinds::OURS) {
+                    self.store.remove(&e);
+                }
+            }
         }
         self.state = State::Closed;
         self.tx.clear();
@@ -860,12 +938,83 @@ impl<B: Buffer> Core<B> {
         Ok(Some(pid))
     }
 
-    /// Operations need a live connection (not one being disconnected).
-    fn usable(&self) -> Result<(), Error> {
+    /// Operations need a live connection (not one being disconnected) and no streamed payload
+    /// half written.
+    fn usable(&self) -> nb::Result<(), Error> {
+        #[cfg(feature = "streaming")]
+        if self.payload_due > 0 {
+            return busy();
+        }
         match self.state {
             State::Connected => Ok(()),
-            _ => Err(LinkError::NotConnected.into()),
+            _ => Err(nb::Error::Other(LinkError::NotConnected.into())),
         }
+    }
+
+    /// See [`Client::publish_head`].
+    #[cfg(feature = "streaming")]
+    fn publish_head(
+        &mut self,
+        topic: TopicName<'_>,
+        len: usize,
+        qos: QoS,
+        retain: bool,
+    ) -> nb::Result<Option<PacketId>, Error> {
+        self.usable()?;
+        self.fill_tx();
+        if !self.tx.pending().is_empty() || self.store.iter().any(|e| e.flags & UNSENT != 0) {
+            return busy(); // the head goes out alone, after everything queued
+        }
+        let kind = match qos {
+            QoS::AtMostOnce => None,
+            QoS::AtLeastOnce => Some(Kind::AwaitPuback),
+            QoS::ExactlyOnce => Some(Kind::AwaitPubrec),
+        };
+        let mut head = Publish {
+            dup: false,
+            qos: match kind {
+                None => QosPid::AtMostOnce,
+                Some(_) => QosPid::AtLeastOnce(PacketId(core::num::NonZeroU16::MIN)),
+            },
+            retain,
+            topic,
+            payload: &[],
+        };
+        let (remaining, head_len) = head.head_len(len);
+        let too_large = CallerError::PacketTooLarge {
+            size: head_len.saturating_add(len),
+            capacity: self.tx.capacity(),
+        };
+        if head_len > self.tx.capacity() || remaining > crate::packet::MAX_REMAINING_LENGTH {
+            return Err(Error::from(too_large).into());
+        }
+        if let Some(kind) = kind {
+            let size = head_len + ENTRY_OVERHEAD;
+            if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.settings.max_inflight)
+                || self.store.free() < size + INBOUND_RESERVE
+            {
+                return busy();
+            }
+            let pid = self.allocate_pid()?;
+            head.qos = match kind {
+                Kind::AwaitPuback => QosPid::AtLeastOnce(pid),
+                _ => QosPid::ExactlyOnce(pid),
+            };
+            if !self.store.push_with(kind, STREAMED, pid, head_len, |dst| {
+                head.encode_head(len, dst).is_ok()
+            }) {
+                return busy();
+            }
+        }
+        if !self
+            .tx
+            .push_with(head_len, |dst| head.encode_head(len, dst).is_ok())
+        {
+            return busy(); // cannot happen: tx is empty and the head fits
+        }
+        self.payload_due = len;
+        self.payload_pid = head.qos.pid();
+        Ok(head.qos.pid())
     }
 
     /// Sends a SUBSCRIBE (see [`Client::subscribe`]).
@@ -900,6 +1049,10 @@ impl<B: Buffer> Core<B> {
     /// Moves QoS 1/2 PUBLISH and PUBREL packets that still have to be (re)sent into the tx
     /// buffer, in store order, as far as they fit.
     fn fill_tx(&mut self) {
+        #[cfg(feature = "streaming")]
+        if self.payload_due > 0 {
+            return; // nothing between a streamed head and its payload
+        }
         let sending = match self.state {
             State::Connected => true,
             State::Disconnecting => self.drain_until.is_some(),
@@ -929,6 +1082,10 @@ impl<B: Buffer> Core<B> {
     /// The event for a lost store entry.
     fn lost(&self, e: Entry) -> Lost<'_> {
         let pid = e.pid;
+        #[cfg(feature = "streaming")]
+        if e.flags & STREAMED != 0 {
+            return Lost::Streamed { pid };
+        }
         match e.kind {
             // Our own PUBLISH; decoded as the broker's packets are (PUBLISH goes both ways), so
             // the client needs one copy of the decoder.
@@ -960,6 +1117,11 @@ impl<B: Buffer> Core<B> {
         let mut offset = self.store.first();
         while let Some(e) = self.store.entry_at(offset) {
             offset = e.end();
+            #[cfg(feature = "streaming")]
+            if e.flags & STREAMED != 0 {
+                self.store.set_flags(&e, LOST | STREAMED); // no payload to resend
+                continue;
+            }
             let flags = match e.kind {
                 Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitPubcomp if resume => {
                     if e.flags & UNSENT == 0 && e.kind != Kind::AwaitPubcomp {

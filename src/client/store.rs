@@ -73,6 +73,9 @@ impl Kinds {
 pub(crate) const UNSENT: u8 = 0x01;
 /// Entry flag: the session was lost; the entry is to be reported, then removed.
 pub(crate) const LOST: u8 = 0x02;
+/// Entry flag: a streamed PUBLISH; the body is its head only, the payload was never kept.
+#[cfg(feature = "streaming")]
+pub(crate) const STREAMED: u8 = 0x04;
 
 /// A located entry (valid until the store changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

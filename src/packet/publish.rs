@@ -171,3 +171,40 @@ pub(crate) fn decode_head(data: &[u8]) -> Result<Option<PublishHead<'_>>, Decode
         payload_len: h.remaining_len - need,
     }))
 }
+
+#[cfg(feature = "streaming")]
+impl Publish<'_> {
+    /// For a PUBLISH whose `payload_len` payload bytes are written after it (its `payload`
+    /// field is ignored): its Remaining Length and the length of its head (fixed header,
+    /// topic, packet id).
+    pub(crate) fn head_len(&self, payload_len: usize) -> (usize, usize) {
+        let pid_len = if self.qos.pid().is_some() { 2 } else { 0 };
+        let var = 2 + self.topic.as_str().len() + pid_len;
+        let remaining = var.saturating_add(payload_len);
+        (remaining, 1 + header::remaining_length_len(remaining) + var)
+    }
+
+    /// Encodes that head into `buf`; refuses a packet larger than MQTT allows.
+    pub(crate) fn encode_head(
+        &self,
+        payload_len: usize,
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        self.check()?;
+        let (remaining, head) = self.head_len(payload_len);
+        if remaining > header::MAX_REMAINING_LENGTH {
+            return Err(EncodeError::PacketTooLarge);
+        }
+        let mut w = Writer::new(buf, head)?;
+        header::write(
+            &mut w,
+            ((PacketType::Publish as u8) << 4) | self.flags(),
+            remaining,
+        )?;
+        w.binary(self.topic.as_str().as_bytes())?;
+        if let Some(pid) = self.qos.pid() {
+            w.u16(pid.get())?;
+        }
+        Ok(w.position())
+    }
+}

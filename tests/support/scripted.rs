@@ -333,6 +333,7 @@ pub enum Ev {
     LostReleased(u16),
     LostSubscribe(u16),
     LostUnsubscribe(u16),
+    LostStreamed(u16),
     /// A piece of a streamed message: topic, offset, total, bytes.
     Chunk(String, usize, usize, Vec<u8>),
     Disconnected,
@@ -358,6 +359,7 @@ impl From<Event<'_>> for Ev {
             Event::Lost(Lost::Released { pid }) => Ev::LostReleased(pid.get()),
             Event::Lost(Lost::Subscribe { pid }) => Ev::LostSubscribe(pid.get()),
             Event::Lost(Lost::Unsubscribe { pid }) => Ev::LostUnsubscribe(pid.get()),
+            Event::Lost(Lost::Streamed { pid }) => Ev::LostStreamed(pid.get()),
             Event::Chunk(c) => {
                 Ev::Chunk(c.topic.as_str().into(), c.offset, c.total, c.data.to_vec())
             }
@@ -394,6 +396,16 @@ pub trait Drive {
     ) -> Result<Option<PacketId>, DErr>;
     fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<PacketId, DErr>;
     fn unsubscribe(&mut self, filter: &str) -> Result<PacketId, DErr>;
+    /// `publish_from` with `source`; None for a driver without it (non-blocking).
+    fn publish_from(
+        &mut self,
+        _topic: &str,
+        _len: usize,
+        _qos: QoS,
+        _source: &mut Source,
+    ) -> Option<Result<Option<PacketId>, DErr>> {
+        None
+    }
     /// The next event: first those the handler got while an operation waited.
     fn next_event(&mut self) -> Result<Ev, DErr>;
     fn wait_published(&mut self) -> Result<(), DErr>;
@@ -409,6 +421,48 @@ pub trait Drive {
     fn write_out(&mut self) {}
     /// The events the handler got.
     fn handled(&self) -> &Handled;
+}
+
+/// A payload source for `publish_from`: hands out `data` in reads of at most `step` bytes,
+/// and fails (or ends, with `eof`) after `fail_at` bytes.
+pub struct Source {
+    pub data: Vec<u8>,
+    pub pos: usize,
+    pub step: usize,
+    pub fail_at: Option<usize>,
+    pub eof: bool,
+}
+
+impl Source {
+    pub fn new(data: Vec<u8>, step: usize) -> Source {
+        Source {
+            data,
+            pos: 0,
+            step,
+            fail_at: None,
+            eof: false,
+        }
+    }
+}
+
+impl embedded_io::ErrorType for Source {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+        let end = self.fail_at.unwrap_or(self.data.len()).min(self.data.len());
+        if self.pos >= end {
+            return match (self.fail_at, self.eof) {
+                (Some(_), false) => Err(embedded_io::ErrorKind::Other),
+                _ => Ok(0),
+            };
+        }
+        let n = buf.len().min(self.step).min(end - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 pub struct B {
@@ -440,6 +494,15 @@ impl Drive for B {
     }
     fn subscribe(&mut self, f: &str, q: QoS) -> Result<PacketId, DErr> {
         self.d.subscribe(f, q)
+    }
+    fn publish_from(
+        &mut self,
+        t: &str,
+        len: usize,
+        q: QoS,
+        src: &mut Source,
+    ) -> Option<Result<Option<PacketId>, DErr>> {
+        Some(self.d.publish_from(t, len, q, false, src))
     }
     fn unsubscribe(&mut self, f: &str) -> Result<PacketId, DErr> {
         self.d.unsubscribe(f)
@@ -589,6 +652,17 @@ impl Drive for A {
     }
     fn subscribe(&mut self, f: &str, q: QoS) -> Result<PacketId, DErr> {
         embassy_futures::block_on(self.d.subscribe(f, q))
+    }
+    fn publish_from(
+        &mut self,
+        t: &str,
+        len: usize,
+        q: QoS,
+        src: &mut Source,
+    ) -> Option<Result<Option<PacketId>, DErr>> {
+        Some(embassy_futures::block_on(
+            self.d.publish_from(t, len, q, false, src),
+        ))
     }
     fn unsubscribe(&mut self, f: &str) -> Result<PacketId, DErr> {
         embassy_futures::block_on(self.d.unsubscribe(f))
