@@ -135,8 +135,10 @@ macro_rules! operations {
             self.client.connect(now).map_err(Error::with_io)?;
             loop {
                 self.until_event() $($await)*?;
-                if let Some(Event::Connected { session_present }) = self.client.event() {
-                    return Ok(session_present);
+                match self.client.event() {
+                    Some(Event::Connected { session_present }) => return Ok(session_present),
+                    Some(event) => (self.handler)(event), // a session to save, say
+                    None => {}
                 }
             }
         }
@@ -213,6 +215,11 @@ macro_rules! operations {
             loop {
                 match op(&mut self.client) {
                     Ok(r) => {
+                        // A session snapshot first (it reaches the handler), then the packet.
+                        #[cfg(feature = "persistence")]
+                        while self.client.save_due() {
+                            self.step() $($await)*?;
+                        }
                         let flushed = self.flush() $($await)*;
                         if strict {
                             flushed?;

@@ -60,6 +60,8 @@ pub use error::StdError;
 pub use error::{BrokerError, CallerError, ConfigError, Error, LinkError};
 pub mod nonblocking;
 pub mod packet;
+#[cfg(feature = "persistence")]
+pub mod persist;
 pub mod reconnect;
 mod scan;
 pub mod time;

@@ -74,6 +74,12 @@ pub enum OwnedEvent {
         /// received (PUBREC) but a new session dropped. `None` for a SUBSCRIBE or UNSUBSCRIBE.
         message: Option<Message>,
     },
+    /// The session changed (`ConnectOptions::persist_session`): its snapshot, without
+    /// application bytes.
+    SaveSession {
+        /// [`crate::client::Session::write_snapshot`]'s bytes.
+        snapshot: Vec<u8>,
+    },
     /// The disconnect finished: the client is done (the tokio event loop's `poll` returns
     /// `NotConnected` from now on).
     Disconnected,
@@ -120,6 +126,12 @@ impl From<Event<'_>> for OwnedEvent {
                 | Lost::Streamed { pid },
             ) => OwnedEvent::Lost { pid, message: None },
             Event::Disconnected => OwnedEvent::Disconnected,
+            Event::SaveSession(session) => {
+                let mut snapshot = std::vec![0; session.snapshot_len(0)];
+                let n = session.write_snapshot(&[], &mut snapshot).unwrap_or(0);
+                snapshot.truncate(n);
+                OwnedEvent::SaveSession { snapshot }
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 use crate::packet::{PacketId, Publish, QoS, SubackCodes};
 use crate::topic::TopicName;
 
+use super::session::Session;
+
 /// Something that happened on the connection. Borrowed data (a message's topic and payload,
 /// SUBACK codes) lives in the client's buffers until the next call into the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,10 @@ pub enum Event<'a> {
     Lost(Lost<'a>),
     /// The DISCONNECT was written; the connection is finished.
     Disconnected,
+    /// The session changed ([`ConnectOptions::persist_session`](crate::ConnectOptions), feature
+    /// `persistence`): save it now — nothing that depends on the change is written before the
+    /// next call. Write [`Session::write_snapshot`] (with your own state) to flash.
+    SaveSession(Session<'a>),
 }
 
 /// A piece of a streamed message: see [`Event::Chunk`].

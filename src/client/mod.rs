@@ -39,10 +39,13 @@
 mod buffers;
 mod event;
 mod options;
+#[cfg_attr(not(feature = "persistence"), allow(dead_code))]
+pub(crate) mod session;
 mod store;
 
 pub use event::{Chunk, Event, Lost};
 pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
+pub use session::{SNAPSHOT_VERSION, Session, SnapshotError};
 pub use store::ENTRY_OVERHEAD;
 
 use buffers::{RxBuffer, TxQueue};
@@ -131,6 +134,9 @@ enum Ready {
         offset: usize,
         len: usize,
     },
+    /// The session changed (up to this change count): save it before anything goes out.
+    #[cfg(feature = "persistence")]
+    SaveSession(u32),
     Disconnected,
 }
 
@@ -159,6 +165,9 @@ struct Settings {
     /// `ConnectOptions::stream_oversized` (feature `streaming`).
     #[cfg(feature = "streaming")]
     stream_oversized: bool,
+    /// `ConnectOptions::persist_session` (feature `persistence`).
+    #[cfg(feature = "persistence")]
+    persist: bool,
 }
 
 #[cfg(feature = "streaming")]
@@ -212,6 +221,9 @@ struct Core<B> {
     /// ends first (the broker never got it whole; the caller hears the error).
     #[cfg(feature = "streaming")]
     payload_pid: Option<PacketId>,
+    /// The store's change count at the last snapshot handed out.
+    #[cfg(feature = "persistence")]
+    saved: u32,
 }
 
 /// Memory for a [`Client`]: any byte buffer (`Vec<u8>`, `[u8; N]`, `&mut [u8]`, …).
@@ -291,6 +303,8 @@ impl<B: Buffer> Client<B> {
                     resubscribe_pid_at,
                     #[cfg(feature = "streaming")]
                     stream_oversized: options.stream_oversized,
+                    #[cfg(feature = "persistence")]
+                    persist: options.persist_session,
                 },
                 state: State::Closed,
                 tx: TxQueue::new(tx),
@@ -313,6 +327,8 @@ impl<B: Buffer> Client<B> {
                 payload_due: 0,
                 #[cfg(feature = "streaming")]
                 payload_pid: None,
+                #[cfg(feature = "persistence")]
+                saved: 0,
             },
         })
     }
@@ -332,10 +348,15 @@ impl<B: Buffer> Client<B> {
         }
         self.rx.compact();
         // An event handed out earlier is over once the client changes.
-        if let Some(Ready::Lost(offset)) = self.core.ready.take() {
-            if let Some(e) = self.core.store.entry_at(offset) {
-                self.core.store.remove(&e);
+        match self.core.ready.take() {
+            Some(Ready::Lost(offset)) => {
+                if let Some(e) = self.core.store.entry_at(offset) {
+                    self.core.store.remove(&e);
+                }
             }
+            #[cfg(feature = "persistence")]
+            Some(Ready::SaveSession(changes)) => self.core.saved = changes,
+            _ => {}
         }
     }
 
@@ -438,6 +459,34 @@ impl<B: Buffer> Client<B> {
         self.core.payload_due
     }
 
+    /// Puts back a session saved from [`Event::SaveSession`] (feature `persistence`), before
+    /// `connect`: the client must have been created with the same options. Returns the
+    /// application's bytes saved with it. A torn, damaged, foreign or other-version snapshot
+    /// is refused with the reason, and the client is left as it was (an empty session).
+    #[cfg(feature = "persistence")]
+    pub fn restore_session<'s>(&mut self, snapshot: &'s [u8]) -> Result<&'s [u8], SnapshotError> {
+        self.settle();
+        let core = &mut self.core;
+        if core.state != State::Closed {
+            return Err(SnapshotError::InUse);
+        }
+        let identity = session::crc32(core.store.whole_prefix());
+        let parsed = session::parse(snapshot, identity)?;
+        if !core.store.restore(parsed.entries) {
+            return Err(SnapshotError::Corrupt);
+        }
+        core.next_pid = parsed.next_pid;
+        core.saved = core.store.changes();
+        Ok(parsed.app)
+    }
+
+    /// True while a session snapshot is due ([`Event::SaveSession`] comes next; nothing is
+    /// written before it).
+    #[cfg(feature = "persistence")]
+    pub fn save_due(&self) -> bool {
+        self.core.save_due()
+    }
+
     /// Subscribes to one or more filters in one SUBSCRIBE; [`Event::Subscribed`] carries the
     /// answer per filter.
     pub fn subscribe(&mut self, subscriptions: &[Subscription<'_>]) -> nb::Result<PacketId, Error> {
@@ -490,6 +539,10 @@ impl<B: Buffer> Client<B> {
     /// handed out last.
     #[must_use]
     pub fn poll_transmit(&mut self) -> &[u8] {
+        #[cfg(feature = "persistence")]
+        if self.core.save_due() {
+            return &[]; // the session is saved first
+        }
         self.core.fill_tx();
         self.core.tx.pending()
     }
@@ -598,6 +651,12 @@ impl<B: Buffer> Client<B> {
             Ready::Published { pid, qos } => Event::Published { pid, qos },
             Ready::Unsubscribed { pid } => Event::Unsubscribed { pid },
             Ready::Lost(offset) => Event::Lost(core.lost(core.store.entry_at(offset)?)),
+            #[cfg(feature = "persistence")]
+            Ready::SaveSession(_) => Event::SaveSession(Session {
+                entries: core.store.entries(),
+                next_pid: core.next_pid,
+                identity: session::crc32(core.store.whole_prefix()),
+            }),
             #[cfg(feature = "streaming")]
             Ready::Chunk { offset, len } => {
                 let data = self.rx.data();
@@ -622,11 +681,33 @@ impl<B: Buffer> Client<B> {
     pub fn inflight(&self) -> usize {
         self.core.store.count(|e| e.kind.is_publish())
     }
+
+    /// The QoS 1/2 messages of ours the session still holds to (re)send: published, not yet
+    /// acknowledged (PUBACK / PUBREC), in send order. After
+    /// [`Client::restore_session`], these are what the client resends on connecting: an
+    /// application reconciles its own state with them (what it published last).
+    pub fn unacknowledged(&self) -> impl Iterator<Item = Publish<'_>> {
+        let store = &self.core.store;
+        store
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::AwaitPuback | Kind::AwaitPubrec))
+            .filter_map(move |e| match decode_from(store.body(&e), Sender::Server) {
+                Ok(Status::Complete {
+                    packet: Packet::Publish(message),
+                    ..
+                }) => Some(message),
+                _ => None, // a streamed message's head: its payload was never kept
+            })
+    }
 }
 
 impl<B: Buffer> Core<B> {
     /// See [`Client::advance`].
     fn advance(&mut self, rx: &RxBuffer<B>, now: u64) -> Result<Step, Error> {
+        #[cfg(feature = "persistence")]
+        if self.save_due() {
+            return Ok(Step::Ready(Ready::SaveSession(self.store.changes())));
+        }
         match self.state {
             State::Closed => return Ok(Step::Idle),
             State::Disconnecting => match self.drain_until {
@@ -761,6 +842,8 @@ impl<B: Buffer> Core<B> {
                 QosPid::AtMostOnce => {}
                 QosPid::AtLeastOnce(pid) => {
                     self.tx.push_packet(&Packet::Puback(pid))?;
+                    #[cfg(feature = "persistence")]
+                    self.store.touch();
                 }
                 QosPid::ExactlyOnce(pid) => {
                     if !s.duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
@@ -780,6 +863,15 @@ impl<B: Buffer> Core<B> {
             return Ok(Step::Continue); // acknowledged, not delivered twice (MQTT-4.3.3-2)
         }
         Ok(Step::Ready(Ready::Chunk { offset, len }))
+    }
+
+    /// A session snapshot is due: the store changed since the last one, and a connection is
+    /// (being) made.
+    #[cfg(feature = "persistence")]
+    fn save_due(&self) -> bool {
+        let changes = self.store.changes();
+        let handed_out = matches!(self.ready, Some(Ready::SaveSession(v)) if v == changes);
+        self.settings.persist && self.state != State::Closed && changes != self.saved && !handed_out
     }
 
     /// Ends the connection; the session store stays.
@@ -1196,6 +1288,9 @@ impl<B: Buffer> Core<B> {
                     QosPid::AtMostOnce => {}
                     QosPid::AtLeastOnce(pid) => {
                         self.tx.push_packet(&Packet::Puback(pid))?;
+                        // The application's state (saved with the session) before the PUBACK.
+                        #[cfg(feature = "persistence")]
+                        self.store.touch();
                     }
                     QosPid::ExactlyOnce(pid) => {
                         let duplicate = self.store.find(pid, Kinds::of(Kind::Inbound)).is_some();

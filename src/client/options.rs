@@ -31,6 +31,8 @@ pub struct ConnectOptions<'a> {
     pub(crate) resubscribe: &'a [Subscription<'a>],
     #[cfg(feature = "streaming")]
     pub(crate) stream_oversized: bool,
+    #[cfg(feature = "persistence")]
+    pub(crate) persist_session: bool,
 }
 
 /// The default of [`ConnectOptions::max_inflight`]: mosquitto's default
@@ -53,6 +55,8 @@ impl<'a> ConnectOptions<'a> {
             resubscribe: &[],
             #[cfg(feature = "streaming")]
             stream_oversized: false,
+            #[cfg(feature = "persistence")]
+            persist_session: false,
         })
     }
 
@@ -141,6 +145,17 @@ impl<'a> ConnectOptions<'a> {
     #[cfg(feature = "streaming")]
     pub fn stream_oversized(mut self, stream: bool) -> Self {
         self.stream_oversized = stream;
+        self
+    }
+
+    /// Keep the session across resets (feature `persistence`): whenever it changes, the
+    /// client hands out [`crate::Event::SaveSession`] before anything that depends on the
+    /// change is written; save it (with your own state) to flash, and
+    /// [`crate::Client::restore_session`] it at boot. See [`crate::client::Session`]. Use it
+    /// with `clean_session(false)`: a clean session is not kept by the broker either.
+    #[cfg(feature = "persistence")]
+    pub fn persist_session(mut self, persist: bool) -> Self {
+        self.persist_session = persist;
         self
     }
 

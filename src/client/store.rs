@@ -30,7 +30,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn from_u8(b: u8) -> Option<Kind> {
+    pub(crate) fn from_u8(b: u8) -> Option<Kind> {
         Some(match b {
             1 => Kind::AwaitPuback,
             2 => Kind::AwaitPubrec,
@@ -101,6 +101,8 @@ pub(crate) struct Store<B> {
     base: usize,
     /// Where the entries end.
     len: usize,
+    /// Entries added or removed so far (a session snapshot is due when this moves).
+    changes: u32,
 }
 
 impl<B: super::Buffer> Store<B> {
@@ -114,6 +116,7 @@ impl<B: super::Buffer> Store<B> {
             buf,
             base: prefix,
             len: prefix,
+            changes: 0,
         })
     }
 
@@ -205,6 +208,7 @@ impl<B: super::Buffer> Store<B> {
             return false;
         }
         self.len = end;
+        self.changes = self.changes.wrapping_add(1);
         true
     }
 
@@ -243,6 +247,7 @@ impl<B: super::Buffer> Store<B> {
     pub fn remove(&mut self, e: &Entry) {
         if let Some(tail) = self.buf.as_mut().get_mut(e.offset..self.len) {
             self.len -= drop_front(tail, e.end().saturating_sub(e.offset));
+            self.changes = self.changes.wrapping_add(1);
         }
     }
 
@@ -256,6 +261,45 @@ impl<B: super::Buffer> Store<B> {
                 self.remove(&e);
             }
         }
+    }
+
+    /// How many times entries were added or removed.
+    #[cfg(feature = "persistence")]
+    pub fn changes(&self) -> u32 {
+        self.changes
+    }
+
+    /// Counts a change that is not in the entries (a QoS 1 message acknowledged to the
+    /// broker): the application's state saved with the session must follow it.
+    #[cfg(feature = "persistence")]
+    pub fn touch(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// The entries' bytes, as a session snapshot keeps them.
+    #[cfg(feature = "persistence")]
+    pub fn entries(&self) -> &[u8] {
+        self.buf.as_ref().get(self.base..self.len).unwrap_or(&[])
+    }
+
+    /// The whole prefix (the encoded CONNECT and resubscribe SUBSCRIBE).
+    #[cfg(feature = "persistence")]
+    pub fn whole_prefix(&self) -> &[u8] {
+        self.buf.as_ref().get(..self.base).unwrap_or(&[])
+    }
+
+    /// Replaces the entries with `entries` (checked by the caller); false when they do not fit.
+    #[cfg(feature = "persistence")]
+    pub fn restore(&mut self, entries: &[u8]) -> bool {
+        let Some(end) = self.base.checked_add(entries.len()) else {
+            return false;
+        };
+        let Some(dst) = self.buf.as_mut().get_mut(self.base..end) else {
+            return false;
+        };
+        dst.copy_from_slice(entries);
+        self.len = end;
+        true
     }
 
     /// Number of entries `pred` selects.

@@ -249,6 +249,7 @@ pub enum Seen {
     Unsubscribed,
     Lost,
     Chunk,
+    SaveSession,
     Disconnected,
 }
 
@@ -308,6 +309,7 @@ impl Record {
             }
             Event::Lost(_) => Seen::Lost,
             Event::Disconnected => Seen::Disconnected,
+            Event::SaveSession(_) => Seen::SaveSession,
         }
     }
 }

@@ -7,6 +7,8 @@
 pub mod broker;
 /// Codec helpers: decode/encode byte vectors (and write them as fuzzing seeds on request).
 pub mod codec;
+/// A NOR flash in RAM whose power can be cut mid-write (torn snapshots).
+pub mod flash;
 /// The other brokers of the matrix: aedes, amqtt, RabbitMQ (and `Kind`, naming all five).
 pub mod others;
 /// Certificates made at test time and mosquitto with a TLS listener.

@@ -336,6 +336,8 @@ pub enum Ev {
     LostStreamed(u16),
     /// A piece of a streamed message: topic, offset, total, bytes.
     Chunk(String, usize, usize, Vec<u8>),
+    /// A session snapshot is due (its length without application bytes).
+    SaveSession(usize),
     Disconnected,
 }
 
@@ -364,6 +366,7 @@ impl From<Event<'_>> for Ev {
                 Ev::Chunk(c.topic.as_str().into(), c.offset, c.total, c.data.to_vec())
             }
             Event::Disconnected => Ev::Disconnected,
+            Event::SaveSession(s) => Ev::SaveSession(s.snapshot_len(0)),
         }
     }
 }
