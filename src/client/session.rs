@@ -96,41 +96,34 @@ impl Session<'_> {
         let Some(out) = out.get_mut(..needed) else {
             return Err(SnapshotError::TooSmall { needed });
         };
-        let (body, crc_dst) = out.split_at_mut(needed - TRAILER);
-        {
-            let (header, rest) = body.split_at_mut(HEADER);
-            let [p0, p1] = self.next_pid.to_le_bytes();
-            let [i0, i1, i2, i3] = self.identity.to_le_bytes();
-            let [e0, e1, e2, e3] = entries_len.to_le_bytes();
-            let [a0, a1, a2, a3] = app_len.to_le_bytes();
-            let [m0, m1, m2, m3] = MAGIC;
-            header.copy_from_slice(&[
-                m0,
-                m1,
-                m2,
-                m3,
-                SNAPSHOT_VERSION,
-                0,
-                p0,
-                p1,
-                i0,
-                i1,
-                i2,
-                i3,
-                e0,
-                e1,
-                e2,
-                e3,
-                a0,
-                a1,
-                a2,
-                a3,
-            ]);
-            let (entries, app_dst) = rest.split_at_mut(self.entries.len());
-            entries.copy_from_slice(self.entries);
-            app_dst.copy_from_slice(app);
+        let header: [u8; HEADER] = {
+            let mut h = [0u8; HEADER];
+            let fields = [
+                u32::from_le_bytes(MAGIC),
+                u32::from_le_bytes([SNAPSHOT_VERSION, 0, 0, 0]) | (u32::from(self.next_pid) << 16),
+                self.identity,
+                entries_len,
+                app_len,
+            ];
+            for (dst, field) in h.chunks_exact_mut(4).zip(fields) {
+                for (d, b) in dst.iter_mut().zip(field.to_le_bytes()) {
+                    *d = b;
+                }
+            }
+            h
+        };
+        // Byte by byte through iterators: no length check the optimiser must prove.
+        let parts = header.iter().chain(self.entries).chain(app);
+        for (dst, src) in out.iter_mut().zip(parts) {
+            *dst = *src;
         }
-        crc_dst.copy_from_slice(&crc32(body).to_le_bytes());
+        let body = out.get(..needed - TRAILER).unwrap_or_default();
+        let crc = crc32(body).to_le_bytes();
+        if let Some(dst) = out.get_mut(needed - TRAILER..needed) {
+            for (d, b) in dst.iter_mut().zip(crc) {
+                *d = b;
+            }
+        }
         Ok(needed)
     }
 }
