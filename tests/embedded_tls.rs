@@ -206,17 +206,12 @@ fn message(seq: usize) -> Vec<u8> {
     m
 }
 
-#[test]
-fn one_mib_each_way_over_embedded_tls_on_the_w5500() {
-    let pki = pki();
-    let d = dir("etls-w5500");
-    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
-        return;
-    };
+/// A W5500 socket (emulated, bridged to real TCP) connected to `b`, and its chip.
+fn w5500_socket(b: &Broker, mac: u8) -> (Emulator, TcpSocket<Emulator, StdDelay>) {
     let emu = Emulator::new();
     let mut chip = W5500::new(emu.clone());
     let config = NetConfig {
-        mac: [0x02, 0x00, 0x00, 0x00, 0x55, 0x01],
+        mac: [0x02, 0x00, 0x00, 0x00, 0x55, mac],
         ip: [127, 0, 0, 2],
         gateway: [127, 0, 0, 1],
         subnet: [255, 0, 0, 0],
@@ -225,7 +220,32 @@ fn one_mib_each_way_over_embedded_tls_on_the_w5500() {
     chip.set_buffer_kib(0, 2, 2).unwrap(); // small: back-pressure and wrap-around
     let mut socket = TcpSocket::new(chip, 0, StdDelay, Timeouts::default()).unwrap();
     socket.connect([127, 0, 0, 1], b.addr().port()).unwrap();
+    (emu, socket)
+}
 
+#[test]
+fn qos_0_1_2_over_embedded_tls_on_the_w5500() {
+    let pki = pki();
+    let d = dir("etls-w5500-q");
+    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
+        return;
+    };
+    let options = TlsLinkOptions::new("localhost", &pki.ca_der);
+    let mut r = records();
+    let (_emu, socket) = w5500_socket(&b, 0x02);
+    let io = TlsLink::connect::<SystemClock>(socket, &options, OsRng, &mut r.read, &mut r.write)
+        .unwrap();
+    round_trip(io, ConnectOptions::new("etls-w5500-q").unwrap());
+}
+
+#[test]
+fn one_mib_each_way_over_embedded_tls_on_the_w5500() {
+    let pki = pki();
+    let d = dir("etls-w5500");
+    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
+        return;
+    };
+    let (emu, socket) = w5500_socket(&b, 0x01);
     let options = TlsLinkOptions::new("localhost", &pki.ca_der);
     let mut r = records();
     let io = TlsLink::connect::<SystemClock>(socket, &options, OsRng, &mut r.read, &mut r.write)
