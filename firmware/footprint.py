@@ -65,8 +65,8 @@ def owners(path):
 
 
 def main():
-    bins = sys.argv[1:] or ["empty", "codec", "client", "w5500"] + (
-        ["w5500_tls"] if os.path.exists(TARGET + "w5500_tls") else [])
+    bins = sys.argv[1:] or ["empty", "codec", "client", "w5500"] + [
+        b for b in ("w5500_tls", "w5500_persist") if os.path.exists(TARGET + b)]
     base_flash, _ = sections(TARGET + "empty")
     base_mem = owners(TARGET + "empty")["mem builtins"]
     print("| binary | flash | over `empty` | over `empty`, without mem builtins "

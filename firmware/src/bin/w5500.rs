@@ -7,13 +7,8 @@
 
 use cortex_m_rt::entry;
 use embedded_hal::delay::DelayNs;
-use embedded_hal_bus::spi::ExclusiveDevice;
-use stm32f4xx_hal::pac;
-use stm32f4xx_hal::prelude::*;
-use stm32f4xx_hal::rcc::Config;
-use stm32f4xx_hal::spi::{Mode, Phase, Polarity, Spi};
 use umqtt_firmware::app::{self, Buffers, Settings};
-use umqtt_firmware::board::{CORE_HZ, CycleClock, CycleDelay};
+use umqtt_firmware::board::{Board, CycleClock, CycleDelay, bring_up};
 use w5500_io::NetConfig;
 
 const SETTINGS: Settings<'static> = Settings {
@@ -33,31 +28,14 @@ const SETTINGS: Settings<'static> = Settings {
 
 #[entry]
 fn main() -> ! {
-    let (Some(dp), Some(mut cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
+    let Some(Board {
+        mut spi, mut led, ..
+    }) = bring_up()
+    else {
         loop {
             cortex_m::asm::wfi();
         }
     };
-    cp.DCB.enable_trace();
-    cp.DWT.enable_cycle_counter();
-    let mut rcc = dp.RCC.freeze(Config::hse(25.MHz()).sysclk(CORE_HZ.Hz()));
-    let gpioa = dp.GPIOA.split(&mut rcc);
-    let gpioc = dp.GPIOC.split(&mut rcc);
-    let mut led = gpioc.pc13.into_push_pull_output();
-    let mode = Mode {
-        polarity: Polarity::IdleLow,
-        phase: Phase::CaptureOnFirstTransition,
-    };
-    let spi = Spi::new(
-        dp.SPI1,
-        (Some(gpioa.pa5), Some(gpioa.pa6), Some(gpioa.pa7)),
-        mode,
-        20.MHz(),
-        &mut rcc,
-    );
-    let cs = gpioa.pa4.into_push_pull_output();
-    // With a delay, DelayNs operations are supported: `new_no_delay` would keep a panic path.
-    let Ok(mut spi) = ExclusiveDevice::new(spi, cs, CycleDelay);
     // The session's memory in .bss (taken once, so the Option is always Some).
     let Some(buffers) = cortex_m::singleton!(: Buffers = Buffers::new()) else {
         loop {

@@ -15,18 +15,13 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use embedded_hal_bus::spi::ExclusiveDevice;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
-use stm32f4xx_hal::pac;
-use stm32f4xx_hal::prelude::*;
-use stm32f4xx_hal::rcc::Config;
-use stm32f4xx_hal::spi::{Mode, Phase, Polarity, Spi};
 use umqtt::adapters::embedded_tls::{MAX_RECORD, NoClock, TlsLink, TlsLinkOptions};
 use umqtt::time::Clock;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS};
 use umqtt_firmware::app::Buffers;
-use umqtt_firmware::board::{CORE_HZ, CycleClock, CycleDelay};
+use umqtt_firmware::board::{Board, CycleClock, CycleDelay, bring_up};
 use w5500_io::{NetConfig, TcpSocket, Timeouts, W5500};
 
 const NET: NetConfig = NetConfig {
@@ -58,30 +53,11 @@ fn seed() -> [u8; 32] {
 
 #[entry]
 fn main() -> ! {
-    let (Some(dp), Some(mut cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
+    let Some(Board { spi, mut led, .. }) = bring_up() else {
         loop {
             cortex_m::asm::wfi();
         }
     };
-    cp.DCB.enable_trace();
-    cp.DWT.enable_cycle_counter();
-    let mut rcc = dp.RCC.freeze(Config::hse(25.MHz()).sysclk(CORE_HZ.Hz()));
-    let gpioa = dp.GPIOA.split(&mut rcc);
-    let gpioc = dp.GPIOC.split(&mut rcc);
-    let mut led = gpioc.pc13.into_push_pull_output();
-    let mode = Mode {
-        polarity: Polarity::IdleLow,
-        phase: Phase::CaptureOnFirstTransition,
-    };
-    let spi = Spi::new(
-        dp.SPI1,
-        (Some(gpioa.pa5), Some(gpioa.pa6), Some(gpioa.pa7)),
-        mode,
-        20.MHz(),
-        &mut rcc,
-    );
-    let cs = gpioa.pa4.into_push_pull_output();
-    let Ok(spi) = ExclusiveDevice::new(spi, cs, CycleDelay);
     let (Some(buffers), Some(records)) = (
         cortex_m::singleton!(: Buffers = Buffers::new()),
         cortex_m::singleton!(: Records = Records { read: [0; MAX_RECORD], write: [0; 2048] }),
