@@ -55,33 +55,6 @@ fn link<'a, C: TlsClock>(
     TlsLink::connect::<C>(tcp, options, OsRng, &mut r.read, &mut r.write)
 }
 
-/// Subscribes to `t/#` and publishes QoS 0, 1, 2 to itself over `io`; every payload returns.
-fn round_trip<T: embedded_io::Read + embedded_io::Write>(io: T, options: ConnectOptions<'_>)
-where
-    T::Error: std::fmt::Debug,
-{
-    let client = Client::new(options, vec![0; 4096], vec![0; 4096], vec![0; 8192]).unwrap();
-    let mut m = Blocking::new(client, io, StdClock::new(), |_| {});
-    m.connect().unwrap();
-    m.subscribe("t/#", QoS::ExactlyOnce).unwrap();
-    let mut got = Vec::new();
-    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
-        .into_iter()
-        .enumerate()
-    {
-        let body: Vec<u8> = (0..1000).map(|b| (b * 7 + i) as u8).collect();
-        m.publish(&format!("t/{i}"), &body, qos, false).unwrap();
-        while got.len() <= i {
-            if let Event::Message(msg) = m.next_event().unwrap() {
-                got.push((msg.topic.as_str().to_string(), msg.payload.to_vec()));
-            }
-        }
-        assert_eq!(got[i], (format!("t/{i}"), body), "over embedded-tls");
-    }
-    m.wait_published().unwrap();
-    m.disconnect().unwrap();
-}
-
 #[test]
 fn qos_0_1_2_and_a_password_over_embedded_tls_on_tcp() {
     let pki = pki();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 use super::broker::Broker;
+use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock};
 
 /// A CA and what it signed, as PEM.
 pub struct Pki {
@@ -109,4 +110,31 @@ pub fn broker_log(b: &Broker) -> String {
 
 pub fn dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("umqtt-tls-{}-{name}", std::process::id()))
+}
+
+/// Subscribes to `t/#` and publishes QoS 0, 1, 2 to itself over `io`; every payload returns.
+pub fn round_trip<T: embedded_io::Read + embedded_io::Write>(io: T, options: ConnectOptions<'_>)
+where
+    T::Error: std::fmt::Debug,
+{
+    let client = Client::new(options, vec![0; 4096], vec![0; 4096], vec![0; 8192]).unwrap();
+    let mut m = Blocking::new(client, io, StdClock::new(), |_| {});
+    m.connect().unwrap();
+    m.subscribe("t/#", QoS::ExactlyOnce).unwrap();
+    let mut got = Vec::new();
+    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+    {
+        let body: Vec<u8> = (0..1000).map(|b| (b * 7 + i) as u8).collect();
+        m.publish(&format!("t/{i}"), &body, qos, false).unwrap();
+        while got.len() <= i {
+            if let Event::Message(msg) = m.next_event().unwrap() {
+                got.push((msg.topic.as_str().to_string(), msg.payload.to_vec()));
+            }
+        }
+        assert_eq!(got[i], (format!("t/{i}"), body), "over TLS");
+    }
+    m.wait_published().unwrap();
+    m.disconnect().unwrap();
 }
