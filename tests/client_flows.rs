@@ -1275,3 +1275,79 @@ fn a_streamed_message_unacknowledged_across_a_reconnect_is_reported_lost() {
         assert_eq!(d.next_event().unwrap(), Ev::LostStreamed(1));
     });
 }
+
+fn persisting() -> ConnectOptions<'static> {
+    persistent().persist_session(true)
+}
+
+#[test]
+fn with_persistence_every_driver_saves_before_it_writes_and_goes_on() {
+    let payload = big_payload();
+    each(persisting, 256, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Expect(publish("s", b"one", q1(1), false)),
+            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Send(publish("in", b"x", q1(9), false)),
+            Step::Expect(enc(&Packet::Puback(pid(9)))),
+        ]);
+        d.connect().unwrap();
+        d.publish("s", b"one", QoS::AtLeastOnce, false).unwrap();
+        d.wait_published().unwrap();
+        let mut events = vec![];
+        while !matches!(events.last(), Some(Ev::Message { .. })) {
+            events.push(d.next_event().unwrap());
+        }
+        // The PUBACK of the inbound message waits for the save that follows it.
+        assert!(matches!(d.next_event(), Ok(Ev::SaveSession(_))));
+        d.write_out();
+        let saves = d
+            .handled()
+            .borrow()
+            .iter()
+            .chain(&events)
+            .filter(|e| matches!(e, Ev::SaveSession(_)))
+            .count();
+        assert!(saves >= 2, "{} saves", saves);
+        // A streamed message with persistence: saved, then written (no stall).
+        if d.name() == "nonblocking" {
+            return;
+        }
+        net.reconnect(vec![
+            Step::Expect(publish("big/t", &payload, q1(2), false)),
+            Step::Send(enc(&Packet::Puback(pid(2)))),
+        ]);
+        let mut src = Source::new(payload.clone(), 50);
+        let r = d.publish_from("big/t", payload.len(), QoS::AtLeastOnce, &mut src);
+        assert_eq!(r.unwrap().unwrap().map(|p| p.get()), Some(2));
+        d.wait_published().unwrap();
+    });
+}
+
+#[test]
+fn an_empty_streamed_message_lost_with_the_link_is_reported_not_dropped() {
+    each(persistent, 256, |d, net| {
+        if d.name() == "nonblocking" {
+            return;
+        }
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Expect(publish("e", b"", q1(1), false)),
+            Step::Close,
+        ]);
+        d.connect().unwrap();
+        let mut src = Source::new(vec![], 1);
+        let r = d.publish_from("e", 0, QoS::AtLeastOnce, &mut src);
+        assert_eq!(r.unwrap().unwrap().map(|p| p.get()), Some(1));
+        assert_eq!(d.next_event().unwrap_err(), Error::Link(LinkError::Closed));
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(d.connect().unwrap());
+        assert_eq!(d.next_event().unwrap(), Ev::LostStreamed(1));
+    });
+}

@@ -378,6 +378,8 @@ impl<B: Buffer> Client<B> {
         self.settle();
         self.rx.clear();
         let core = &mut self.core;
+        #[cfg(feature = "streaming")]
+        core.abandon_streams(); // nothing of a stream crosses into a new connection
         core.tx.clear();
         let connect = core.store.prefix(0..core.settings.connect_len);
         if !core.tx.push_bytes(connect) {
@@ -415,9 +417,11 @@ impl<B: Buffer> Client<B> {
     /// The payload is not kept: a QoS 1/2 message that the connection loses after its
     /// payload was written but before its PUBACK / PUBREC is reported [`Lost::Streamed`] after
     /// the next CONNACK (even a resumed session cannot resend it): publish it again from its
-    /// source. Keep the source until [`Event::Published`] (or that `Lost`). A connection lost
-    /// while the payload is still due drops the message from the session: the broker never
-    /// got it whole, and the caller has the error.
+    /// source (at QoS 2 the broker may have it already: it may then arrive twice). Keep the
+    /// source until [`Event::Published`] (or that `Lost`). A connection lost while the payload
+    /// is still due drops the message from the session: the broker never got it whole, and
+    /// the caller has the error. In the async driver, do not cancel `publish_from` mid-payload:
+    /// the connection then has to be closed.
     #[cfg(feature = "streaming")]
     pub fn publish_head(
         &mut self,
@@ -447,6 +451,11 @@ impl<B: Buffer> Client<B> {
         self.core.payload_due = self.core.payload_due.saturating_sub(n);
         if self.core.payload_due == 0 {
             self.core.payload_pid = None;
+            // A PINGRESP may have waited unread behind the payload: the link just carried it,
+            // so the answer gets its full time again.
+            if self.core.ping_sent.is_some() {
+                self.core.ping_sent = Some(now);
+            }
         }
         if n > 0 {
             self.core.last_sent = now;
@@ -578,6 +587,10 @@ impl<B: Buffer> Client<B> {
     /// True while bytes wait in the tx buffer.
     #[must_use]
     pub fn wants_write(&self) -> bool {
+        #[cfg(feature = "persistence")]
+        if self.core.save_due() {
+            return false; // nothing goes out before the session is saved
+        }
         !self.core.tx.pending().is_empty()
     }
 
@@ -608,8 +621,8 @@ impl<B: Buffer> Client<B> {
     pub fn advance(&mut self, now: u64) -> Result<Progress, Error> {
         self.settle();
         #[cfg(feature = "streaming")]
-        if self.core.payload_due > 0 {
-            return Ok(Progress::Idle); // the payload goes out first
+        if self.core.payload_due > 0 && !self.core.saving() {
+            return Ok(Progress::Idle); // the payload goes out first (after a save due)
         }
         let Client { rx, core } = self;
         let ready = core.advance(rx, now).inspect_err(|e| {
@@ -814,8 +827,9 @@ impl<B: Buffer> Core<B> {
                 });
                 self.stream(data, capacity)
             }
-            // Not a PUBLISH, or rx too small for even its head.
+            // rx too small for even the head.
             Some(_) => Err(too_large.into()),
+            // Not a PUBLISH (refused once rx is full), or its head is still coming.
             None if data.len() >= capacity => Err(too_large.into()),
             None => Ok(Step::Idle),
         }
@@ -865,6 +879,15 @@ impl<B: Buffer> Core<B> {
         Ok(Step::Ready(Ready::Chunk { offset, len }))
     }
 
+    /// True when a session snapshot is due (false without the feature).
+    #[cfg(feature = "streaming")]
+    fn saving(&self) -> bool {
+        #[cfg(feature = "persistence")]
+        return self.save_due();
+        #[cfg(not(feature = "persistence"))]
+        false
+    }
+
     /// A session snapshot is due: the store changed since the last one, and a connection is
     /// (being) made.
     #[cfg(feature = "persistence")]
@@ -874,18 +897,23 @@ impl<B: Buffer> Core<B> {
         self.settings.persist && self.state != State::Closed && changes != self.saved && !handed_out
     }
 
+    /// Forgets a streamed message half received (it is redelivered) or half sent (the broker
+    /// never got it whole: it leaves the session; its caller has the error).
+    #[cfg(feature = "streaming")]
+    fn abandon_streams(&mut self) {
+        self.streaming = None;
+        self.payload_due = 0;
+        if let Some(pid) = self.payload_pid.take() {
+            if let Some(e) = self.store.find(pid, Kinds::OURS) {
+                self.store.remove(&e);
+            }
+        }
+    }
+
     /// Ends the connection; the session store stays.
     fn close(&mut self) {
         #[cfg(feature = "streaming")]
-        {
-            self.streaming = None;
-            self.payload_due = 0;
-            if let Some(pid) = self.payload_pid.take() {
-                if let Some(e) = self.store.find(pid, Kinds::OURS) {
-                    self.store.remove(&e);
-                }
-            }
-        }
+        self.abandon_streams();
         self.state = State::Closed;
         self.tx.clear();
         self.rx_reset = true;
@@ -1082,6 +1110,10 @@ impl<B: Buffer> Core<B> {
         }
         if let Some(kind) = kind {
             let size = head_len + ENTRY_OVERHEAD;
+            let capacity = self.store.capacity().saturating_sub(INBOUND_RESERVE);
+            if size > capacity {
+                return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
+            }
             if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.settings.max_inflight)
                 || self.store.free() < size + INBOUND_RESERVE
             {
@@ -1105,7 +1137,8 @@ impl<B: Buffer> Core<B> {
             return busy(); // cannot happen: tx is empty and the head fits
         }
         self.payload_due = len;
-        self.payload_pid = head.qos.pid();
+        // With no payload the head is the whole message: nothing to abandon.
+        self.payload_pid = if len > 0 { head.qos.pid() } else { None };
         Ok(head.qos.pid())
     }
 
