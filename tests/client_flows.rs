@@ -1351,3 +1351,30 @@ fn an_empty_streamed_message_lost_with_the_link_is_reported_not_dropped() {
         assert_eq!(d.next_event().unwrap(), Ev::LostStreamed(1));
     });
 }
+
+#[test]
+fn a_streamed_qos1_head_larger_than_the_store_is_the_callers_error() {
+    // tx holds the head, the store cannot: refused, not waited for forever.
+    let mut c = Client::new(opts(), vec![0; 256], vec![0; 2048], vec![0; 256]).unwrap();
+    c.connect(0).unwrap();
+    let n = c.poll_transmit().len();
+    c.transmitted(n, 0);
+    let ack = connack(false, ConnectReturnCode::Accepted);
+    c.rx_space()[..ack.len()].copy_from_slice(&ack);
+    c.received(ack.len());
+    assert!(matches!(
+        c.poll(0),
+        Ok(Some(umqtt::Event::Connected { .. }))
+    ));
+    let long = "t/".repeat(150);
+    let topic = TopicName::new(&long).unwrap();
+    assert!(matches!(
+        c.publish_head(topic, 10, QoS::AtLeastOnce, false),
+        Err(nb::Error::Other(Error::Caller(
+            CallerError::MessageTooLarge { .. }
+        )))
+    ));
+    // QoS 0 keeps nothing in the store: the same head goes out.
+    assert!(c.publish_head(topic, 10, QoS::AtMostOnce, false).is_ok());
+    assert_eq!(c.payload_due(), 10);
+}
