@@ -1,7 +1,9 @@
 //! MQTT through the W5500 (the `w5500-io` crate's emulated chip) against a real broker
 //! (mosquitto in CI): 1 MiB each way with every byte checked, through the blocking and the
-//! non-blocking driver; and the W5500 program (the `umqtt-w5500-app` crate) getting a command while
-//! a publish waits. The chip itself is tested in `w5500-io/tests/emulator.rs`.
+//! non-blocking driver; the W5500 program (the `umqtt-w5500-app` crate) getting a command while
+//! a publish waits; and its async form over async SPI, sleeping on the chip's INTn pin instead
+//! of polling. The chip itself is tested in `w5500-io/tests/emulator.rs` and
+//! `w5500-io/tests/async_socket.rs`.
 
 mod support;
 
@@ -446,4 +448,97 @@ fn the_w5500_program_gets_a_command_sent_while_a_publish_waits() {
     result.unwrap();
     broker.join().unwrap();
     assert_eq!(commands, [b"1".to_vec()]);
+}
+
+/// The async W5500 program (`app::run_async`) against the broker: two statuses reach a
+/// subscriber, which then sends "1" and "0"; both commands reach the program, which stops.
+/// Returns the commands, the statuses seen, and the chip's SPI transactions per second.
+fn async_program(id: &'static str, interrupt: bool) -> (Vec<Vec<u8>>, Vec<String>, f64) {
+    let broker = Broker::any(None);
+    let std::net::IpAddr::V4(ip) = broker.addr().ip() else {
+        panic!("the broker listens on IPv4 loopback")
+    };
+    let status_topic: &'static str = Box::leak(format!("umqtt/{id}/status").into_boxed_str());
+    let command_topic: &'static str = Box::leak(format!("umqtt/{id}/led").into_boxed_str());
+    let settings = app::Settings {
+        net: CONFIG,
+        broker: (ip.octets(), broker.addr().port()),
+        client_id: id,
+        status_topic,
+        command_filter: command_topic,
+        max_inflight: 20,
+        stop_after: Some(2),
+    };
+    let (mut commander, _) = Conn::connect(
+        broker.addr(),
+        ConnectOptions::new("commander").unwrap(),
+        4096,
+    )
+    .unwrap();
+    commander.subscribe(status_topic, QoS::AtLeastOnce).unwrap();
+
+    let emu = Emulator::new();
+    let chip = emu.clone();
+    let (done, finished) = std::sync::mpsc::channel();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let mut commands = Vec::new();
+        let mut buffers = app::Buffers::new();
+        let pin = interrupt.then(|| chip.int_pin());
+        let result = rt.block_on(app::run_async(
+            chip,
+            umqtt::adapters::tokio::TokioDelay,
+            StdClock::new(),
+            &settings,
+            &mut buffers,
+            pin,
+            |m| commands.push(m.payload.to_vec()),
+        ));
+        let _ = done.send((result.map_err(|e| e.to_string()), commands));
+    });
+    let mut statuses = Vec::new();
+    while statuses.len() < 2 {
+        let m = commander.recv(Duration::from_secs(10)).unwrap();
+        let m = m.expect("the program publishes a status every second");
+        statuses.push(String::from_utf8(m.payload).unwrap());
+    }
+    for command in [b"1", b"0"] {
+        commander
+            .publish(command_topic, command, QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    let (result, commands) = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the program never stopped: a command did not reach it");
+    result.unwrap();
+    let rate = emu.transactions() as f64 / start.elapsed().as_secs_f64();
+    commander.disconnect().unwrap();
+    (commands, statuses, rate)
+}
+
+#[test]
+fn the_async_w5500_program_sleeps_on_intn_instead_of_polling() {
+    let (commands, statuses, by_interrupt) = async_program("w5500-async-int", true);
+    assert_eq!(commands, [b"1".to_vec(), b"0".to_vec()]);
+    assert!(
+        statuses[0].starts_with("{\"count\":0,\"uptime_ms\":"),
+        "{statuses:?}"
+    );
+    assert!(statuses[1].starts_with("{\"count\":1,"), "{statuses:?}");
+
+    let (commands, _, by_polling) = async_program("w5500-async-poll", false);
+    assert_eq!(commands, [b"1".to_vec(), b"0".to_vec()]);
+    println!(
+        "async W5500 program, SPI transactions per second: polling {by_polling:.0}, \
+         interrupt {by_interrupt:.0} ({:.1}x fewer)",
+        by_polling / by_interrupt
+    );
+    assert!(
+        by_interrupt * 10.0 < by_polling,
+        "INTn must replace polling: {by_interrupt:.0}/s vs {by_polling:.0}/s"
+    );
 }

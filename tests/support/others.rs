@@ -180,7 +180,9 @@ fn rabbitmq(user: (&str, &str)) -> Option<Broker> {
             .and_then(|l| l.local_addr())
             .map_or(25672, |a| a.port());
         let mut c = Command::new(server);
-        c.env("HOME", dir)
+        // Erlang writes its crash dumps (MnesiaCore.*) to the working directory.
+        c.current_dir(dir)
+            .env("HOME", dir)
             .env("RABBITMQ_NODENAME", format!("umqtt{port}@localhost"))
             .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))

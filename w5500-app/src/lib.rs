@@ -9,6 +9,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod asynch;
+
+pub use asynch::run_async;
+
 use core::cell::Cell;
 use core::fmt::Write as _;
 

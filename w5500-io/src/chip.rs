@@ -167,12 +167,43 @@ impl<SPI: SpiDevice> W5500<SPI> {
 
     /// Sets the TX and RX buffer sizes of socket `n` in KiB (0, 1, 2, 4, 8 or 16; the eight
     /// sockets share 16 KiB each way; the reset value is 2). Only while the socket is closed.
+    ///
+    /// Refused ([`W5500Error::InvalidArgument`]) when the eight sockets would then need more
+    /// than the chip's 16 KiB either way: shrink another socket first.
     pub fn set_buffer_kib(&mut self, n: u8, tx: u8, rx: u8) -> Result<(), W5500Error<SPI::Error>> {
-        let valid = |k: u8| matches!(k, 0 | 1 | 2 | 4 | 8 | 16);
-        if n >= SOCKETS || !valid(tx) || !valid(rx) {
+        let mut others = [(0u8, 0u8); SOCKETS as usize];
+        for (i, sizes) in (0..SOCKETS).zip(others.iter_mut()) {
+            if i != n {
+                *sizes = (
+                    self.read_u8(socket_regs(i), SN_TXBUF_SIZE)?,
+                    self.read_u8(socket_regs(i), SN_RXBUF_SIZE)?,
+                );
+            }
+        }
+        if !buffers_fit(n, tx, rx, &others) {
             return Err(W5500Error::InvalidArgument);
         }
         self.write_u8(socket_regs(n), SN_TXBUF_SIZE, tx)?;
         self.write_u8(socket_regs(n), SN_RXBUF_SIZE, rx)
     }
+}
+
+/// May socket `n` get `tx` / `rx` KiB while the other sockets keep `others` (socket `n`'s own
+/// entry is ignored)? Valid sizes only, and at most the chip's 16 KiB in all each way.
+pub(crate) fn buffers_fit(n: u8, tx: u8, rx: u8, others: &[(u8, u8)]) -> bool {
+    let valid = |k: u8| matches!(k, 0 | 1 | 2 | 4 | 8 | 16);
+    let total = |own: u8, pick: fn(&(u8, u8)) -> u8| {
+        (0u8..)
+            .zip(others)
+            .filter(|(i, _)| *i != n)
+            .map(|(_, s)| usize::from(pick(s)))
+            .sum::<usize>()
+            + usize::from(own)
+    };
+    let limit = BUFFER_MEMORY / 1024;
+    n < SOCKETS
+        && valid(tx)
+        && valid(rx)
+        && total(tx, |s| s.0) <= limit
+        && total(rx, |s| s.1) <= limit
 }

@@ -28,6 +28,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Over an async SPI bus (`embedded_hal_async::spi::SpiDevice`), [`AsyncW5500`] and
+//! [`AsyncTcpSocket`] do the same as `embedded_io_async` streams, waiting for data by
+//! polling or, with [`AsyncTcpSocket::with_interrupt`], on the chip's INTn pin.
+//!
 //! With feature `emulator` (std), [`emulator::Emulator`] is a W5500 in software that bridges
 //! its sockets to real TCP sockets, so the same firmware code runs on a Linux host.
 #![no_std]
@@ -43,6 +47,8 @@
 #[cfg(feature = "emulator")]
 extern crate std;
 
+mod async_chip;
+mod async_socket;
 mod chip;
 mod error;
 pub mod regs;
@@ -51,6 +57,8 @@ mod socket;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
+pub use async_chip::AsyncW5500;
+pub use async_socket::{AsyncTcpSocket, INTERRUPT_GUARD_MS, NoPin};
 pub use chip::{NetConfig, W5500};
 pub use error::W5500Error;
 pub use socket::{TcpSocket, Timeouts};

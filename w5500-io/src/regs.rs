@@ -46,6 +46,10 @@ pub const SIPR: u16 = 0x000F;
 pub const RTR: u16 = 0x0019;
 /// Retry count.
 pub const RCR: u16 = 0x001B;
+/// Socket interrupt: bit n set while socket n has an unmasked interrupt pending.
+pub const SIR: u16 = 0x0017;
+/// Socket interrupt mask: bit n lets socket n's interrupts drive the INTn pin low.
+pub const SIMR: u16 = 0x0018;
 /// PHY configuration; bit 0 is the link status.
 pub const PHYCFGR: u16 = 0x002E;
 /// PHYCFGR: link up.
@@ -90,6 +94,8 @@ pub const SN_RX_RSR: u16 = 0x0026;
 pub const SN_RX_RD: u16 = 0x0028;
 /// RX write pointer (2 bytes).
 pub const SN_RX_WR: u16 = 0x002A;
+/// Socket interrupt mask: which Sn_IR bits drive INTn (reset value 0xFF).
+pub const SN_IMR: u16 = 0x002C;
 /// Size of a socket's register block that is modelled.
 pub const SN_REGS: usize = 0x30;
 

@@ -31,16 +31,61 @@ impl Default for Timeouts {
 }
 
 /// Polls for `ms` milliseconds at [`POLL_US`].
-const fn polls(ms: u32) -> u32 {
+pub(crate) const fn polls(ms: u32) -> u32 {
     ms.saturating_mul(1_000 / POLL_US)
 }
 
 /// Polls of Sn_CR before a command counts as not accepted (the chip takes microseconds).
-const COMMAND_POLLS: u32 = 100;
+pub(crate) const COMMAND_POLLS: u32 = 100;
 
 /// First local port tried; each connect takes the next one, so a broker never sees a new
 /// connection from a port still in TIME_WAIT.
 const EPHEMERAL_PORT: u16 = 49_152;
+
+/// The first local port socket `n` uses (each socket its own range of 1,024).
+pub(crate) fn first_port(n: u8) -> u16 {
+    EPHEMERAL_PORT.wrapping_add(u16::from(n) * 1024)
+}
+
+/// The local port after `port`, skipping 0.
+pub(crate) fn next_port(port: u16) -> u16 {
+    match port.wrapping_add(1) {
+        0 => EPHEMERAL_PORT,
+        p => p,
+    }
+}
+
+/// What a read finds, from the socket status (Sn_SR) and the bytes received (Sn_RX_RSR),
+/// read in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rx {
+    /// Bytes wait.
+    Data(u16),
+    /// The peer sent FIN and every byte before it has been read: end of stream.
+    End,
+    /// Connected, nothing yet.
+    Wait,
+    /// Closed, reset or never connected.
+    Closed,
+}
+
+impl Rx {
+    /// The one rule for reading the chip's receive state (CLOSE_WAIT with nothing received
+    /// means every byte before the FIN has been read, because the status was read first).
+    pub(crate) fn of(status: u8, avail: u16) -> Rx {
+        match (status, avail) {
+            (_, avail) if avail > 0 => Rx::Data(avail),
+            (SR_CLOSE_WAIT, _) => Rx::End,
+            (SR_ESTABLISHED | SR_FIN_WAIT, _) => Rx::Wait,
+            _ => Rx::Closed,
+        }
+    }
+}
+
+/// Can we send in this state (the peer may have sent FIN; we have not)?
+pub(crate) fn sendable(status: u8) -> bool {
+    matches!(status, SR_ESTABLISHED | SR_CLOSE_WAIT)
+}
 
 /// A TCP client on socket `n` of a W5500: `embedded_io::{Read, Write, ReadReady,
 /// WriteReady}`, so it carries the blocking and the non-blocking drivers.
@@ -75,7 +120,7 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
             delay,
             timeouts,
             send_pending: false,
-            next_port: EPHEMERAL_PORT.wrapping_add(u16::from(n) * 1024),
+            next_port: first_port(n),
         })
     }
 
@@ -124,10 +169,7 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
         self.chip.write_u8(regs, SN_IR, 0xFF)?;
         self.chip.write_u8(regs, SN_MR, SN_MR_TCP | SN_MR_ND)?;
         let local = self.next_port;
-        self.next_port = match local.wrapping_add(1) {
-            0 => EPHEMERAL_PORT,
-            p => p,
-        };
+        self.next_port = next_port(local);
         self.chip.write_u16(regs, SN_PORT, local)?;
         self.chip.write(regs, SN_DIPR, &ip)?;
         self.chip.write_u16(regs, SN_DPORT, port)?;
@@ -198,11 +240,6 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
         Ok(false)
     }
 
-    /// Can we send in this state (the peer may have sent FIN; we have not)?
-    fn sendable(status: u8) -> bool {
-        matches!(status, SR_ESTABLISHED | SR_CLOSE_WAIT)
-    }
-
     /// Copies up to `free` bytes of `buf` into the TX buffer and issues SEND.
     fn put(&mut self, buf: &[u8], free: u16) -> Result<usize, W5500Error<SPI::Error>> {
         let regs = self.regs();
@@ -232,12 +269,11 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
         Ok(len)
     }
 
-    /// Status, then bytes received: in that order, so CLOSE_WAIT with nothing received
-    /// really means every byte before the FIN has been read.
-    fn rx_state(&mut self) -> Result<(u8, u16), W5500Error<SPI::Error>> {
+    /// Status, then bytes received: in that order ([`Rx::of`]).
+    fn rx_state(&mut self) -> Result<Rx, W5500Error<SPI::Error>> {
         let status = self.status()?;
         let avail = self.chip.read_u16_stable(self.regs(), SN_RX_RSR)?;
-        Ok((status, avail))
+        Ok(Rx::of(status, avail))
     }
 }
 
@@ -253,10 +289,10 @@ impl<SPI: SpiDevice, D: DelayNs> embedded_io::Read for TcpSocket<SPI, D> {
         let max = polls(self.timeouts.read_ms);
         for i in 0..=max {
             match self.rx_state()? {
-                (_, avail) if avail > 0 => return self.take(buf, avail),
-                (SR_CLOSE_WAIT, _) => return Ok(0),
-                (SR_ESTABLISHED | SR_FIN_WAIT, _) => {}
-                _ => return Err(W5500Error::Closed),
+                Rx::Data(avail) => return self.take(buf, avail),
+                Rx::End => return Ok(0),
+                Rx::Wait => {}
+                Rx::Closed => return Err(W5500Error::Closed),
             }
             if i < max {
                 self.delay.delay_us(POLL_US);
@@ -269,8 +305,7 @@ impl<SPI: SpiDevice, D: DelayNs> embedded_io::Read for TcpSocket<SPI, D> {
 impl<SPI: SpiDevice, D: DelayNs> embedded_io::ReadReady for TcpSocket<SPI, D> {
     /// True when bytes wait, or when the connection ended (the next read reports it).
     fn read_ready(&mut self) -> Result<bool, Self::Error> {
-        let (status, avail) = self.rx_state()?;
-        Ok(avail > 0 || !matches!(status, SR_ESTABLISHED | SR_FIN_WAIT))
+        Ok(self.rx_state()? != Rx::Wait)
     }
 }
 
@@ -281,7 +316,7 @@ impl<SPI: SpiDevice, D: DelayNs> embedded_io::Write for TcpSocket<SPI, D> {
         }
         let max = polls(self.timeouts.write_ms);
         for i in 0..=max {
-            if !Self::sendable(self.status()?) {
+            if !sendable(self.status()?) {
                 return Err(W5500Error::Closed);
             }
             if self.send_done()? {
@@ -303,7 +338,7 @@ impl<SPI: SpiDevice, D: DelayNs> embedded_io::Write for TcpSocket<SPI, D> {
             if self.send_done()? {
                 return Ok(());
             }
-            if !Self::sendable(self.status()?) {
+            if !sendable(self.status()?) {
                 return Err(W5500Error::Closed);
             }
             self.delay.delay_us(POLL_US);
@@ -316,7 +351,7 @@ impl<SPI: SpiDevice, D: DelayNs> embedded_io::WriteReady for TcpSocket<SPI, D> {
     /// True when a write would go through at once, or when the connection ended (the next
     /// write reports it).
     fn write_ready(&mut self) -> Result<bool, Self::Error> {
-        if !Self::sendable(self.status()?) {
+        if !sendable(self.status()?) {
             return Ok(true);
         }
         Ok(self.send_done()? && self.chip.read_u16_stable(self.regs(), SN_TX_FSR)? > 0)

@@ -8,25 +8,11 @@ use std::time::{Duration, Instant};
 
 use embedded_io::{Read, ReadReady, Write};
 use w5500_io::emulator::Emulator;
-use w5500_io::regs::{COMMON, IR_DISCON, SIPR, SN_IR, SR_CLOSE_WAIT, socket_regs};
-use w5500_io::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
+use w5500_io::regs::{COMMON, IR_DISCON, SIPR, SN_IR, SN_TXBUF_SIZE, SR_CLOSE_WAIT, socket_regs};
+use w5500_io::{TcpSocket, Timeouts, W5500, W5500Error};
 
-/// A delay that sleeps the thread.
-#[derive(Debug, Clone, Copy)]
-struct StdDelay;
-
-impl embedded_hal::delay::DelayNs for StdDelay {
-    fn delay_ns(&mut self, ns: u32) {
-        std::thread::sleep(Duration::from_nanos(u64::from(ns)));
-    }
-}
-
-const CONFIG: NetConfig = NetConfig {
-    mac: [0x02, 0x00, 0x00, 0x00, 0x55, 0x00],
-    ip: [127, 0, 0, 2],
-    gateway: [127, 0, 0, 1],
-    subnet: [255, 0, 0, 0],
-};
+mod support;
+use support::{CONFIG, StdDelay, ip_port, pattern};
 
 type Socket = TcpSocket<Emulator, StdDelay>;
 
@@ -40,13 +26,6 @@ fn socket(emu: &Emulator, timeouts: Timeouts) -> Socket {
     TcpSocket::new(chip(emu), 0, StdDelay, timeouts).unwrap()
 }
 
-fn ip_port(addr: std::net::SocketAddr) -> ([u8; 4], u16) {
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => (ip.octets(), addr.port()),
-        ip => panic!("not IPv4: {ip}"),
-    }
-}
-
 /// A local TCP listener and socket 0 of `emu` connected to it (the peer is still to accept).
 fn connected(emu: &Emulator, timeouts: Timeouts) -> (Socket, TcpListener) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -54,19 +33,6 @@ fn connected(emu: &Emulator, timeouts: Timeouts) -> (Socket, TcpListener) {
     let mut s = socket(emu, timeouts);
     s.connect(ip, port).unwrap();
     (s, listener)
-}
-
-/// Deterministic bytes: every position differs from its neighbours and from other runs.
-fn pattern(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]
@@ -107,6 +73,37 @@ fn invalid_socket_number_and_buffer_size_are_rejected() {
         chip(&emu).set_buffer_kib(0, 3, 2),
         Err(W5500Error::InvalidArgument)
     );
+}
+
+#[test]
+fn the_sockets_share_16_kib_each_way() {
+    let emu = Emulator::new();
+    let mut c = chip(&emu);
+    // Out of reset every socket has 2 KiB: 16 in all. Growing one first is refused…
+    assert_eq!(c.set_buffer_kib(0, 16, 2), Err(W5500Error::InvalidArgument));
+    assert_eq!(c.set_buffer_kib(0, 2, 4), Err(W5500Error::InvalidArgument));
+    // …shrinking the others first makes room: all 16 KiB to socket 0.
+    for n in 1..8 {
+        c.set_buffer_kib(n, 0, 0).unwrap();
+    }
+    c.set_buffer_kib(0, 16, 16).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (ip, port) = ip_port(listener.local_addr().unwrap());
+    let mut s = TcpSocket::new(c, 0, StdDelay, Timeouts::default()).unwrap();
+    s.connect(ip, port).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    let data = pattern(16, 16 * 1024);
+    peer.write_all(&data).unwrap();
+    let mut got = vec![0u8; data.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, data, "16 KiB through one socket's 16 KiB buffer");
+
+    // Past the driver's check (a raw register write), the chip has no memory for socket 1:
+    // its OPEN fails, so does its connect.
+    let (mut c, _) = s.into_parts();
+    c.write_u8(socket_regs(1), SN_TXBUF_SIZE, 2).unwrap();
+    let mut s1 = TcpSocket::new(c, 1, StdDelay, Timeouts::default()).unwrap();
+    assert_eq!(s1.connect(ip, port), Err(W5500Error::ConnectFailed));
 }
 
 #[test]

@@ -12,15 +12,27 @@
 //! no byte is dropped). Destinations in 192.0.2.0/24 (TEST-NET-1) never answer, so connect
 //! timeouts can be tested; the chip then times out after RTR × RCR like the real one.
 //!
-//! Not modelled: UDP, MACRAW, listening sockets, interrupts on the INTn pin, PHY settings.
+//! The INTn pin ([`Emulator::int_pin`]): low while a socket enabled in SIMR has an Sn_IR
+//! bit set that Sn_IMR lets through; SIR reads which. Once a pin is taken, the chip's
+//! network side runs on its own (a thread, every 100 µs), as the real chip does, so
+//! interrupts arrive while the firmware makes no SPI transaction.
+//!
+//! Buffer memory: the sockets' Sn_TXBUF_SIZE / Sn_RXBUF_SIZE are carved in socket order out
+//! of 16 KiB each way; OPEN on a socket whose buffer would end past 16 KiB fails (Sn_SR
+//! stays CLOSED) — on the real chip that socket would overlap another's memory.
+//!
+//! Not modelled: UDP, MACRAW, listening sockets, the common interrupts (IR, IMR), the
+//! interrupt low-level timer (INTLEVEL), PHY settings.
 //!
 //! The handle is `Clone`: clones are more `SpiDevice`s on the same chip (like devices on a
-//! shared bus).
+//! shared bus); SPI transactions are counted ([`Emulator::transactions`]). It is both an
+//! `embedded_hal::spi::SpiDevice` and an `embedded_hal_async::spi::SpiDevice`.
 
 mod link;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 use std::vec;
 use std::vec::Vec;
@@ -74,7 +86,26 @@ impl Emulator {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Chip) -> R) -> R {
-        f(&mut self.chip.lock().unwrap_or_else(PoisonError::into_inner))
+        with(&self.chip, f)
+    }
+
+    /// SPI transactions made so far, by every handle on this chip.
+    pub fn transactions(&self) -> u64 {
+        self.with(|c| c.transactions)
+    }
+
+    /// The chip's INTn pin (`embedded_hal::digital::InputPin`,
+    /// `embedded_hal_async::digital::Wait`). From the first call on, the chip's network
+    /// side runs on a thread of its own every 100 µs, so the pin falls without SPI traffic.
+    pub fn int_pin(&self) -> IntPin {
+        let start = self.with(|c| !std::mem::replace(&mut c.running, true));
+        if start {
+            let chip = Arc::downgrade(&self.chip);
+            std::thread::spawn(move || run_network(chip));
+        }
+        IntPin {
+            chip: self.chip.clone(),
+        }
     }
 
     /// Plugs or unplugs the Ethernet cable (PHYCFGR.LNK).
@@ -110,14 +141,143 @@ impl Emulator {
     }
 }
 
+fn with<R>(chip: &Mutex<Chip>, f: impl FnOnce(&mut Chip) -> R) -> R {
+    f(&mut chip.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// The chip's own clock once an INTn pin is taken: moves bytes and raises interrupts while
+/// the firmware sleeps; ends with the last handle.
+fn run_network(chip: Weak<Mutex<Chip>>) {
+    while let Some(chip) = chip.upgrade() {
+        with(&chip, |c| {
+            c.tick();
+            if c.int_low() {
+                c.wakers.drain(..).for_each(Waker::wake);
+            }
+        });
+        drop(chip);
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// The emulated chip's INTn pin (active low); see [`Emulator::int_pin`].
+#[derive(Clone)]
+pub struct IntPin {
+    chip: Arc<Mutex<Chip>>,
+}
+
+impl core::fmt::Debug for IntPin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("IntPin")
+    }
+}
+
+impl IntPin {
+    /// Resolves once the pin is at `low` (true: low).
+    async fn level(&self, low: bool) {
+        std::future::poll_fn(|cx| {
+            with(&self.chip, |c| {
+                if c.int_low() == low {
+                    Poll::Ready(())
+                } else if low {
+                    // The network thread wakes the task when the pin falls.
+                    if !c.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        c.wakers.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                } else {
+                    // Rising is rare (the firmware clears interrupts): look again.
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+        })
+        .await
+    }
+}
+
+impl embedded_hal::digital::ErrorType for IntPin {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::digital::InputPin for IntPin {
+    fn is_high(&mut self) -> Result<bool, Self::Error> {
+        Ok(!with(&self.chip, |c| c.int_low()))
+    }
+
+    fn is_low(&mut self) -> Result<bool, Self::Error> {
+        Ok(with(&self.chip, |c| c.int_low()))
+    }
+}
+
+impl embedded_hal_async::digital::Wait for IntPin {
+    async fn wait_for_high(&mut self) -> Result<(), Self::Error> {
+        self.level(false).await;
+        Ok(())
+    }
+
+    async fn wait_for_low(&mut self) -> Result<(), Self::Error> {
+        self.level(true).await;
+        Ok(())
+    }
+
+    async fn wait_for_rising_edge(&mut self) -> Result<(), Self::Error> {
+        self.level(true).await;
+        self.level(false).await;
+        Ok(())
+    }
+
+    async fn wait_for_falling_edge(&mut self) -> Result<(), Self::Error> {
+        self.level(false).await;
+        self.level(true).await;
+        Ok(())
+    }
+
+    async fn wait_for_any_edge(&mut self) -> Result<(), Self::Error> {
+        let now = with(&self.chip, |c| c.int_low());
+        self.level(!now).await;
+        Ok(())
+    }
+}
+
 impl ErrorType for Emulator {
     type Error = core::convert::Infallible;
+}
+
+impl embedded_hal_async::spi::SpiDevice for Emulator {
+    /// The blocking transaction between two yields to the executor, as a DMA transfer takes
+    /// time: a caller cancelled at either yield finds the transaction not made, or made.
+    async fn transaction(
+        &mut self,
+        operations: &mut [Operation<'_, u8>],
+    ) -> Result<(), Self::Error> {
+        yield_once().await;
+        SpiDevice::transaction(self, operations)?;
+        yield_once().await;
+        Ok(())
+    }
+}
+
+/// Pending once (waking itself at once), then ready.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 impl SpiDevice for Emulator {
     fn transaction(&mut self, operations: &mut [Operation<'_, u8>]) -> Result<(), Self::Error> {
         let mut delays = Duration::ZERO;
         self.with(|chip| {
+            chip.transactions += 1;
             chip.tick();
             let mut frame = Frame::default();
             for op in operations.iter_mut() {
@@ -192,6 +352,12 @@ struct Chip {
     sockets: Vec<Socket>,
     version: u8,
     link: bool,
+    /// SPI transactions so far (kept across a soft reset).
+    transactions: u64,
+    /// The network runs on its own thread (an INTn pin was taken).
+    running: bool,
+    /// Tasks waiting on INTn.
+    wakers: Vec<Waker>,
 }
 
 impl Chip {
@@ -201,6 +367,9 @@ impl Chip {
             sockets: (0..SOCKETS).map(|_| Socket::new()).collect(),
             version: VERSION,
             link: true,
+            transactions: 0,
+            running: false,
+            wakers: Vec::new(),
         };
         chip.set_common(RTR, 0x07); // 2,000 × 100 µs
         chip.set_common(RTR + 1, 0xD0);
@@ -225,11 +394,33 @@ impl Chip {
         }
     }
 
+    /// SIR: bit n while socket n has an interrupt its Sn_IMR lets through.
+    fn sir(&self) -> u8 {
+        (0u8..)
+            .zip(&self.sockets)
+            .filter(|(_, s)| s.ir & s.reg(SN_IMR) != 0)
+            .fold(0, |sir, (n, _)| sir | 1 << n)
+    }
+
+    /// Is INTn driven low (an interrupt in SIR that SIMR lets through)?
+    fn int_low(&self) -> bool {
+        self.sir() & self.common(SIMR) != 0
+    }
+
+    /// Does socket `n`'s buffer end within the 16 KiB each way, the sockets' buffers laid
+    /// out in socket order?
+    fn memory_fits(&self, n: usize) -> bool {
+        let end =
+            |size: fn(&Socket) -> usize| self.sockets.iter().take(n + 1).map(size).sum::<usize>();
+        end(Socket::tx_size) <= BUFFER_MEMORY && end(Socket::rx_size) <= BUFFER_MEMORY
+    }
+
     fn read(&mut self, block: u8, addr: u16) -> u8 {
         let n = usize::from(block >> 2);
         match (block, self.sockets.get_mut(n)) {
             (COMMON, _) => match addr {
                 VERSIONR => self.version,
+                SIR => self.sir(),
                 PHYCFGR => 0xB8 | 0x06 | u8::from(self.link),
                 a => self.common(a),
             },
@@ -245,17 +436,24 @@ impl Chip {
         match (block, self.sockets.get_mut(n)) {
             (COMMON, _) => match addr {
                 MR if v & MR_RST != 0 => {
-                    let (version, link) = (self.version, self.link);
+                    let (version, link, transactions) =
+                        (self.version, self.link, self.transactions);
+                    let (running, wakers) = (self.running, std::mem::take(&mut self.wakers));
                     *self = Chip::new();
-                    (self.version, self.link) = (version, link);
+                    (self.version, self.link, self.transactions) = (version, link, transactions);
+                    (self.running, self.wakers) = (running, wakers);
                 }
-                VERSIONR | PHYCFGR => {}
+                VERSIONR | PHYCFGR | SIR => {}
                 a => self.set_common(a, v),
             },
             (b, Some(_)) if b & 0x03 == 0x01 => {
                 let rtr = u16::from_be_bytes([self.common(RTR), self.common(RTR + 1)]);
                 let timeout = chip_timeout(rtr, self.common(RCR));
+                let fits = self.memory_fits(n);
                 if let Some(s) = self.sockets.get_mut(n) {
+                    if addr == SN_CR && v == CMD_OPEN && !fits {
+                        return; // no memory for this socket: OPEN fails
+                    }
                     s.write_reg(addr, v, timeout);
                 }
             }
@@ -320,6 +518,7 @@ impl Socket {
         };
         socket.set_reg(SN_RXBUF_SIZE, 2);
         socket.set_reg(SN_TXBUF_SIZE, 2);
+        socket.set_reg(SN_IMR, 0xFF);
         socket
     }
 

@@ -1,0 +1,119 @@
+//! The seed program on the async stack: the W5500 over async SPI ([`w5500_io::AsyncTcpSocket`],
+//! sleeping on INTn when given the pin) and umqtt's async driver. Same behaviour as
+//! [`crate::run`]: a JSON status every second, every message to `on_message`.
+
+use core::cell::Cell;
+use core::fmt::Write as _;
+
+use embassy_futures::select::{Either, select};
+use embedded_hal_async::delay::DelayNs;
+use embedded_hal_async::digital::Wait;
+use embedded_hal_async::spi::SpiDevice;
+use umqtt::{Async, Client, Clock, ConnectOptions, Error, Event, Publish, QoS};
+use w5500_io::{AsyncTcpSocket, AsyncW5500, Timeouts};
+
+use crate::{AppError, Buffers, Settings};
+
+/// Runs the program on the async stack. With `int_pin` a waiting read sleeps on the chip's
+/// INTn pin; with `None` (`None::<w5500_io::NoPin>`) it polls.
+pub async fn run_async<SPI, D, C, P>(
+    spi: SPI,
+    mut delay: D,
+    clock: C,
+    settings: &Settings<'_>,
+    buffers: &mut Buffers,
+    int_pin: Option<P>,
+    on_message: impl FnMut(&Publish<'_>),
+) -> Result<(), AppError<SPI::Error>>
+where
+    SPI: SpiDevice,
+    D: DelayNs + Clone,
+    C: Clock + Clone,
+    P: Wait,
+{
+    let mut chip = AsyncW5500::new(spi);
+    chip.init(&settings.net, &mut delay)
+        .await
+        .map_err(Error::Io)?;
+    chip.wait_link(&mut delay, 5_000).await.map_err(Error::Io)?;
+    let socket =
+        AsyncTcpSocket::new(chip, 0, delay.clone(), Timeouts::default()).map_err(Error::Io)?;
+    match int_pin {
+        Some(pin) => {
+            let socket = socket.with_interrupt(pin);
+            session(socket, delay, clock, settings, buffers, on_message).await
+        }
+        None => session(socket, delay, clock, settings, buffers, on_message).await,
+    }
+}
+
+/// Connect, subscribe, then a status every second while messages go to `on_message`.
+async fn session<SPI, D, C, P>(
+    mut socket: AsyncTcpSocket<SPI, D, P>,
+    mut delay: D,
+    clock: C,
+    settings: &Settings<'_>,
+    buffers: &mut Buffers,
+    mut on_message: impl FnMut(&Publish<'_>),
+) -> Result<(), AppError<SPI::Error>>
+where
+    SPI: SpiDevice,
+    D: DelayNs + Clone,
+    C: Clock + Clone,
+    P: Wait,
+{
+    let (ip, port) = settings.broker;
+    socket.connect(ip, port).await.map_err(Error::Io)?;
+    let options = ConnectOptions::new(settings.client_id)?
+        .keep_alive_secs(30)
+        .max_inflight(settings.max_inflight);
+    let Buffers { rx, tx, store } = buffers;
+    let client = Client::new(options, &mut rx[..], &mut tx[..], &mut store[..])?;
+    let received = Cell::new(0u32);
+    let handler = |event: Event<'_>| {
+        if let Event::Message(m) = event {
+            received.set(received.get().wrapping_add(1));
+            on_message(&m);
+        }
+    };
+    let mut app_clock = clock.clone();
+    let mut mqtt = Async::new(client, &mut socket, clock, delay.clone(), handler);
+    mqtt.connect().await?;
+    mqtt.subscribe(settings.command_filter, QoS::AtLeastOnce)
+        .await?;
+
+    let mut count = 0u32;
+    loop {
+        let now = app_clock.now_ms();
+        let mut json = heapless::String::<64>::new();
+        let _ = write!(json, "{{\"count\":{count},\"uptime_ms\":{now}}}");
+        // At a full window this drives the connection (handler included) until there is room.
+        mqtt.publish(
+            settings.status_topic,
+            json.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await?;
+        count = count.wrapping_add(1);
+        // Messages until the next second: `wait_msg` cut off by the delay loses nothing
+        // (the driver and this socket are cancel-safe).
+        let next = now + 1_000;
+        loop {
+            let left = next.saturating_sub(app_clock.now_ms());
+            if left == 0 {
+                break;
+            }
+            let left = u32::try_from(left).unwrap_or(u32::MAX);
+            match select(mqtt.wait_msg(), delay.delay_ms(left)).await {
+                Either::First(result) => result?,
+                Either::Second(()) => break,
+            }
+            if settings.stop_after.is_some_and(|n| received.get() >= n) {
+                mqtt.disconnect().await?;
+                drop(mqtt);
+                return socket.disconnect().await.map_err(Error::Io);
+            }
+        }
+    }
+}
