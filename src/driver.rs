@@ -180,8 +180,14 @@ macro_rules! operations {
                     Err(e) => e,
                 };
                 match backoff.next_delay_ms() {
-                    Some(ms) => delay.delay_ms(ms) $($await)*,
-                    None => return Err(e),
+                    Some(ms) => {
+                        info!("reconnect attempt {} failed; next in {} ms", attempt, ms);
+                        delay.delay_ms(ms) $($await)*
+                    }
+                    None => {
+                        warn!("reconnect attempt {} failed; giving up", attempt);
+                        return Err(e);
+                    }
                 }
             }
         }

@@ -16,6 +16,7 @@ use crate::topic::TopicError;
 /// | [`Error::Link`] | nobody's: the link is down or dead | closed | reconnect (the session is kept) |
 /// | [`Error::Io`] | the transport's | closed | reconnect (the session is kept) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E = Infallible> {
     /// The caller's mistake; nothing was sent and the connection is still usable.
     Caller(CallerError),
@@ -31,6 +32,7 @@ pub enum Error<E = Infallible> {
 /// A mistake of the caller: the operation did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CallerError {
     /// The connect options are invalid.
     Config(ConfigError),
@@ -63,6 +65,7 @@ pub enum CallerError {
 /// MQTT-4.8.0-1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BrokerError {
     /// CONNACK refused the connection with return code 1–5.
     Refused(ConnectReturnCode),
@@ -91,6 +94,7 @@ pub enum BrokerError {
 /// Why the link is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum LinkError {
     /// There is no connection: not connected yet, lost earlier, or disconnected.
     NotConnected,
@@ -237,6 +241,7 @@ impl core::error::Error for LinkError {}
 /// A connect option the caller got wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConfigError {
     /// The client id, user name or will topic is not a valid MQTT string.
     InvalidString(StrError),

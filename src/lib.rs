@@ -50,6 +50,9 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[macro_use]
+mod logging;
+
 pub mod adapters;
 pub mod asynch;
 pub mod blocking;

@@ -28,6 +28,7 @@ const HEADER: usize = 16;
 
 /// Why the flash could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PersistError<E> {
     /// The flash driver's error.
     Flash(E),
@@ -67,6 +68,7 @@ impl<E: core::fmt::Debug> core::fmt::Display for PersistError<E> {
 
 /// A snapshot read back by [`FlashSlots::load`].
 #[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Loaded<'b> {
     /// The snapshot's bytes (for [`crate::Client::restore_session`]).
     pub snapshot: &'b [u8],

@@ -9,6 +9,7 @@ use crate::packet::ConnectReturnCode;
 /// Delays that double from `initial_ms` up to `max_ms`, for a limited or unlimited number of
 /// attempts; reset after a successful connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Backoff {
     initial_ms: u32,
     max_ms: u32,

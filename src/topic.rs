@@ -11,6 +11,7 @@ use crate::scan::{MAX_STR_LEN, has_any};
 
 /// Why a string is not a valid topic name or topic filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum TopicError {
     /// Empty (MQTT-4.7.3-1).
     Empty,
@@ -62,6 +63,7 @@ fn check_common(s: &str) -> Result<bool, TopicError> {
 
 /// A topic name: where a PUBLISH goes. Contains no wildcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TopicName<'a>(&'a str);
 
 impl<'a> TopicName<'a> {
@@ -89,6 +91,7 @@ impl fmt::Display for TopicName<'_> {
 /// A topic filter: what a SUBSCRIBE asks for. May contain wildcards where section 4.7.1
 /// allows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TopicFilter<'a>(&'a str);
 
 impl<'a> TopicFilter<'a> {

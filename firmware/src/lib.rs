@@ -6,6 +6,9 @@
 #![deny(unsafe_code)]
 
 pub use umqtt_w5500_app as app;
+// The global defmt logger (RTT) that umqtt's records go to, with feature `defmt`.
+#[cfg(feature = "defmt")]
+use defmt_rtt as _;
 pub mod board;
 mod no_panic;
 pub mod script;

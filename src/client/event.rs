@@ -8,6 +8,7 @@ use super::session::Session;
 /// Something that happened on the connection. Borrowed data (a message's topic and payload,
 /// SUBACK codes) lives in the client's buffers until the next call into the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event<'a> {
     /// CONNACK accepted the connection.
     Connected {
@@ -58,6 +59,7 @@ pub enum Event<'a> {
 
 /// A piece of a streamed message: see [`Event::Chunk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Chunk<'a> {
     /// The message's topic.
     pub topic: TopicName<'a>,
@@ -84,6 +86,7 @@ impl Chunk<'_> {
 
 /// A request whose outcome is unknown because the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Lost<'a> {
     /// A QoS 1/2 message not yet acknowledged (PUBACK / PUBREC): here it is, to resend.
     Message {

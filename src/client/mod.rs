@@ -83,6 +83,7 @@ fn busy<T>() -> nb::Result<T, Error> {
 
 /// Where the connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum State {
     /// No connection: before [`Client::connect`], after an error, or after a disconnect.
     Closed,
@@ -98,6 +99,7 @@ pub enum State {
 
 /// What one [`Client::advance`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Progress {
     /// An event is ready: take it with [`Client::event`].
     Event,
@@ -390,6 +392,10 @@ impl<B: Buffer> Client<B> {
         core.connack_deadline = now.saturating_add(u64::from(core.settings.response_timeout_ms));
         core.last_sent = now;
         core.ping_sent = None;
+        debug!(
+            "CONNECT queued (keep-alive {} s, clean session {})",
+            core.settings.keep_alive_secs, core.settings.clean_session
+        );
         Ok(())
     }
 
@@ -541,6 +547,9 @@ impl<B: Buffer> Client<B> {
     /// next [`Client::connect`].
     pub fn connection_lost(&mut self) {
         self.settle();
+        if self.core.state != State::Closed {
+            warn!("connection lost (the session is kept)");
+        }
         self.core.close();
     }
 
@@ -627,6 +636,7 @@ impl<B: Buffer> Client<B> {
         let Client { rx, core } = self;
         let ready = core.advance(rx, now).inspect_err(|e| {
             if e.closes_connection() {
+                warn!("closing the connection: {:?}", e);
                 core.close();
             }
         })?;
@@ -960,6 +970,7 @@ impl<B: Buffer> Core<B> {
             _ => {
                 let queued = self.tx.push_packet(&Packet::Pingreq)?;
                 if queued {
+                    debug!("PINGREQ queued (keep-alive)");
                     self.ping_sent = Some(now);
                 }
                 Ok(queued)
@@ -1239,6 +1250,7 @@ impl<B: Buffer> Core<B> {
         if !resume {
             self.store.retain(|e| e.kind != Kind::Inbound);
         }
+        let (mut resent, mut lost) = (0u32, 0u32);
         let mut offset = self.store.first();
         while let Some(e) = self.store.entry_at(offset) {
             offset = e.end();
@@ -1252,13 +1264,21 @@ impl<B: Buffer> Core<B> {
                     if e.flags & UNSENT == 0 && e.kind != Kind::AwaitPubcomp {
                         set_dup(self.store.body_mut(&e));
                     }
+                    resent += 1;
                     UNSENT
                 }
                 Kind::Inbound => e.flags,
-                _ => LOST,
+                _ => {
+                    lost += 1;
+                    LOST
+                }
             };
             self.store.set_flags(&e, flags);
         }
+        info!(
+            "connected (session present {}): {} to resend, {} lost",
+            session_present, resent, lost
+        );
         self.state = State::Connected;
         self.session_present = session_present;
         self.resubscribe_pending = !resume && self.settings.resubscribe_len > 0;
@@ -1308,6 +1328,7 @@ impl<B: Buffer> Core<B> {
                 return Err(unexpected(&packet));
             };
             if ack.code != crate::packet::ConnectReturnCode::Accepted {
+                warn!("connection refused: {:?}", ack.code);
                 return Err(BrokerError::Refused(ack.code).into());
             }
             self.on_connack(ack.session_present);

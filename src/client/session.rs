@@ -28,6 +28,7 @@ const TRAILER: usize = 4;
 
 /// Why a snapshot cannot be written or trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SnapshotError {
     /// The output buffer is too small: this many bytes are needed.
     TooSmall {
@@ -72,6 +73,7 @@ impl core::error::Error for SnapshotError {}
 
 /// The session to save, borrowed from the client ([`crate::Event::SaveSession`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Session<'a> {
     pub(crate) entries: &'a [u8],
     pub(crate) next_pid: u16,

@@ -8,6 +8,7 @@ use crate::topic::TopicName;
 
 /// The protocol a CONNECT names (3.1.2.1, 3.1.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Protocol {
     /// MQTT 3.1.1: name "MQTT", level 4.
     #[default]
@@ -34,6 +35,7 @@ impl Protocol {
 
 /// The will message a server publishes if the connection drops without DISCONNECT (3.1.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Will<'a> {
     /// Where the will is published.
     pub topic: TopicName<'a>,
@@ -48,6 +50,7 @@ pub struct Will<'a> {
 /// A user name with an optional password. A password cannot exist without a user name
 /// (MQTT-3.1.2-22).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Login<'a> {
     /// The user name.
     pub username: MqttStr<'a>,
@@ -57,6 +60,7 @@ pub struct Login<'a> {
 
 /// A CONNECT packet (3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Connect<'a> {
     /// Protocol name and level.
     pub protocol: Protocol,
@@ -207,6 +211,7 @@ impl<'a> Connect<'a> {
 
 /// The CONNACK return code (3.2.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConnectReturnCode {
     /// 0: connection accepted.
     Accepted = 0,
@@ -253,6 +258,7 @@ impl fmt::Display for ConnectReturnCode {
 
 /// A CONNACK packet (3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Connack {
     /// Whether the server resumed a stored session (3.2.2.2).
     pub session_present: bool,

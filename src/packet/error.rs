@@ -11,6 +11,7 @@ use crate::topic::TopicError;
 /// connection (MQTT-4.8.0-1). The normative statement each variant enforces is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DecodeError {
     /// The packet type nibble is 0 or 15, which are reserved.
     ReservedPacketType(u8),
@@ -118,6 +119,7 @@ impl core::error::Error for DecodeError {}
 /// Why a packet could not be encoded. These are the caller's errors: nothing was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum EncodeError {
     /// The output buffer is smaller than the packet.
     BufferTooSmall {

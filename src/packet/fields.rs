@@ -5,6 +5,7 @@ use core::num::NonZeroU16;
 
 /// A Quality of Service level (4.3). QoS 3 cannot be represented (MQTT-3.3.1-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QoS {
     /// QoS 0: at most once, fire and forget.
     AtMostOnce = 0,
@@ -33,6 +34,7 @@ impl QoS {
 
 /// A packet identifier: non-zero by construction (MQTT-2.3.1-1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PacketId(pub NonZeroU16);
 
 impl PacketId {
@@ -58,6 +60,7 @@ impl fmt::Display for PacketId {
 
 /// Why a string cannot be an MQTT UTF-8 encoded string (1.5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum StrError {
     /// Longer than 65,535 bytes.
     TooLong,
@@ -91,6 +94,7 @@ pub(crate) const fn check_str(s: &str) -> Result<(), StrError> {
 /// A UTF-8 encoded string as MQTT defines it (1.5.3): at most 65,535 bytes, no U+0000.
 /// Rust's `str` already excludes ill-formed UTF-8 and surrogates (MQTT-1.5.3-1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MqttStr<'a>(&'a str);
 
 impl<'a> MqttStr<'a> {
@@ -153,5 +157,12 @@ impl<'a> Password<'a> {
 impl fmt::Debug for Password<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Password<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Password(<redacted>)");
     }
 }

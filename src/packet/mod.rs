@@ -39,6 +39,7 @@ use header::{FixedHeader, HeaderStatus};
 /// The 14 control packet types (2.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)] // Each name is the packet's name in the specification.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PacketType {
     Connect = 1,
     Connack = 2,
@@ -103,6 +104,7 @@ impl PacketType {
 
 /// A side of the connection, for [`decode_from`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Sender {
     /// The client: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT and the PUBLISH family.
     Client,
@@ -112,6 +114,7 @@ pub enum Sender {
 
 /// One MQTT 3.1.1 control packet, borrowing its strings, payloads and lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Packet<'a> {
     /// Client request to connect (3.1).
     Connect(Connect<'a>),
@@ -145,6 +148,7 @@ pub enum Packet<'a> {
 
 /// The result of [`decode`] on bytes that are not (yet) malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Status<'a> {
     /// A whole packet was decoded from the first `len` bytes of the input.
     Complete {

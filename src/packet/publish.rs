@@ -26,6 +26,7 @@ pub(crate) fn set_dup(packet: &mut [u8]) {
 /// A QoS together with the packet identifier it requires: QoS 0 has none, QoS 1 and 2 have
 /// one (MQTT-2.3.1-1, MQTT-2.3.1-5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QosPid {
     /// QoS 0, no packet identifier.
     AtMostOnce,
@@ -56,6 +57,7 @@ impl QosPid {
 
 /// A PUBLISH packet (3.3): an application message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Publish<'a> {
     /// Set on a re-delivery (MQTT-3.3.1-1); must be clear at QoS 0 (MQTT-3.3.1-2).
     pub dup: bool,

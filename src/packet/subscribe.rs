@@ -130,6 +130,20 @@ impl<'a, T: ListEntry<'a>> fmt::Debug for List<'a, T> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl<'a, T: ListEntry<'a> + defmt::Format> defmt::Format for List<'a, T> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[");
+        for (i, entry) in self.iter().enumerate() {
+            if i > 0 {
+                defmt::write!(f, ", ");
+            }
+            defmt::write!(f, "{}", entry);
+        }
+        defmt::write!(f, "]");
+    }
+}
+
 enum IterRepr<'a, T> {
     Wire(Reader<'a>),
     Items(core::slice::Iter<'a, T>),
@@ -151,6 +165,7 @@ impl<'a, T: ListEntry<'a>> Iterator for Iter<'a, T> {
 
 /// One SUBSCRIBE entry: a topic filter and the maximum QoS requested for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Subscription<'a> {
     /// The topic filter.
     pub filter: TopicFilter<'a>,
@@ -189,6 +204,7 @@ impl<'a> ListEntry<'a> for TopicFilter<'a> {
 
 /// A SUBACK return code: the QoS granted, or failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SubackCode {
     /// The subscription was accepted with this maximum QoS.
     Success(QoS),
@@ -225,6 +241,7 @@ impl ListEntry<'_> for SubackCode {
 
 /// A SUBSCRIBE packet (3.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Subscribe<'a> {
     /// The packet identifier the SUBACK will echo.
     pub pid: PacketId,
@@ -234,6 +251,7 @@ pub struct Subscribe<'a> {
 
 /// A SUBACK packet (3.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Suback<'a> {
     /// The identifier of the SUBSCRIBE it answers.
     pub pid: PacketId,
@@ -243,6 +261,7 @@ pub struct Suback<'a> {
 
 /// An UNSUBSCRIBE packet (3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Unsubscribe<'a> {
     /// The packet identifier the UNSUBACK will echo.
     pub pid: PacketId,
