@@ -2,8 +2,10 @@
 //! subscribe and poll every 100 ms) of the `umqtt-w5500-app` crate — the same code the Cortex-M
 //! firmware runs — driving an emulated W5500 whose socket is bridged to real TCP.
 //!
-//! `cargo run --example w5500 -- [--count N] [--host H --port P]`. By default it starts the
-//! in-process broker, subscribes to its own status topic and stops after 3 messages.
+//! `cargo run --example w5500 -- [--count N] [--host H --port P] [--async]`. By default it
+//! starts the in-process broker, subscribes to its own status topic and stops after 3
+//! messages. `--async` runs the program's async form (`run_async`: async SPI, umqtt's async
+//! driver on tokio, reads sleeping on the emulated chip's INTn pin).
 
 #[path = "support/args.rs"]
 mod args;
@@ -12,6 +14,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use umqtt_testbroker as broker;
 use umqtt_w5500_app as app;
 
+use umqtt::adapters::tokio::TokioDelay;
 use umqtt::time::{StdClock, StdDelay};
 use w5500_io::NetConfig;
 use w5500_io::emulator::Emulator;
@@ -51,18 +54,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("W5500 (emulated) → broker {addr}");
     let emulator = Emulator::new();
     let mut buffers = app::Buffers::new();
-    app::run(
-        emulator.clone(),
-        StdDelay,
-        StdClock::new(),
-        &settings,
-        &mut buffers,
-        |m| println!("{}: {}", m.topic, String::from_utf8_lossy(m.payload)),
-    )?;
+    let print =
+        |m: &umqtt::Publish<'_>| println!("{}: {}", m.topic, String::from_utf8_lossy(m.payload));
+    if args.flag("--async") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        runtime.block_on(app::run_async(
+            emulator.clone(),
+            TokioDelay,
+            StdClock::new(),
+            &settings,
+            &mut buffers,
+            Some(emulator.int_pin()),
+            print,
+        ))?;
+    } else {
+        app::run(
+            emulator.clone(),
+            StdDelay,
+            StdClock::new(),
+            &settings,
+            &mut buffers,
+            print,
+        )?;
+    }
     let stats = emulator.stats(0);
     println!(
-        "done: the emulated socket sent {} and received {} bytes",
-        stats.sent, stats.received
+        "done: the emulated socket sent {} and received {} bytes in {} SPI transactions",
+        stats.sent,
+        stats.received,
+        emulator.transactions()
     );
     Ok(())
 }

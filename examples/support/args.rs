@@ -18,6 +18,11 @@ impl Args {
             .cloned()
     }
 
+    /// Was `--name` given?
+    pub fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+
     /// The broker address: `--host`/`--port`, or None for the in-process broker.
     pub fn broker(&self) -> Option<String> {
         let host = self.value(&["--host", "-h"])?;
