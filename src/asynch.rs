@@ -56,10 +56,14 @@ impl<B: Buffer, T: Read + Write, C: Clock, D: DelayNs, H: FnMut(Event<'_>)> Asyn
         (self.client, self.io, self.clock, self.delay, self.handler)
     }
 
-    /// Reads once, or returns when the core's next deadline passes first.
-    async fn read_or_wait(&mut self) -> Result<(), Error<T::Error>> {
+    /// Reads once, or returns when the core's next deadline (or `until`) passes first.
+    async fn read_or_wait(&mut self, until: Option<u64>) -> Result<(), Error<T::Error>> {
         let now = self.clock.now_ms();
-        let wait_ms = self.client.next_deadline().map(|d| d.saturating_sub(now));
+        let deadline = match (self.client.next_deadline(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait_ms = deadline.map(|d| d.saturating_sub(now));
         let space = self.client.rx_space();
         let read = match wait_ms {
             None => Some(self.io.read(space).await),

@@ -49,8 +49,9 @@ impl<B: Buffer, T: Read + Write, C: Clock, H: FnMut(Event<'_>)> Blocking<B, T, C
         (self.client, self.io, self.clock, self.handler)
     }
 
-    /// Reads once (blocking until data, end of stream or the transport's timeout).
-    fn read_or_wait(&mut self) -> Result<(), Error<T::Error>> {
+    /// Reads once (blocking until data, end of stream or the transport's timeout, which
+    /// also bounds how late `run_until` returns).
+    fn read_or_wait(&mut self, _until: Option<u64>) -> Result<(), Error<T::Error>> {
         let space = self.client.rx_space();
         let read = self.io.read(space);
         after_read(&mut self.client, read).map(|_| ())

@@ -78,34 +78,62 @@ macro_rules! operations {
 
         /// Writes everything queued (acknowledgements of the last event included).
         pub $($async)* fn flush(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            if !self.write_queued() $($await)*? {
+                let flushed = self.io.flush() $($await)*;
+                flushed.map_err(|e| lost(&mut self.client, Error::Io(e)))?;
+            }
+            Ok(())
+        }
+
+        /// Writes and flushes what is queued; false (and no I/O) when nothing was.
+        $($async)* fn write_queued(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+            let mut wrote = false;
             loop {
                 let pending = self.client.poll_transmit();
                 if pending.is_empty() {
                     break;
                 }
+                wrote = true;
                 let written = self.io.write(pending) $($await)*;
                 after_write(&mut self.client, || self.clock.now_ms(), written)?;
             }
-            let flushed = self.io.flush() $($await)*;
-            flushed.map_err(|e| lost(&mut self.client, Error::Io(e)))
+            if wrote {
+                let flushed = self.io.flush() $($await)*;
+                flushed.map_err(|e| lost(&mut self.client, Error::Io(e)))?;
+            }
+            Ok(wrote)
         }
 
-        /// One step of driving the connection: write, then process one packet or timer, or
-        /// wait for bytes. True when the core found an event (for [`Client::event`]).
+        /// One step of driving the connection: process one packet or timer; when the core
+        /// has nothing to process, write what is queued or else wait for bytes. True when the
+        /// core found an event (for [`Client::event`]).
         ///
         /// No I/O between finding an event and handing it out: a failed write then would
-        /// lose a message whose acknowledgement may already be on the wire. The
-        /// acknowledgement goes out with the next step (or `flush`).
+        /// lose a message whose acknowledgement may already be on the wire. Acknowledgements
+        /// go out together once the packets already received are processed (one write for a
+        /// burst, not one per message), and always before waiting for more.
         $($async)* fn advance(&mut self) -> core::result::Result<bool, Error<T::Error>> {
+            self.advance_until(None) $($await)*
+        }
+
+        /// [`Self::advance`], waiting for bytes at most until `until` (the clock's time) when
+        /// the driver can (the async one; the blocking one waits one transport read).
+        $($async)* fn advance_until(
+            &mut self,
+            until: Option<u64>,
+        ) -> core::result::Result<bool, Error<T::Error>> {
             if self.client.state() == State::Closed {
                 return Err(LinkError::NotConnected.into());
             }
-            self.flush() $($await)*?;
             let now = self.clock.now_ms();
             match self.client.advance(now).map_err(Error::with_io)? {
                 Progress::Event => return Ok(true),
                 Progress::Continue => {}
-                Progress::Idle => self.read_or_wait() $($await)*?,
+                Progress::Idle => {
+                    if !self.write_queued() $($await)*? {
+                        self.read_or_wait(until) $($await)*?;
+                    }
+                }
             }
             Ok(false)
         }
@@ -199,6 +227,25 @@ macro_rules! operations {
             self.client
                 .event()
                 .ok_or(Error::Link(LinkError::NotConnected))
+        }
+
+        /// Drives the connection until the clock reaches `deadline_ms`, handing every event
+        /// to the handler: the loop of a program that also has a timer of its own ("publish
+        /// every second"). Returns at the deadline — with the blocking driver up to one
+        /// transport read timeout later. Unlike cutting `wait_msg` short from outside (a
+        /// `select` with a timer), it never interrupts a write.
+        pub $($async)* fn run_until(
+            &mut self,
+            deadline_ms: u64,
+        ) -> core::result::Result<(), Error<T::Error>> {
+            while self.clock.now_ms() < deadline_ms {
+                if self.advance_until(Some(deadline_ms)) $($await)*? {
+                    if let Some(event) = self.client.event() {
+                        (self.handler)(event);
+                    }
+                }
+            }
+            Ok(())
         }
 
         /// Waits until the next event and hands it to the handler (`umqtt.simple`'s

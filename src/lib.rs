@@ -36,6 +36,13 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Above the codec: the sans-IO [`Client`] and its drivers ([`Blocking`], [`NonBlocking`],
+//! [`Async`]); `std`, `tokio` and TLS adapters in [`adapters`]. Diagnostics: feature `defmt`
+//! makes every public error, event and packet type `defmt::Format` and sends the library's
+//! few log records (connect, refusal, protocol close, lost connection, reconnect attempts —
+//! none per message) to defmt; feature `log` sends the same records to the `log` crate
+//! (target `umqtt`). Without them the records compile to nothing.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]

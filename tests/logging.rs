@@ -1,6 +1,7 @@
 //! The library's log records (feature `log`; defmt gets the same records): connect,
 //! refusal, protocol close, lost connection and reconnect, against mosquitto and a
-//! misbehaving TCP peer on real sockets. One test: the logger is global.
+//! misbehaving TCP peer on real sockets; none per message, never the password. One test:
+//! the logger is global.
 
 mod support;
 
@@ -51,7 +52,7 @@ fn client(id: &str, password: &[u8]) -> Client<Vec<u8>> {
 #[test]
 fn connect_refusal_protocol_close_and_reconnect_are_logged() {
     log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Debug);
+    log::set_max_level(log::LevelFilter::Trace);
     let broker = Broker::any(Some(("alice", "secret")));
 
     // Connected: a routine CONNECT, then what the session came to.
@@ -67,10 +68,7 @@ fn connect_refusal_protocol_close_and_reconnect_are_logged() {
         "{r:?}"
     );
     assert!(
-        has(
-            &r,
-            "INFO connected (session present false): 0 to resend, 0 lost"
-        ),
+        has(&r, "INFO connected (session present false): 0 to resend"),
         "{r:?}"
     );
     mqtt.disconnect().unwrap();
@@ -112,6 +110,43 @@ fn connect_refusal_protocol_close_and_reconnect_are_logged() {
         "{e:?} {r:?}"
     );
 
+    // A session resumed with a message to resend, then one the broker did not keep.
+    let peer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer.local_addr().unwrap();
+    let script = std::thread::spawn(move || {
+        for session_present in [0u8, 1, 0] {
+            let (mut s, _) = peer.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).unwrap(); // CONNECT
+            s.write_all(&[0x20, 0x02, session_present, 0x00]).unwrap();
+            let _ = s.read(&mut buf); // the PUBLISH (never acknowledged), or the client's close
+        }
+    });
+    let options = ConnectOptions::new("log-session")
+        .unwrap()
+        .clean_session(false);
+    let kept = Client::new(options, vec![0; 1024], vec![0; 1024], vec![0; 1024]).unwrap();
+    let io = TcpTransport::connect(addr).unwrap();
+    let mut mqtt = Blocking::new(kept, io, StdClock::new(), |_| {});
+    mqtt.connect().unwrap();
+    mqtt.publish("log/session", b"kept?", umqtt::QoS::AtLeastOnce, false)
+        .unwrap();
+    for _ in 0..2 {
+        mqtt.replace_transport(TcpTransport::connect(addr).unwrap());
+        mqtt.connect().unwrap();
+    }
+    drop(mqtt);
+    script.join().unwrap();
+    let r = records();
+    assert!(
+        has(&r, "INFO connected (session present true): 1 to resend"),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "WARN the broker kept no session: 1 operations lost"),
+        "{r:?}"
+    );
+
     // The broker goes away: the lost connection, then each failed reconnect attempt.
     let io = TcpTransport::connect(broker.addr()).unwrap();
     let mut mqtt = Blocking::new(client("log-lost", b"secret"), io, StdClock::new(), |_| {});
@@ -139,4 +174,29 @@ fn connect_refusal_protocol_close_and_reconnect_are_logged() {
         has(&r, "WARN reconnect attempt 1 failed; giving up"),
         "{r:?}"
     );
+
+    // 200 messages each way: no record per message, and never the password.
+    let broker = Broker::any(Some(("alice", "secret")));
+    let io = TcpTransport::connect(broker.addr()).unwrap();
+    let got = std::cell::Cell::new(0);
+    let count = |e: Event<'_>| {
+        if let Event::Message(_) = e {
+            got.set(got.get() + 1);
+        }
+    };
+    let mut mqtt = Blocking::new(client("log-quiet", b"secret"), io, StdClock::new(), count);
+    mqtt.connect().unwrap();
+    mqtt.subscribe("log/quiet", umqtt::QoS::AtLeastOnce)
+        .unwrap();
+    for i in 0..200u32 {
+        mqtt.publish("log/quiet", i.to_be_bytes(), umqtt::QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    while got.get() < 200 {
+        mqtt.wait_msg().unwrap(); // messages go to the handler, while publishing too
+    }
+    mqtt.disconnect().unwrap();
+    let r = records();
+    assert!(r.len() < 10, "records per message: {r:?}");
+    assert!(!r.iter().any(|l| l.contains("secret")), "{r:?}");
 }

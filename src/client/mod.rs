@@ -547,7 +547,7 @@ impl<B: Buffer> Client<B> {
     /// next [`Client::connect`].
     pub fn connection_lost(&mut self) {
         self.settle();
-        if self.core.state != State::Closed {
+        if self.core.state == State::Connected {
             warn!("connection lost (the session is kept)");
         }
         self.core.close();
@@ -636,7 +636,9 @@ impl<B: Buffer> Client<B> {
         let Client { rx, core } = self;
         let ready = core.advance(rx, now).inspect_err(|e| {
             if e.closes_connection() {
-                warn!("closing the connection: {:?}", e);
+                if !matches!(e, Error::Broker(BrokerError::Refused(_))) {
+                    warn!("closing the connection: {:?}", e); // a refusal said so already
+                }
                 core.close();
             }
         })?;
@@ -1256,6 +1258,9 @@ impl<B: Buffer> Core<B> {
             offset = e.end();
             #[cfg(feature = "streaming")]
             if e.flags & STREAMED != 0 {
+                if e.flags & LOST == 0 {
+                    lost += 1;
+                }
                 self.store.set_flags(&e, LOST | STREAMED); // no payload to resend
                 continue;
             }
@@ -1269,16 +1274,21 @@ impl<B: Buffer> Core<B> {
                 }
                 Kind::Inbound => e.flags,
                 _ => {
-                    lost += 1;
+                    if e.flags & LOST == 0 {
+                        lost += 1; // not counted again when reported before
+                    }
                     LOST
                 }
             };
             self.store.set_flags(&e, flags);
         }
         info!(
-            "connected (session present {}): {} to resend, {} lost",
-            session_present, resent, lost
+            "connected (session present {}): {} to resend",
+            session_present, resent
         );
+        if lost > 0 {
+            warn!("the broker kept no session: {} operations lost", lost);
+        }
         self.state = State::Connected;
         self.session_present = session_present;
         self.resubscribe_pending = !resume && self.settings.resubscribe_len > 0;

@@ -5,7 +5,6 @@
 use core::cell::Cell;
 use core::fmt::Write as _;
 
-use embassy_futures::select::{Either, select};
 use embedded_hal_async::delay::DelayNs;
 use embedded_hal_async::digital::Wait;
 use embedded_hal_async::spi::SpiDevice;
@@ -50,7 +49,7 @@ where
 /// Connect, subscribe, then a status every second while messages go to `on_message`.
 async fn session<SPI, D, C, P>(
     mut socket: AsyncTcpSocket<SPI, D, P>,
-    mut delay: D,
+    delay: D,
     clock: C,
     settings: &Settings<'_>,
     buffers: &mut Buffers,
@@ -96,24 +95,13 @@ where
         )
         .await?;
         count = count.wrapping_add(1);
-        // Messages until the next second: `wait_msg` cut off by the delay loses nothing
-        // (the driver and this socket are cancel-safe).
-        let next = now + 1_000;
-        loop {
-            let left = next.saturating_sub(app_clock.now_ms());
-            if left == 0 {
-                break;
-            }
-            let left = u32::try_from(left).unwrap_or(u32::MAX);
-            match select(mqtt.wait_msg(), delay.delay_ms(left)).await {
-                Either::First(result) => result?,
-                Either::Second(()) => break,
-            }
-            if settings.stop_after.is_some_and(|n| received.get() >= n) {
-                mqtt.disconnect().await?;
-                drop(mqtt);
-                return socket.disconnect().await.map_err(Error::Io);
-            }
+        // Messages until the next second, the connection kept alive meanwhile; `run_until`
+        // never cuts a write short (a `select` with a timer could, mid-SEND).
+        mqtt.run_until(now + 1_000).await?;
+        if settings.stop_after.is_some_and(|n| received.get() >= n) {
+            mqtt.disconnect().await?;
+            drop(mqtt);
+            return socket.disconnect().await.map_err(Error::Io);
         }
     }
 }

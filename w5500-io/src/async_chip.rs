@@ -165,6 +165,9 @@ impl<SPI: SpiDevice> AsyncW5500<SPI> {
         tx: u8,
         rx: u8,
     ) -> Result<(), W5500Error<SPI::Error>> {
+        if n >= SOCKETS {
+            return Err(W5500Error::InvalidArgument);
+        }
         let mut others = [(0u8, 0u8); SOCKETS as usize];
         for (i, sizes) in (0..SOCKETS).zip(others.iter_mut()) {
             if i != n {

@@ -21,7 +21,9 @@ pub const INTERRUPT_GUARD_MS: u32 = 1_000;
 /// The socket interrupts that wake a waiting read: data, the peer's FIN or RST, a timeout.
 const READ_WAKE: u8 = IR_RECV | IR_DISCON | IR_TIMEOUT;
 
-/// The "pin" of a socket in polling mode: never waited on.
+/// The "pin" of a socket in polling mode ([`AsyncTcpSocket::new`]). It is never waited on
+/// there; its `Wait` methods return at once, so do not hand it to
+/// [`AsyncTcpSocket::with_interrupt`] (the reads would spin).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoPin;
 
@@ -51,12 +53,16 @@ impl Wait for NoPin {
 /// the transport of umqtt's async driver.
 ///
 /// - **Polling** ([`AsyncTcpSocket::new`]): a waiting read looks at the socket every 100 µs
-///   (three SPI transactions each time).
+///   (three SPI transactions each time; waits are counted in polls, so with a delay that
+///   oversleeps — tokio's timer has 1 ms steps — timeouts stretch alike).
 /// - **Interrupt** ([`AsyncTcpSocket::with_interrupt`]): the socket's RECV / DISCON /
 ///   TIMEOUT interrupts are unmasked (Sn_IMR, SIMR) and a waiting read sleeps on the INTn
 ///   pin (`embedded_hal_async::digital::Wait::wait_for_low`, e.g. an embassy `ExtiInput` or
 ///   RP2040 `Input`), at most [`INTERRUPT_GUARD_MS`]: an idle connection costs no SPI
-///   traffic. INTn is shared by the chip's sockets; a socket clears only its own interrupts.
+///   traffic. INTn is shared by the chip's sockets; a socket clears only its own interrupts
+///   and, while another socket holds the pin low, falls back to polling. `connect` and
+///   `close` update SIMR by read-modify-write: connect the sockets of one chip from one task
+///   (or one at a time), or two tasks may each lose the other's bit.
 ///
 /// Cancel-safe, as the async driver needs (it races `read` against its keep-alive timer):
 /// - `read` waits for data without a timeout (the driver wakes itself for keep-alive); the
@@ -69,7 +75,11 @@ impl Wait for NoPin {
 ///   is never issued twice, so if it was lost the next `write`/`flush` ends in
 ///   [`W5500Error::WriteTimeout`] after [`Timeouts::write_ms`] (a clean close) instead.
 ///
-/// `connect`, `write` and `flush` wait by polling, bounded by [`Timeouts`].
+/// `connect`, `write` and `flush` wait by polling, bounded by [`Timeouts`]
+/// ([`Timeouts::read_ms`] does not apply: reads wait until data or the end). Unlike the
+/// blocking socket, a `write` alone does not send: flush (umqtt's drivers always do).
+/// `into_parts` drops what the socket tracked: bytes written and not flushed, and the
+/// freeing of bytes the last read returned.
 #[derive(Debug)]
 pub struct AsyncTcpSocket<SPI, D, P = NoPin> {
     chip: AsyncW5500<SPI>,
@@ -199,13 +209,17 @@ impl<SPI: SpiDevice, D: DelayNs, P: Wait> AsyncTcpSocket<SPI, D, P> {
         if self.status().await? != SR_INIT {
             return Err(W5500Error::ConnectFailed);
         }
-        self.tx_wr = self.chip.read_u16(regs, SN_TX_WR).await?;
-        self.sent_wr = self.tx_wr;
-        self.stalled = 0;
         self.command(CMD_CONNECT).await?;
         for _ in 0..=polls(self.timeouts.connect_ms) {
             match self.status().await? {
-                SR_ESTABLISHED => return Ok(()),
+                SR_ESTABLISHED => {
+                    // Sn_TX_WR is re-initialised while TCP connects (datasheet 4.2): read it
+                    // now, not at OPEN.
+                    self.tx_wr = self.chip.read_u16(regs, SN_TX_WR).await?;
+                    self.sent_wr = self.tx_wr;
+                    self.stalled = 0;
+                    return Ok(());
+                }
                 SR_CLOSED => return Err(W5500Error::ConnectFailed),
                 _ => self.delay.delay_us(POLL_US).await,
             }
@@ -230,13 +244,24 @@ impl<SPI: SpiDevice, D: DelayNs, P: Wait> AsyncTcpSocket<SPI, D, P> {
         self.close().await
     }
 
-    /// Closes the socket at once (no FIN handshake).
+    /// Closes the socket at once (no FIN handshake); in interrupt mode, clears its
+    /// interrupts and masks it in SIMR, so it cannot hold the shared INTn low.
     pub async fn close(&mut self) -> Result<(), W5500Error<SPI::Error>> {
-        self.rx_unfreed = None;
         self.command(CMD_CLOSE).await?;
         for _ in 0..COMMAND_POLLS {
             if self.status().await? == SR_CLOSED {
+                // Only once closed: a close cancelled earlier leaves the connection and
+                // the bytes still to free as they were.
+                self.rx_unfreed = None;
                 self.send_pending = false;
+                if self.pin.is_some() {
+                    let regs = self.regs();
+                    self.chip.write_u8(regs, SN_IR, 0xFF).await?;
+                    let simr = self.chip.read_u8(COMMON, SIMR).await?;
+                    self.chip
+                        .write_u8(COMMON, SIMR, simr & !(1 << self.n))
+                        .await?;
+                }
                 return Ok(());
             }
             self.delay.delay_us(POLL_US).await;
@@ -264,15 +289,19 @@ impl<SPI: SpiDevice, D: DelayNs, P: Wait> AsyncTcpSocket<SPI, D, P> {
     }
 
     /// Sleeps until there may be news: INTn low (or [`INTERRUPT_GUARD_MS`]) in interrupt
-    /// mode, [`POLL_US`] otherwise.
-    async fn idle(&mut self) {
-        match &mut self.pin {
-            Some(pin) => {
-                // A pin error ends the wait like the guard: the caller looks again.
-                let _ = select(pin.wait_for_low(), self.delay.delay_ms(INTERRUPT_GUARD_MS)).await;
-            }
-            None => self.delay.delay_us(POLL_US).await,
+    /// mode, [`POLL_US`] otherwise. When INTn is low for another socket (SIR names it, not
+    /// this one), it sleeps [`POLL_US`] too: no spinning on a pin someone else holds.
+    async fn idle(&mut self) -> Result<(), W5500Error<SPI::Error>> {
+        let Some(pin) = &mut self.pin else {
+            self.delay.delay_us(POLL_US).await;
+            return Ok(());
+        };
+        // A pin error ends the wait like the guard: the caller looks again.
+        let _ = select(pin.wait_for_low(), self.delay.delay_ms(INTERRUPT_GUARD_MS)).await;
+        if self.chip.read_u8(COMMON, SIR).await? & (1 << self.n) == 0 {
+            self.delay.delay_us(POLL_US).await;
         }
+        Ok(())
     }
 
     /// Issues SEND for the bytes written since the last one; false when there were none.
@@ -350,7 +379,7 @@ impl<SPI: SpiDevice, D: DelayNs, P: Wait> embedded_io_async::Read for AsyncTcpSo
                     return Ok(len);
                 }
                 Rx::End => return Ok(0),
-                Rx::Wait => self.idle().await,
+                Rx::Wait => self.idle().await?,
                 Rx::Closed => return Err(W5500Error::Closed),
             }
         }

@@ -11,6 +11,7 @@ pub(crate) const POLL_US: u32 = 100;
 
 /// The network settings written at bring-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NetConfig {
     /// The chip's MAC address.
     pub mac: [u8; 6],
@@ -171,6 +172,9 @@ impl<SPI: SpiDevice> W5500<SPI> {
     /// Refused ([`W5500Error::InvalidArgument`]) when the eight sockets would then need more
     /// than the chip's 16 KiB either way: shrink another socket first.
     pub fn set_buffer_kib(&mut self, n: u8, tx: u8, rx: u8) -> Result<(), W5500Error<SPI::Error>> {
+        if n >= SOCKETS {
+            return Err(W5500Error::InvalidArgument);
+        }
         let mut others = [(0u8, 0u8); SOCKETS as usize];
         for (i, sizes) in (0..SOCKETS).zip(others.iter_mut()) {
             if i != n {

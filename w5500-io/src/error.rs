@@ -5,6 +5,7 @@ use core::fmt;
 /// What went wrong talking to the chip or on its TCP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum W5500Error<E> {
     /// The SPI bus failed.
     Spi(E),

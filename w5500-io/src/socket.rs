@@ -9,6 +9,7 @@ use super::{W5500, W5500Error};
 
 /// Bounds on every wait of a [`TcpSocket`], in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Timeouts {
     /// How long `connect` waits for ESTABLISHED (default 5,000).
     pub connect_ms: u32,

@@ -260,4 +260,36 @@ async fn cancelled_writes_never_send_a_byte_twice() {
         }
     }
     println!("cancelled writes: {clean} runs complete, {timed_out} ended in WriteTimeout");
+    assert!(clean >= 1, "no run completed: the test shows nothing");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_socket_holding_intn_low_makes_another_poll_not_spin_until_it_closes() {
+    let emu = Emulator::new();
+    let mut quiet = interrupt(&emu).await;
+    let _quiet_peer = connect(&mut quiet).await;
+    // Socket 1 on the same chip and pin: its peer sends, nobody reads, INTn stays low.
+    let mut busy = AsyncTcpSocket::new(
+        AsyncW5500::new(emu.clone()),
+        1,
+        TokioDelay,
+        Timeouts::default(),
+    )
+    .unwrap()
+    .with_interrupt(emu.int_pin());
+    let mut busy_peer = connect(&mut busy).await;
+    busy_peer.write_all(b"unread").unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let shared = idle_transactions(&emu, &mut quiet).await;
+    // Closing socket 1 clears its interrupts and its SIMR bit: the pin is quiet again.
+    busy.close().await.unwrap();
+    let alone = idle_transactions(&emu, &mut quiet).await;
+    println!(
+        "SPI transactions in 500 ms idle: INTn held by another socket {shared}, alone {alone}"
+    );
+    assert!(
+        shared < 20_000,
+        "spinning on a pin another socket holds: {shared}"
+    );
+    assert!(alone <= 8, "the closed socket still holds INTn: {alone}");
 }

@@ -24,7 +24,7 @@ use embassy_rp::gpio::{Input, Level, Output, Pull};
 use embassy_rp::peripherals::{DMA_CH0, DMA_CH1, SPI0};
 use embassy_rp::spi::{self, Spi};
 use embassy_rp::{bind_interrupts, dma};
-use embassy_time::{Delay, Duration, Instant, Timer, with_deadline};
+use embassy_time::{Delay, Duration, Instant, Timer};
 use embedded_hal_bus::spi::ExclusiveDevice;
 use panic_halt as _;
 use static_cell::StaticCell;
@@ -202,12 +202,8 @@ async fn session(
         mqtt.publish(STATUS_TOPIC, json.as_bytes(), QoS::AtLeastOnce, false)
             .await?;
         count = count.wrapping_add(1);
+        // Until the next status: hand messages to the handler, answer keep-alive.
         let next_publish = now + Duration::from_secs(1);
-        // Until the next status: hand messages to the handler, answer keep-alive. Cut off
-        // by the deadline, `wait_msg` loses nothing: like `next_event` it is cancel-safe
-        // over embassy-net (bytes read stay in the rx buffer, a partial write resumes).
-        while let Ok(result) = with_deadline(next_publish, mqtt.wait_msg()).await {
-            result?;
-        }
+        mqtt.run_until(next_publish.as_millis()).await?;
     }
 }

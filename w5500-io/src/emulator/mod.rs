@@ -149,13 +149,16 @@ fn with<R>(chip: &Mutex<Chip>, f: impl FnOnce(&mut Chip) -> R) -> R {
 /// the firmware sleeps; ends with the last handle.
 fn run_network(chip: Weak<Mutex<Chip>>) {
     while let Some(chip) = chip.upgrade() {
-        with(&chip, |c| {
+        let wake = with(&chip, |c| {
             c.tick();
             if c.int_low() {
-                c.wakers.drain(..).for_each(Waker::wake);
+                std::mem::take(&mut c.wakers)
+            } else {
+                Vec::new()
             }
         });
         drop(chip);
+        wake.into_iter().for_each(Waker::wake); // outside the lock
         std::thread::sleep(Duration::from_micros(100));
     }
 }
@@ -669,6 +672,12 @@ impl Socket {
                 Connecting::Up(link) => {
                     self.dialer = None;
                     self.link = Some(link);
+                    // The chip re-initialises the TX pointers while TCP connects (datasheet
+                    // 4.2, Sn_TX_WR): move them, so a driver that kept the value from OPEN
+                    // writes in the wrong place and fails its tests.
+                    let start = self.tx_rd.wrapping_add(0x0123);
+                    self.tx_rd = start;
+                    self.set_reg16(SN_TX_WR, start);
                     self.sr = SR_ESTABLISHED;
                     self.ir |= IR_CON;
                     self.stats.connects += 1;
