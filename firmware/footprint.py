@@ -2,6 +2,7 @@
 """Flash and RAM of the firmware binaries, and what the flash is spent on.
 
 Usage: python3 footprint.py [bin ...]   (after `cargo build --release`; default: all)
+       python3 footprint.py --areas [bin]  (where umqtt's own bytes go; default: client)
 Prints a Markdown table: per binary, flash (.vector_table + .text + .rodata) and RAM
 (.data + .bss), then bytes of code by owner: umqtt, w5500-io, core (from_utf8, fmt, ...), memory
 builtins (memcpy/memmove/memset from compiler_builtins), TLS (embedded-tls and the RustCrypto
@@ -64,7 +65,50 @@ def owners(path):
     return by
 
 
+# Where umqtt's own bytes go (`footprint.py --areas client`): first pattern that matches.
+AREAS = [
+    ("session store", ("umqtt::client::store::",)),
+    ("client core (Client::advance and the state machine)", ("umqtt::client::",)),
+    ("drivers (blocking, non-blocking, async, the shared body)",
+     ("umqtt::blocking::", "umqtt::nonblocking::", "umqtt::asynch::", "umqtt::driver::",
+      "umqtt::reconnect::")),
+    ("encoder", ("encode", "Writer", "umqtt::packet::cursor::Writer")),
+    ("UTF-8 and topic validation", ("umqtt::scan::", "umqtt::topic::", "MqttStr")),
+    ("decoder", ("umqtt::packet::",)),
+]
+
+
+def areas(path):
+    out = subprocess.run(["arm-none-eabi-nm", "-C", "-S", "--size-sort", path], check=True,
+                         capture_output=True, text=True).stdout
+    by = {name: 0 for name, _ in AREAS}
+    by["other umqtt"] = 0
+    top = []
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) < 4 or parts[2] not in "tTrR" or owner(parts[3]) != "umqtt":
+            continue
+        size, name = int(parts[1], 16), parts[3]
+        area = next((a for a, pats in AREAS if any(p in name for p in pats)), "other umqtt")
+        by[area] += size
+        top.append((size, name))
+    print("| where | bytes |")
+    print("|---|---:|")
+    for area, size in by.items():
+        print(f"| {area} | {size:,} |")
+    print(f"| **all umqtt symbols** | **{sum(by.values()):,}** |")
+    print()
+    print("| largest umqtt functions | bytes |")
+    print("|---|---:|")
+    for size, name in sorted(top, reverse=True)[:12]:
+        short = name if len(name) < 110 else name[:107] + "..."
+        print(f"| `{short}` | {size:,} |")
+
+
 def main():
+    if sys.argv[1:2] == ["--areas"]:
+        areas(TARGET + (sys.argv[2] if len(sys.argv) > 2 else "client"))
+        return
     bins = sys.argv[1:] or ["empty", "codec", "client", "w5500"] + [
         b for b in ("w5500_tls", "w5500_persist") if os.path.exists(TARGET + b)]
     base_flash, _ = sections(TARGET + "empty")

@@ -104,14 +104,17 @@ macro_rules! operations {
             Ok(wrote)
         }
 
-        /// One step of driving the connection: process one packet or timer; when the core
-        /// has nothing to process, write what is queued or else wait for bytes. True when the
-        /// core found an event (for [`Client::event`]).
+        /// One step of driving the connection: write what is queued, then process one packet
+        /// or timer, or wait for bytes. True when the core found an event (for
+        /// [`Client::event`]).
         ///
         /// No I/O between finding an event and handing it out: a failed write then would
-        /// lose a message whose acknowledgement may already be on the wire. Acknowledgements
-        /// go out together once the packets already received are processed (one write for a
-        /// burst, not one per message), and always before waiting for more.
+        /// lose a message whose acknowledgement may already be on the wire. The
+        /// acknowledgement goes out with the next step, before anything else is read or
+        /// handed out: a cut connection leaves at most one message handed out and not
+        /// acknowledged (batching the acknowledgements of a burst would save writes and
+        /// make every message of the burst a duplicate after a cut —
+        /// `tests/fault_injection.rs` checks this).
         $($async)* fn advance(&mut self) -> core::result::Result<bool, Error<T::Error>> {
             self.advance_until(None) $($await)*
         }
@@ -125,15 +128,12 @@ macro_rules! operations {
             if self.client.state() == State::Closed {
                 return Err(LinkError::NotConnected.into());
             }
+            self.write_queued() $($await)*?;
             let now = self.clock.now_ms();
             match self.client.advance(now).map_err(Error::with_io)? {
                 Progress::Event => return Ok(true),
                 Progress::Continue => {}
-                Progress::Idle => {
-                    if !self.write_queued() $($await)*? {
-                        self.read_or_wait(until) $($await)*?;
-                    }
-                }
+                Progress::Idle => self.read_or_wait(until) $($await)*?,
             }
             Ok(false)
         }

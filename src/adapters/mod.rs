@@ -8,6 +8,8 @@ pub mod embedded_tls;
 #[cfg(feature = "std")]
 pub mod owned;
 #[cfg(feature = "std")]
+pub mod router;
+#[cfg(feature = "std")]
 pub mod std_client;
 #[cfg(feature = "std")]
 pub mod std_tcp;

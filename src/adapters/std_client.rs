@@ -30,9 +30,9 @@ use std::vec::Vec;
 
 use super::owned::{ExactlyOnce, Message};
 use super::subscriptions::{Answer, Resend, Subscriptions};
+use crate::adapters::router::Router;
 use crate::client::{Lost, State};
 use crate::driver::topic_filter;
-use crate::topic::matches_str;
 use crate::{
     Backoff, Blocking, Client, ConnectOptions, Error, Event, PacketId, Publish, QoS, StdClock,
     StdDelay, StdError, TcpTransport,
@@ -46,7 +46,7 @@ type Callback = Box<dyn FnMut(&Publish<'_>) + Send>;
 #[derive(Default)]
 struct Shared {
     /// The callback of each filter given to [`StdClient::on`].
-    routes: Vec<(String, Callback)>,
+    routes: Router<Callback>,
     /// [`StdClient::on_event`]'s handler.
     on_event: Option<Handler>,
     subscriptions: Subscriptions,
@@ -63,14 +63,10 @@ impl Shared {
         }
         match event {
             Event::Message(m) => {
-                let mut routed = false;
-                for (filter, callback) in &mut self.routes {
-                    if matches_str(filter, m.topic.as_str()) {
-                        callback(&m);
-                        routed = true;
-                    }
-                }
-                if !routed {
+                let routed = self
+                    .routes
+                    .for_each_match(m.topic.as_str(), |callback| callback(&m));
+                if routed == 0 {
                     self.other(event);
                 }
             }
@@ -163,8 +159,7 @@ impl StdClient {
     ) -> Result<PacketId, StdError> {
         let pid = self.subscribe(filter, qos)?;
         let mut shared = self.shared();
-        shared.routes.retain(|(f, _)| f != filter);
-        shared.routes.push((filter.into(), Box::new(callback)));
+        shared.routes.insert(filter, Box::new(callback));
         Ok(pid)
     }
 
@@ -193,7 +188,7 @@ impl StdClient {
         let pid = self.with_link(true, |d| d.unsubscribe(filter))?;
         let mut shared = self.shared();
         shared.subscriptions.unsubscribing(filter.into(), pid);
-        shared.routes.retain(|(f, _)| f != filter);
+        shared.routes.remove(filter);
         Ok(pid)
     }
 

@@ -1,0 +1,109 @@
+//! How costs grow: dispatching a message to callbacks by topic filter as the number of
+//! filters grows (10 → 10,000, a mix of exact, `+` and `#` filters), with the trie router
+//! `StdClient` uses and with a linear scan of `topic::matches_str` (what it did before);
+//! and the client core's cost per QoS 1 message (publish, write, PUBACK, event) as the
+//! number of messages in flight grows (1 → 1,000).
+//!
+//! `cargo bench --bench scale` (criterion; no broker).
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use umqtt::adapters::router::Router;
+use umqtt::packet::{Packet, PacketId};
+use umqtt::topic::{TopicName, matches_str};
+use umqtt::{Client, ConnectOptions, Event, QoS};
+
+/// `n` filters: per 6, three exact, one `+` in the middle, one `+` at the end, one `#`.
+fn filters(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 6 {
+            0..=2 => format!("site/{i}/sensor/temp"),
+            3 => format!("site/+/sensor/{i}"),
+            4 => format!("site/{i}/sensor/+"),
+            _ => format!("site/{i}/#"),
+        })
+        .collect()
+}
+
+fn dispatch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dispatch");
+    // Matched by "site/42/sensor/temp" (when n > 42): the exact filter 42 (42 % 6 = 0), and
+    // every `site/+/sensor/temp`-shaped one there is not; so one or two callbacks run.
+    let topic = "site/42/sensor/temp";
+    for n in [10, 100, 1_000, 10_000] {
+        let fs = filters(n);
+        let mut router = Router::new();
+        for (i, f) in fs.iter().enumerate() {
+            router.insert(f, i);
+        }
+        g.bench_with_input(BenchmarkId::new("trie", n), &n, |b, _| {
+            b.iter(|| router.for_each_match(black_box(topic), |v| *black_box(v) += 0))
+        });
+        g.bench_with_input(BenchmarkId::new("linear", n), &n, |b, _| {
+            b.iter(|| {
+                fs.iter()
+                    .filter(|f| matches_str(f, black_box(topic)))
+                    .count()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A connected client with `window` QoS 1 messages in flight (written, unacknowledged).
+fn in_flight(window: u16) -> (Client<Vec<u8>>, u64) {
+    let o = ConnectOptions::new("scale").unwrap().max_inflight(window);
+    let mut c = Client::new(o, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 18]).unwrap();
+    c.connect(0).unwrap();
+    let n = c.poll_transmit().len();
+    c.transmitted(n, 0);
+    c.rx_space()[..4].copy_from_slice(&[0x20, 2, 0, 0]);
+    c.received(4);
+    assert!(matches!(c.poll(0).unwrap(), Some(Event::Connected { .. })));
+    let topic = TopicName::new("scale/t").unwrap();
+    for _ in 0..window {
+        c.publish(topic, &[7; 64], QoS::AtLeastOnce, false).unwrap();
+    }
+    let n = c.poll_transmit().len();
+    c.transmitted(n, 0);
+    assert_eq!(c.inflight(), usize::from(window));
+    (c, 1)
+}
+
+fn window(c: &mut Criterion) {
+    let mut g = c.benchmark_group("qos1_message_at_window");
+    let topic = TopicName::new("scale/t").unwrap();
+    for window in [1u16, 10, 100, 1_000] {
+        let (mut client, mut oldest) = in_flight(window);
+        g.bench_with_input(BenchmarkId::from_parameter(window), &window, |b, _| {
+            b.iter(|| {
+                // The oldest is acknowledged (found in the store among `window`), a new one
+                // takes its place.
+                let ack = Packet::Puback(PacketId::new(oldest as u16).unwrap());
+                let n = ack.encode(client.rx_space()).unwrap();
+                client.received(n);
+                let published = client.poll(0).unwrap();
+                assert!(matches!(published, Some(Event::Published { .. })));
+                let pid = client
+                    .publish(topic, &[7; 64], QoS::AtLeastOnce, false)
+                    .unwrap();
+                black_box(pid);
+                let n = client.poll_transmit().len();
+                client.transmitted(n, 0);
+                oldest = if oldest == 65_535 { 1 } else { oldest + 1 };
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1));
+    targets = dispatch, window
+}
+criterion_main!(benches);
