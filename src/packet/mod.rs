@@ -358,7 +358,7 @@ impl<'a> Packet<'a> {
     /// (always [`Packet::encoded_len`]).
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         if let Packet::Publish(p) = self {
-            p.check()?;
+            return p.encode(buf);
         }
         let remaining = self.remaining_len();
         if remaining > MAX_REMAINING_LENGTH {
