@@ -1,7 +1,8 @@
 //! CPU per message (user + system time), publishing and receiving through mosquitto on
 //! loopback: umqtt (blocking driver), rumqttc (async client, current-thread runtime) and
-//! libmosquitto (`mosquitto_pub -l`, `mosquitto_sub -C`), 64-byte messages, 200,000 at
-//! QoS 0 and 100,000 at QoS 1 by default (`CPU_MESSAGES` scales both).
+//! libmosquitto (`mosquitto_pub`, `mosquitto_sub -C`), 64-byte messages, 200,000 at QoS 0
+//! and 100,000 at QoS 1 by default (`CPU_MESSAGES` scales both). The subscribers receive
+//! from a publisher in another process (this bench, umqtt, `--publish`).
 //!
 //! `cargo bench --bench cpu` (needs mosquitto and mosquitto-clients). The in-process clients
 //! are measured with `getrusage(RUSAGE_SELF)` around a run in which nothing else runs in this
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use broker::{Broker, find_program};
 use peers::{PAYLOAD, WINDOW, rumqttc_publisher, umqtt_publisher};
-use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
+use umqtt::{Blocking, Client, Clock, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 
 /// User + system time of this process so far.
 fn self_cpu() -> Duration {
@@ -95,18 +96,38 @@ fn lines_file(n: usize) -> std::path::PathBuf {
     path
 }
 
+/// libmosquitto publishing `n` messages: `mosquitto_pub -l` from the file at QoS 0; at
+/// QoS 1 `--repeat` (one message in flight at a time), because `-l` at QoS 1 exits at the
+/// end of its input with messages still queued — mosquitto 2.0.11 delivered 34,467 of
+/// 100,000 that way.
 fn mosquitto_pub(
     bin: &std::path::Path,
     port: u16,
     topic: &str,
     qos: QoS,
     file: &std::path::Path,
+    n: usize,
 ) -> Child {
-    Command::new(bin)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic])
-        .args(["-q", &(qos as u8).to_string(), "-l"])
-        .stdin(std::fs::File::open(file).unwrap())
-        .stdout(Stdio::null())
+    let mut c = Command::new(bin);
+    c.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic])
+        .args(["-q", &(qos as u8).to_string()])
+        .stdout(Stdio::null());
+    if qos == QoS::AtMostOnce {
+        c.arg("-l").stdin(std::fs::File::open(file).unwrap());
+    } else {
+        let payload = String::from_utf8(PAYLOAD.to_vec()).unwrap();
+        c.args(["-m", &payload, "--repeat", &n.to_string()]);
+    }
+    c.spawn().unwrap()
+}
+
+/// The publisher the subscribers receive from: this bench run as a child process
+/// (`--publish PORT TOPIC QOS N`), umqtt's blocking driver — reliable at every QoS, and its
+/// CPU is not this process's.
+fn publisher_process(port: u16, topic: &str, qos: QoS, n: usize) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--publish", &port.to_string(), topic])
+        .args([(qos as u8).to_string(), n.to_string()])
         .spawn()
         .unwrap()
 }
@@ -118,34 +139,50 @@ fn in_process(run: impl FnOnce(String) + Send + 'static, topic: String) -> Durat
     self_cpu() - before
 }
 
-/// umqtt subscribes (blocking driver), then counts `n` messages that `mosquitto_pub`
-/// publishes; CPU of this process over the run.
+/// How long a subscriber waits for the next message before it reports what it got (QoS 0
+/// messages a broker drops must not hang the bench).
+const QUIET: Duration = Duration::from_secs(3);
+
+/// umqtt subscribes (blocking driver), then counts the messages (`n` expected) that
+/// `mosquitto_pub` publishes: (CPU of this process over the run, messages received).
 fn umqtt_subscriber(
     addr: std::net::SocketAddr,
     topic: &str,
     qos: QoS,
     start: impl FnOnce() -> Child,
     n: usize,
-) -> Duration {
+) -> (Duration, usize) {
     let before = self_cpu();
     let o = ConnectOptions::new("cpu-sub-umqtt").unwrap();
     let client = Client::new(o, vec![0; 64 << 10], vec![0; 64 << 10], vec![0; 64 << 10]).unwrap();
     let io = TcpTransport::connect(addr).unwrap();
-    let mut m = Blocking::new(client, io, StdClock::new(), |_| {});
+    let got = std::cell::Cell::new(0);
+    let count = |e: Event<'_>| {
+        if let Event::Message(_) = e {
+            got.set(got.get() + 1);
+        }
+    };
+    let mut m = Blocking::new(client, io, StdClock::new(), count);
     m.connect().unwrap();
     m.subscribe(topic, qos).unwrap();
-    while !matches!(m.next_event().unwrap(), Event::Subscribed { .. }) {}
+    while got.get() == 0 && m.client().inflight() > 0 {
+        m.wait_msg().unwrap(); // the SUBACK
+    }
     let publisher = start();
-    let mut got = 0;
-    while got < n {
-        if let Event::Message(_) = m.next_event().unwrap() {
-            got += 1;
+    let mut clock = StdClock::new();
+    let mut last = (0, clock.now_ms());
+    while got.get() < n {
+        m.run_until(clock.now_ms() + 100).unwrap();
+        if got.get() != last.0 {
+            last = (got.get(), clock.now_ms());
+        } else if clock.now_ms() - last.1 > QUIET.as_millis() as u64 {
+            break;
         }
     }
     m.disconnect().unwrap();
     let cpu = self_cpu() - before;
     child_cpu(publisher);
-    cpu
+    (cpu, got.get())
 }
 
 fn rumqttc_subscriber(
@@ -154,7 +191,7 @@ fn rumqttc_subscriber(
     qos: QoS,
     start: impl FnOnce() -> Child,
     n: usize,
-) -> Duration {
+) -> (Duration, usize) {
     let before = self_cpu();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -177,25 +214,34 @@ fn rumqttc_subscriber(
         let publisher = start();
         let mut got = 0;
         while got < n {
-            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) =
-                eventloop.poll().await.unwrap()
-            {
-                got += 1;
+            match tokio::time::timeout(QUIET, eventloop.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)))) => got += 1,
+                Ok(e) => drop(e.unwrap()),
+                Err(_) => break, // quiet: the broker dropped some
             }
         }
         let _ = client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
-        publisher
+        (publisher, got)
     });
     drop(rt);
     let cpu = self_cpu() - before;
-    child_cpu(publisher);
-    cpu
+    child_cpu(publisher.0);
+    (cpu, publisher.1)
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, port, topic, qos, n] = &args[..] {
+        if flag == "--publish" {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.parse().unwrap()));
+            let qos = QoS::from_bits(qos.parse().unwrap()).unwrap();
+            umqtt_publisher(addr, qos, n.parse().unwrap())(topic.clone());
+            return;
+        }
     }
     let (Some(b), Some(mpub), Some(msub)) = (
         Broker::mosquitto_conf(&format!(
@@ -242,7 +288,7 @@ fn main() {
                 topic.clone(),
             )));
             c = c.min(per(child_cpu(mosquitto_pub(
-                &mpub, port, &topic, qos, &file,
+                &mpub, port, &topic, qos, &file, n,
             ))));
         }
         println!(
@@ -250,13 +296,19 @@ fn main() {
             u / r,
             u / c
         );
-        // Receiving what mosquitto_pub publishes.
+        // Receiving what mosquitto_pub publishes, per message received.
+        let per_got = |(d, got): (Duration, usize)| {
+            if got < n {
+                eprintln!("(QoS {q}: {got} of {n} received: the broker dropped some)");
+            }
+            d.as_secs_f64() * 1e6 / got.max(1) as f64
+        };
         let (mut u, mut r, mut c) = (f64::MAX, f64::MAX, f64::MAX);
         for round in 0..rounds {
             let topic = format!("cpu/sub/{q}/{round}");
-            let start = || mosquitto_pub(&mpub, port, &topic, qos, &file);
-            u = u.min(per(umqtt_subscriber(addr, &topic, qos, start, n)));
-            r = r.min(per(rumqttc_subscriber(addr, &topic, qos, start, n)));
+            let start = || publisher_process(port, &topic, qos, n);
+            u = u.min(per_got(umqtt_subscriber(addr, &topic, qos, start, n)));
+            r = r.min(per_got(rumqttc_subscriber(addr, &topic, qos, start, n)));
             let sub = Command::new(&msub)
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", &topic])
                 .args([
@@ -266,6 +318,8 @@ fn main() {
                     &n.to_string(),
                     "-i",
                     "cpu-sub-mosq",
+                    "-W",
+                    "60",
                 ])
                 .stdout(Stdio::null())
                 .spawn()

@@ -358,7 +358,7 @@ impl<'a> Packet<'a> {
     /// (always [`Packet::encoded_len`]).
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         if let Packet::Publish(p) = self {
-            return p.encode(buf);
+            p.check()?;
         }
         let remaining = self.remaining_len();
         if remaining > MAX_REMAINING_LENGTH {

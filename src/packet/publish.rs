@@ -120,34 +120,6 @@ impl<'a> Publish<'a> {
         (2 + self.topic.as_str().len() + pid_len).saturating_add(self.payload.len())
     }
 
-    /// The whole PUBLISH into `buf` (what `Packet::encode` does for it): the head field by
-    /// field, the payload in one copy into the slice already cut for it.
-    pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        self.check()?;
-        let remaining = self.body_len();
-        if remaining > header::MAX_REMAINING_LENGTH {
-            return Err(EncodeError::PacketTooLarge);
-        }
-        let total = 1 + header::remaining_length_len(remaining) + remaining;
-        let too_small = EncodeError::BufferTooSmall { needed: total };
-        let out = buf.get_mut(..total).ok_or(too_small)?;
-        let (head, payload) = out
-            .split_at_mut_checked(total - self.payload.len())
-            .ok_or(too_small)?;
-        let mut w = Writer::new(head, head.len())?;
-        header::write(
-            &mut w,
-            ((PacketType::Publish as u8) << 4) | self.flags(),
-            remaining,
-        )?;
-        w.binary(self.topic.as_str().as_bytes())?;
-        if let Some(pid) = self.qos.pid() {
-            w.u16(pid.get())?;
-        }
-        payload.copy_from_slice(self.payload);
-        Ok(total)
-    }
-
     pub(crate) fn encode_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         w.binary(self.topic.as_str().as_bytes())?;
         if let Some(pid) = self.qos.pid() {
