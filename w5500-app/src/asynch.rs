@@ -3,15 +3,14 @@
 //! [`crate::run`]: a JSON status every second, every message to `on_message`.
 
 use core::cell::Cell;
-use core::fmt::Write as _;
 
 use embedded_hal_async::delay::DelayNs;
 use embedded_hal_async::digital::Wait;
 use embedded_hal_async::spi::SpiDevice;
-use umqtt::{Async, Client, Clock, ConnectOptions, Error, Event, Publish, QoS};
+use umqtt::{Async, Clock, Error, Event, Publish, QoS};
 use w5500_io::{AsyncTcpSocket, AsyncW5500, Timeouts};
 
-use crate::{AppError, Buffers, Settings};
+use crate::{AppError, Buffers, Settings, status};
 
 /// Runs the program on the async stack. With `int_pin` a waiting read sleeps on the chip's
 /// INTn pin; with `None` (`None::<w5500_io::NoPin>`) it polls.
@@ -63,11 +62,7 @@ where
 {
     let (ip, port) = settings.broker;
     socket.connect(ip, port).await.map_err(Error::Io)?;
-    let options = ConnectOptions::new(settings.client_id)?
-        .keep_alive_secs(30)
-        .max_inflight(settings.max_inflight);
-    let Buffers { rx, tx, store } = buffers;
-    let client = Client::new(options, &mut rx[..], &mut tx[..], &mut store[..])?;
+    let client = buffers.client(settings)?;
     let received = Cell::new(0u32);
     let handler = |event: Event<'_>| {
         if let Event::Message(m) = event {
@@ -84,8 +79,7 @@ where
     let mut count = 0u32;
     loop {
         let now = app_clock.now_ms();
-        let mut json = heapless::String::<64>::new();
-        let _ = write!(json, "{{\"count\":{count},\"uptime_ms\":{now}}}");
+        let json = status(count, now);
         // At a full window this drives the connection (handler included) until there is room.
         mqtt.publish(
             settings.status_topic,

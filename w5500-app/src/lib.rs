@@ -18,7 +18,7 @@ use core::fmt::Write as _;
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::spi::SpiDevice;
-use umqtt::{Client, Clock, ConnectOptions, Error, Event, NonBlocking, Publish, QoS};
+use umqtt::{Client, Clock, ConfigError, ConnectOptions, Error, Event, NonBlocking, Publish, QoS};
 use w5500_io::{NetConfig, TcpSocket, Timeouts, W5500, W5500Error};
 
 /// What the program needs to know.
@@ -63,6 +63,25 @@ impl Buffers {
     }
 }
 
+impl Buffers {
+    /// The program's MQTT client over these buffers: keep-alive 30 s, the settings' client id
+    /// and window.
+    pub fn client(&mut self, settings: &Settings<'_>) -> Result<Client<&mut [u8]>, ConfigError> {
+        let options = ConnectOptions::new(settings.client_id)?
+            .keep_alive_secs(30)
+            .max_inflight(settings.max_inflight);
+        let Buffers { rx, tx, store } = self;
+        Client::new(options, &mut rx[..], &mut tx[..], &mut store[..])
+    }
+}
+
+/// The status message: `{"count":N,"uptime_ms":M}` (64 bytes hold the longest).
+pub fn status(count: u32, uptime_ms: u64) -> heapless::String<64> {
+    let mut json = heapless::String::new();
+    let _ = write!(json, "{{\"count\":{count},\"uptime_ms\":{uptime_ms}}}");
+    json
+}
+
 impl Default for Buffers {
     fn default() -> Self {
         Self::new()
@@ -93,11 +112,7 @@ where
     let (ip, port) = settings.broker;
     socket.connect(ip, port).map_err(Error::Io)?;
 
-    let options = ConnectOptions::new(settings.client_id)?
-        .keep_alive_secs(30)
-        .max_inflight(settings.max_inflight);
-    let Buffers { rx, tx, store } = buffers;
-    let client = Client::new(options, &mut rx[..], &mut tx[..], &mut store[..])?;
+    let client = buffers.client(settings)?;
     let received = Cell::new(0u32);
     let handler = |event: Event<'_>| {
         if let Event::Message(m) = event {
@@ -114,9 +129,7 @@ where
     loop {
         let now = app_clock.now_ms();
         if now >= next_publish {
-            let mut json = heapless::String::<64>::new();
-            // 64 bytes hold the longest status ({"count":4294967295,"uptime_ms":…}).
-            let _ = write!(json, "{{\"count\":{count},\"uptime_ms\":{now}}}");
+            let json = status(count, now);
             let topic = settings.status_topic;
             // Lossless: while it would block, `publish` drives the connection and hands
             // what arrives to the handler.
