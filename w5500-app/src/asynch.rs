@@ -77,9 +77,10 @@ where
         .await?;
 
     let mut count = 0u32;
+    let mut json = heapless::String::<64>::new();
     loop {
         let now = app_clock.now_ms();
-        let json = status(count, now);
+        status(&mut json, count, now);
         // At a full window this drives the connection (handler included) until there is room.
         mqtt.publish(
             settings.status_topic,

@@ -75,11 +75,11 @@ impl Buffers {
     }
 }
 
-/// The status message: `{"count":N,"uptime_ms":M}` (64 bytes hold the longest).
-pub fn status(count: u32, uptime_ms: u64) -> heapless::String<64> {
-    let mut json = heapless::String::new();
+/// Writes the status message `{"count":N,"uptime_ms":M}` into `json` (64 bytes hold the
+/// longest), replacing what it held.
+pub fn status(json: &mut heapless::String<64>, count: u32, uptime_ms: u64) {
+    json.clear();
     let _ = write!(json, "{{\"count\":{count},\"uptime_ms\":{uptime_ms}}}");
-    json
 }
 
 impl Default for Buffers {
@@ -125,11 +125,12 @@ where
     nb::block!(mqtt.subscribe(settings.command_filter, QoS::AtLeastOnce))?;
 
     let mut count = 0u32;
+    let mut json = heapless::String::<64>::new();
     let mut next_publish = 0u64;
     loop {
         let now = app_clock.now_ms();
         if now >= next_publish {
-            let json = status(count, now);
+            status(&mut json, count, now);
             let topic = settings.status_topic;
             // Lossless: while it would block, `publish` drives the connection and hands
             // what arrives to the handler.
