@@ -172,7 +172,7 @@ fn umqtt_subscriber(
     let mut clock = StdClock::new();
     let mut last = (0, clock.now_ms());
     while got.get() < n {
-        m.run_until(clock.now_ms() + 100).unwrap();
+        m.run_for(100).unwrap();
         if got.get() != last.0 {
             last = (got.get(), clock.now_ms());
         } else if clock.now_ms() - last.1 > QUIET.as_millis() as u64 {

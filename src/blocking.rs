@@ -50,7 +50,7 @@ impl<B: Buffer, T: Read + Write, C: Clock, H: FnMut(Event<'_>)> Blocking<B, T, C
     }
 
     /// Reads once (blocking until data, end of stream or the transport's timeout, which
-    /// also bounds how late `run_until` returns).
+    /// also bounds how late `run_for` returns).
     fn read_or_wait(&mut self, _until: Option<u64>) -> Result<(), Error<T::Error>> {
         let space = self.client.rx_space();
         let read = self.io.read(space);

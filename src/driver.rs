@@ -229,15 +229,13 @@ macro_rules! operations {
                 .ok_or(Error::Link(LinkError::NotConnected))
         }
 
-        /// Drives the connection until the clock reaches `deadline_ms`, handing every event
-        /// to the handler: the loop of a program that also has a timer of its own ("publish
-        /// every second"). Returns at the deadline — with the blocking driver up to one
-        /// transport read timeout later. Unlike cutting `wait_msg` short from outside (a
-        /// `select` with a timer), it never interrupts a write.
-        pub $($async)* fn run_until(
-            &mut self,
-            deadline_ms: u64,
-        ) -> core::result::Result<(), Error<T::Error>> {
+        /// Drives the connection for `ms` milliseconds (of the driver's clock), handing every
+        /// event to the handler: the loop of a program that also has a timer of its own
+        /// ("publish every second"). Returns then — the blocking driver up to one transport
+        /// read timeout later. Unlike cutting `wait_msg` short from outside (a `select` with a
+        /// timer), it never interrupts a write.
+        pub $($async)* fn run_for(&mut self, ms: u64) -> core::result::Result<(), Error<T::Error>> {
+            let deadline_ms = self.clock.now_ms().saturating_add(ms);
             while self.clock.now_ms() < deadline_ms {
                 if self.advance_until(Some(deadline_ms)) $($await)*? {
                     if let Some(event) = self.client.event() {

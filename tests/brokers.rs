@@ -174,3 +174,74 @@ fn blocking_reconnect_makes_the_first_connection_after_a_refused_attempt() {
     mqtt.wait_published().unwrap();
     mqtt.disconnect().unwrap();
 }
+
+/// `run_for` on the blocking and the async driver: returns at the deadline (the blocking
+/// one at most one transport read timeout later), with the messages that arrived meanwhile
+/// handed to the handler and the connection kept alive past its keep-alive.
+#[test]
+fn run_for_hands_out_what_arrives_and_returns_in_time() {
+    let b = Broker::any(None);
+    let (mut other, _) =
+        Conn::connect(b.addr(), ConnectOptions::new("ru-pub").unwrap(), 1024).unwrap();
+
+    let got = std::cell::Cell::new(0);
+    let count = |e: Event<'_>| {
+        if let Event::Message(_) = e {
+            got.set(got.get() + 1);
+        }
+    };
+    let options = ConnectOptions::new("ru-blk").unwrap().keep_alive_secs(1);
+    let client = Client::new(options, [0u8; 1024], [0u8; 1024], [0u8; 1024]).unwrap();
+    let io = TcpTransport::connect(b.addr()).unwrap();
+    let mut m = Blocking::new(client, io, StdClock::new(), count);
+    m.connect().unwrap();
+    m.subscribe("ru/blk", QoS::AtLeastOnce).unwrap();
+    m.run_for(200).unwrap(); // the SUBACK
+    other
+        .publish("ru/blk", b"1", QoS::AtLeastOnce, false)
+        .unwrap();
+    let t = Instant::now();
+    m.run_for(2_500).unwrap();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(2_500), "{took:?}");
+    assert!(took < Duration::from_millis(3_500), "{took:?}");
+    assert_eq!(got.get(), 1, "the message published meanwhile");
+    assert_eq!(
+        m.client().state(),
+        umqtt::State::Connected,
+        "kept alive past 1 s"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let got = std::cell::Cell::new(0);
+        let count = |e: Event<'_>| {
+            if let Event::Message(_) = e {
+                got.set(got.get() + 1);
+            }
+        };
+        let options = ConnectOptions::new("ru-async").unwrap().keep_alive_secs(1);
+        let client = Client::new(options, [0u8; 1024], [0u8; 1024], [0u8; 1024]).unwrap();
+        let io = connect(b.addr()).await.unwrap();
+        let mut m = Async::new(client, io, StdClock::new(), TokioDelay, count);
+        m.connect().await.unwrap();
+        m.subscribe("ru/async", QoS::AtLeastOnce).await.unwrap();
+        m.run_for(200).await.unwrap();
+        other
+            .publish("ru/async", b"1", QoS::AtLeastOnce, false)
+            .unwrap();
+        let t = Instant::now();
+        m.run_for(2_500).await.unwrap();
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(2_490), "{took:?}");
+        assert!(
+            took < Duration::from_millis(2_700),
+            "the async driver returns at the deadline: {took:?}"
+        );
+        assert_eq!(got.get(), 1);
+        assert_eq!(m.client().state(), umqtt::State::Connected);
+    });
+}

@@ -90,9 +90,11 @@ where
         )
         .await?;
         count = count.wrapping_add(1);
-        // Messages until the next second, the connection kept alive meanwhile; `run_until`
+        // Messages until the next second, the connection kept alive meanwhile; `run_for`
         // never cuts a write short (a `select` with a timer could, mid-SEND).
-        mqtt.run_until(now + 1_000).await?;
+        let next = now + 1_000;
+        mqtt.run_for(next.saturating_sub(app_clock.now_ms()))
+            .await?;
         if settings.stop_after.is_some_and(|n| received.get() >= n) {
             mqtt.disconnect().await?;
             drop(mqtt);

@@ -204,6 +204,7 @@ async fn session(
         count = count.wrapping_add(1);
         // Until the next status: hand messages to the handler, answer keep-alive.
         let next_publish = now + Duration::from_secs(1);
-        mqtt.run_until(next_publish.as_millis()).await?;
+        let left = next_publish.saturating_duration_since(Instant::now());
+        mqtt.run_for(left.as_millis()).await?;
     }
 }
