@@ -61,9 +61,7 @@ impl Buffers {
             store: [0; 512],
         }
     }
-}
 
-impl Buffers {
     /// The program's MQTT client over these buffers: keep-alive 30 s, the settings' client id
     /// and window.
     pub fn client(&mut self, settings: &Settings<'_>) -> Result<Client<&mut [u8]>, ConfigError> {
