@@ -32,7 +32,7 @@
 //! [`AsyncTcpSocket`] do the same as `embedded_io_async` streams, waiting for data by
 //! polling or, with [`AsyncTcpSocket::with_interrupt`], on the chip's INTn pin.
 //!
-//! With feature `emulator` (std), [`emulator::Emulator`] is a W5500 in software that bridges
+//! With feature `emulator` (std), `emulator::Emulator` is a W5500 in software that bridges
 //! its sockets to real TCP sockets, so the same firmware code runs on a Linux host.
 #![no_std]
 #![forbid(unsafe_code)]

@@ -21,6 +21,10 @@
 //! of 16 KiB each way; OPEN on a socket whose buffer would end past 16 KiB fails (Sn_SR
 //! stays CLOSED) — on the real chip that socket would overlap another's memory.
 //!
+//! The network settings (`NetConfig`) are kept in the registers but not used: a socket dials
+//! its destination from the host, so give it the host's address of the peer (127.0.0.1 for
+//! a broker on the same machine).
+//!
 //! Not modelled: UDP, MACRAW, listening sockets, the common interrupts (IR, IMR), the
 //! interrupt low-level timer (INTLEVEL), PHY settings.
 //!
