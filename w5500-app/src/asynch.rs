@@ -7,10 +7,10 @@ use core::cell::Cell;
 use embedded_hal_async::delay::DelayNs;
 use embedded_hal_async::digital::Wait;
 use embedded_hal_async::spi::SpiDevice;
-use umqtt::{Async, Clock, Error, Event, Publish, QoS};
+use umqtt::{Async, Clock, Error, Publish, QoS};
 use w5500_io::{AsyncTcpSocket, AsyncW5500, Timeouts};
 
-use crate::{AppError, Buffers, Settings, status};
+use crate::{AppError, Buffers, Settings, counting, status};
 
 /// Runs the program on the async stack. With `int_pin` a waiting read sleeps on the chip's
 /// INTn pin; with `None` (`None::<w5500_io::NoPin>`) it polls.
@@ -64,12 +64,7 @@ where
     socket.connect(ip, port).await.map_err(Error::Io)?;
     let client = buffers.client(settings)?;
     let received = Cell::new(0u32);
-    let handler = |event: Event<'_>| {
-        if let Event::Message(m) = event {
-            received.set(received.get().wrapping_add(1));
-            on_message(&m);
-        }
-    };
+    let handler = counting(&received, &mut on_message);
     let mut app_clock = clock.clone();
     let mut mqtt = Async::new(client, &mut socket, clock, delay.clone(), handler);
     mqtt.connect().await?;

@@ -73,6 +73,20 @@ impl Buffers {
     }
 }
 
+/// The driver's handler: every message to `on_message`, counted in `received` (for
+/// [`Settings::stop_after`]).
+fn counting<'a>(
+    received: &'a Cell<u32>,
+    on_message: &'a mut impl FnMut(&Publish<'_>),
+) -> impl FnMut(Event<'_>) + 'a {
+    move |event| {
+        if let Event::Message(m) = event {
+            received.set(received.get().wrapping_add(1));
+            on_message(&m);
+        }
+    }
+}
+
 /// Writes the status message `{"count":N,"uptime_ms":M}` into `json` (64 bytes hold the
 /// longest), replacing what it held.
 pub fn status(json: &mut heapless::String<64>, count: u32, uptime_ms: u64) {
@@ -112,12 +126,7 @@ where
 
     let client = buffers.client(settings)?;
     let received = Cell::new(0u32);
-    let handler = |event: Event<'_>| {
-        if let Event::Message(m) = event {
-            received.set(received.get().wrapping_add(1));
-            on_message(&m);
-        }
-    };
+    let handler = counting(&received, &mut on_message);
     let mut mqtt = NonBlocking::new(client, socket, clock, handler);
     nb::block!(mqtt.connect())?;
     nb::block!(mqtt.subscribe(settings.command_filter, QoS::AtLeastOnce))?;
