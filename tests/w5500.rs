@@ -542,3 +542,56 @@ fn the_async_w5500_program_sleeps_on_intn_instead_of_polling() {
         "INTn must replace polling: {by_interrupt:.0}/s vs {by_polling:.0}/s"
     );
 }
+
+/// The async driver over the async socket in interrupt mode: 1 MiB each way (256 messages of
+/// 4 KiB at QoS 1: 13× the window, 2 KiB chip buffers), every byte checked.
+#[test]
+fn mqtt_through_the_w5500_one_mib_each_way_async_on_intn() {
+    use umqtt::adapters::tokio::TokioDelay;
+    use w5500_io::{AsyncTcpSocket, AsyncW5500};
+    let broker = Broker::any(None);
+    let emu = Emulator::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = AsyncW5500::new(emu.clone());
+        c.init(&CONFIG, &mut TokioDelay).await.unwrap();
+        c.set_buffer_kib(0, 2, 2).await.unwrap();
+        let mut s = AsyncTcpSocket::new(c, 0, TokioDelay, Timeouts::default())
+            .unwrap()
+            .with_interrupt(emu.int_pin());
+        let std::net::IpAddr::V4(ip) = broker.addr().ip() else {
+            panic!("the broker listens on IPv4 loopback")
+        };
+        s.connect(ip.octets(), broker.addr().port()).await.unwrap();
+        let n = TOTAL / MESSAGE;
+        let seen = Seen::new(n);
+        let handled = seen.clone();
+        let handler = move |e: Event<'_>| handled.borrow_mut().record(e);
+        let client = mqtt_client("w5500-async");
+        let mut m = umqtt::Async::new(client, s, StdClock::new(), TokioDelay, handler);
+        m.connect().await.unwrap();
+        m.subscribe("w5500/echo-async", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for next in 0..n {
+            assert!(Instant::now() < deadline, "timed out at {next}");
+            m.publish("w5500/echo-async", message(next), QoS::AtLeastOnce, false)
+                .await
+                .unwrap();
+        }
+        m.wait_published().await.unwrap();
+        while !seen.borrow().all() {
+            assert!(Instant::now() < deadline, "timed out");
+            let e = m.next_event().await.unwrap();
+            seen.borrow_mut().record(e);
+        }
+        m.disconnect().await.unwrap();
+        let (_, mut s, _, _, _) = m.into_parts();
+        s.disconnect().await.unwrap();
+    });
+    assert_stats(&emu);
+}
