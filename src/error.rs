@@ -11,14 +11,15 @@ use crate::topic::TopicError;
 ///
 /// | variant | whose fault | the connection | what to do |
 /// |---|---|---|---|
-/// | [`Error::Caller`] | yours: a bad topic, option or size | still usable | fix the call |
+/// | [`Error::Caller`] | yours: a bad topic, option or size; your payload source or flash failing mid-way | still usable; closed after your source or flash failed | fix the call |
 /// | [`Error::Broker`] | the broker's: a refusal or a protocol violation | closed | report it; reconnecting may not help |
 /// | [`Error::Link`] | nobody's: the link is down or dead | closed | reconnect (the session is kept) |
 /// | [`Error::Io`] | the transport's | closed | reconnect (the session is kept) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E = Infallible> {
-    /// The caller's mistake; nothing was sent and the connection is still usable.
+    /// The caller's mistake; nothing was sent and the connection is still usable (but see
+    /// [`Error::closes_connection`]).
     Caller(CallerError),
     /// The broker refused the connection or broke the protocol; the connection is closed.
     Broker(BrokerError),
@@ -29,7 +30,9 @@ pub enum Error<E = Infallible> {
     Io(E),
 }
 
-/// A mistake of the caller: the operation did nothing.
+/// A mistake of the caller: the operation did nothing — but for the two failures of the
+/// application's own sources mid-way ([`CallerError::PayloadSource`],
+/// [`CallerError::SessionNotSaved`]), which close the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -57,8 +60,13 @@ pub enum CallerError {
     /// A string or password is longer than 65,535 bytes.
     FieldTooLong,
     /// A streamed payload's source failed or ended before the length announced: half a
-    /// PUBLISH was sent, so the connection is closed (the one caller's error that closes it).
+    /// PUBLISH was sent, so the connection is closed.
     PayloadSource,
+    /// The application could not save the session ([`crate::client::Session::failed`]): the
+    /// connection is closed, nothing that depended on the save was sent, and what was
+    /// published, subscribed or unsubscribed since the last good save was dropped from the
+    /// session — do it again once connected (the next connection saves first).
+    SessionNotSaved,
 }
 
 /// What the broker did: a refusal or a protocol violation (the connection is closed,
@@ -107,10 +115,13 @@ pub enum LinkError {
 }
 
 impl<E> Error<E> {
-    /// True when this error ended the connection (everything but a caller's mistake, except a
-    /// streamed payload's source failing mid-packet).
+    /// True when this error ended the connection: everything but a caller's mistake, and of
+    /// those a streamed payload's source failing mid-packet and a session save failing.
     pub fn closes_connection(&self) -> bool {
-        !matches!(self, Error::Caller(e) if *e != CallerError::PayloadSource)
+        !matches!(
+            self,
+            Error::Caller(e) if !matches!(e, CallerError::PayloadSource | CallerError::SessionNotSaved)
+        )
     }
 }
 
@@ -191,6 +202,9 @@ impl fmt::Display for CallerError {
             CallerError::FieldTooLong => f.write_str("a field is longer than 65,535 bytes"),
             CallerError::PayloadSource => f.write_str(
                 "the payload's source failed or ended early: the connection was closed mid-message",
+            ),
+            CallerError::SessionNotSaved => f.write_str(
+                "the session could not be saved: the connection was closed and the operations since the last save were not sent",
             ),
         }
     }

@@ -252,6 +252,7 @@ where
     ) -> NbResult<R, T::Error> {
         match op(&mut self.client) {
             Ok(r) => {
+                self.save_first()?;
                 let written = self.write_ready_bytes();
                 if strict {
                     written?;
@@ -264,6 +265,24 @@ where
                 Err(nb::Error::WouldBlock)
             }
         }
+    }
+
+    /// Hands a session save the operation made due to the handler at once (no I/O): a save
+    /// that fails is the operation's error, and nothing of it is written.
+    fn save_first(&mut self) -> Result<(), Error<T::Error>> {
+        #[cfg(feature = "persistence")]
+        for _ in 0..STEPS_PER_POLL {
+            if !self.client.save_due() {
+                break;
+            }
+            let now = self.clock.now_ms();
+            if self.client.advance(now).map_err(Error::with_io)? == Progress::Event {
+                if let Some(event) = self.client.event() {
+                    (self.handler)(event);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Queues a PUBLISH and writes what the transport takes now; `WouldBlock` while the

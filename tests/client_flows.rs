@@ -8,66 +8,6 @@ use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
 use umqtt::{Backoff, BrokerError, CallerError, Client, ConnectOptions, Error, LinkError};
 
-fn connect_bytes(clean: bool, id: &str, keep_alive: u16) -> Vec<u8> {
-    enc(&Packet::Connect(Connect {
-        protocol: Protocol::V311,
-        keep_alive,
-        clean_session: clean,
-        client_id: MqttStr::new(id).unwrap(),
-        will: None,
-        login: None,
-    }))
-}
-
-fn connack(sp: bool, code: ConnectReturnCode) -> Vec<u8> {
-    enc(&Packet::Connack(Connack {
-        session_present: sp,
-        code,
-    }))
-}
-
-fn publish(topic: &str, payload: &[u8], qos: QosPid, dup: bool) -> Vec<u8> {
-    enc(&Packet::Publish(Publish {
-        dup,
-        qos,
-        retain: false,
-        topic: TopicName::new(topic).unwrap(),
-        payload,
-    }))
-}
-
-fn q1(n: u16) -> QosPid {
-    QosPid::AtLeastOnce(pid(n))
-}
-fn q2(n: u16) -> QosPid {
-    QosPid::ExactlyOnce(pid(n))
-}
-
-/// Runs `scenario` for every driver and transport shape, with fresh buffers each time.
-fn each(
-    options: impl Fn() -> ConnectOptions<'static>,
-    rx_len: usize,
-    scenario: impl Fn(&mut dyn Drive, &Net),
-) {
-    for kind in KINDS {
-        for cfg in IoCfg::ALL {
-            let client = Client::new(options(), vec![0; rx_len], vec![0; 512], vec![0; 1024]);
-            let client = client.unwrap();
-            let net = Net::new(vec![]);
-            let mut d = driver(kind, client, &net, cfg);
-            eprintln!("-- {} {cfg:?}", d.name());
-            scenario(&mut *d, &net);
-            d.write_out();
-            assert!(
-                net.finished(),
-                "{} {cfg:?}: script not finished: {:?}",
-                d.name(),
-                net.broker.borrow().steps
-            );
-        }
-    }
-}
-
 fn opts() -> ConnectOptions<'static> {
     ConnectOptions::new("c1").unwrap().keep_alive_secs(0)
 }

@@ -4,7 +4,11 @@
 //! snapshot, or in the middle of writing one (a torn snapshot) — keeping nothing but its
 //! flash (a RAM NOR flash, two snapshot slots). Each restart restores the session and the
 //! application's state from flash and goes on. The subscriber must end with every message,
-//! no QoS 2 message twice; torn snapshots must be detected and never trusted.
+//! no QoS 2 message twice; torn snapshots must be detected and never trusted. Their flash
+//! also refuses one save in 20 at random (power on): the client is told
+//! (`Session::failed`), sends nothing that depended on it, and the operation that made the
+//! save due fails with `SessionNotSaved` — the publisher publishes that message again after
+//! reconnecting, and no message is lost without that report.
 //!
 //! `UMQTT_POWER_SEED` picks the random points (printed); `UMQTT_POWER_TRACE=1` prints every
 //! boot and what it restored.
@@ -20,7 +24,9 @@ use std::time::{Duration, Instant};
 use support::broker::Broker;
 use support::flash::{Power, RamFlash};
 use umqtt::persist::FlashSlots;
-use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
+use umqtt::{
+    Blocking, CallerError, Client, ConnectOptions, Error, Event, QoS, StdClock, TcpTransport,
+};
 
 const MESSAGES: u32 = 10_000;
 const CUTS: u32 = 50;
@@ -28,6 +34,8 @@ const SLOT: u32 = 72 * 1024;
 /// The session store: mosquitto sends a reconnecting subscriber its whole queue, and every
 /// QoS 2 message waits for its PUBREL in the store.
 const STORE: usize = 64 * 1024;
+/// One save in this many is refused by the flash.
+const REFUSED: u64 = 20;
 
 struct Rng(u64);
 
@@ -88,11 +96,16 @@ impl embedded_io::Write for Mortal {
 /// One device: its flash (which survives), its power, its random cut points.
 struct Device {
     power: Power,
+    flash: RamFlash,
     slots: Rc<RefCell<FlashSlots<RamFlash>>>,
     rng: Rc<RefCell<Rng>>,
     cuts_left: Rc<Cell<u32>>,
     lives: u32,
     torn: u32,
+    /// Saves the flash refused (each one reported to the client).
+    refused: Cell<u32>,
+    /// Whether the flash refuses saves now and then.
+    refusing: Cell<bool>,
 }
 
 impl Device {
@@ -100,12 +113,17 @@ impl Device {
         let power = Power::default();
         let flash = RamFlash::new(2 * SLOT as usize, power.clone());
         Device {
-            slots: Rc::new(RefCell::new(FlashSlots::new(flash, 0, SLOT).unwrap())),
+            slots: Rc::new(RefCell::new(
+                FlashSlots::new(flash.clone(), 0, SLOT).unwrap(),
+            )),
+            flash,
             power,
             rng: Rc::new(RefCell::new(Rng(seed | 1))),
             cuts_left: Rc::new(Cell::new(CUTS)),
             lives: 0,
             torn: 0,
+            refused: Cell::new(0),
+            refusing: Cell::new(true),
         }
     }
 
@@ -148,8 +166,16 @@ impl Device {
                 cut_after = true;
             }
         }
+        let refuse = self.refusing.get() && rng.one_in(REFUSED);
+        if refuse {
+            self.flash.refuse_next();
+        }
         let saved = self.slots.borrow_mut().save(&buf[..n]);
-        assert!(saved.is_ok() || self.power.is_dead(), "save: {saved:?}");
+        if saved.is_err() && !self.power.is_dead() {
+            assert!(refuse, "save: {saved:?}");
+            self.refused.set(self.refused.get() + 1);
+            session.failed();
+        }
         if cut_after {
             self.power.cut();
         }
@@ -169,6 +195,28 @@ impl Device {
             power: self.power.clone(),
         }
     }
+
+    /// After `e`: true when it was a save the flash refused (the power is on, the session in
+    /// RAM) and the device connected again on a new link — as often as the saves fail.
+    fn relinked<H: FnMut(Event<'_>)>(
+        &self,
+        e: Error<std::io::Error>,
+        mqtt: &mut Blocking<Vec<u8>, Mortal, StdClock, H>,
+        addr: std::net::SocketAddr,
+    ) -> bool {
+        let mut e = e;
+        loop {
+            if self.power.is_dead() || !matches!(e, Error::Caller(CallerError::SessionNotSaved)) {
+                assert!(self.power.is_dead(), "{e}");
+                return false;
+            }
+            mqtt.replace_transport(self.link(addr));
+            match mqtt.connect() {
+                Ok(_) => return true,
+                Err(again) => e = again,
+            }
+        }
+    }
 }
 
 fn publisher(
@@ -176,7 +224,7 @@ fn publisher(
     seed: u64,
     go: mpsc::Receiver<()>,
     finished: Arc<AtomicBool>,
-) -> (u32, u32) {
+) -> (u32, u32, u32) {
     go.recv().unwrap();
     let device = Rc::new(RefCell::new(Device::new(seed)));
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -205,8 +253,9 @@ fn publisher(
         let mut mqtt = Blocking::new(client, io, StdClock::new(), handler);
         let power = device.borrow().power.clone();
         if let Err(e) = mqtt.connect() {
-            assert!(power.is_dead(), "publisher connect: {e}");
-            continue;
+            if !device.borrow().relinked(e, &mut mqtt, addr) {
+                continue;
+            }
         }
         loop {
             let i = next.get();
@@ -223,23 +272,26 @@ fn publisher(
                 match done {
                     Ok(()) => {
                         let d = device.borrow();
-                        return (d.lives - 1, d.torn);
+                        return (d.lives - 1, d.torn, d.refused.get());
                     }
-                    Err(e) => {
-                        assert!(power.is_dead(), "publisher: {e}");
-                        break;
-                    }
+                    Err(e) => match device.borrow().relinked(e, &mut mqtt, addr) {
+                        true => continue,
+                        false => break,
+                    },
                 }
             }
             let (topic, qos) = match i % 2 {
                 0 => ("pc/q1", QoS::AtLeastOnce),
                 _ => ("pc/q2", QoS::ExactlyOnce),
             };
-            if let Err(e) = mqtt.publish(topic, i.to_be_bytes(), qos, false) {
-                assert!(power.is_dead(), "publisher: {e}");
-                break;
+            match mqtt.publish(topic, i.to_be_bytes(), qos, false) {
+                Ok(_) => next.set(i + 1),
+                // Not published (its save failed): published again once connected.
+                Err(e) => match device.borrow().relinked(e, &mut mqtt, addr) {
+                    true => continue,
+                    false => break,
+                },
             }
-            next.set(i + 1);
             device.borrow().maybe_cut();
             if power.is_dead() {
                 break;
@@ -272,7 +324,7 @@ fn subscriber(
     seed: u64,
     subscribed: mpsc::Sender<()>,
     finished: Arc<AtomicBool>,
-) -> (u32, u32, Vec<u32>, u32) {
+) -> (u32, u32, u32, Vec<u32>, u32) {
     let device = Rc::new(RefCell::new(Device::new(seed)));
     let twice: Rc<RefCell<(Vec<u32>, u32)>> = Rc::default();
     let mut first = true;
@@ -317,16 +369,19 @@ fn subscriber(
             // The subscription, made once: the broker keeps it in the session. No cuts
             // before it is acknowledged and saved.
             let cuts = device.borrow().cuts_left.replace(0);
+            device.borrow().refusing.set(false);
             mqtt.connect().unwrap();
             mqtt.subscribe("pc/#", QoS::ExactlyOnce).unwrap();
             while !matches!(mqtt.next_event().unwrap(), Event::Subscribed { .. }) {}
             mqtt.wait_published().unwrap(); // the SUBACK's removal saved
             device.borrow().cuts_left.set(cuts);
+            device.borrow().refusing.set(true);
             subscribed.send(()).unwrap();
             first = false;
         } else if let Err(e) = mqtt.connect() {
-            assert!(power.is_dead(), "subscriber connect: {e}");
-            continue;
+            if !device.borrow().relinked(e, &mut mqtt, addr) {
+                continue;
+            }
         }
         loop {
             // Done, or nothing more for 10 s after the publisher finished.
@@ -346,13 +401,17 @@ fn subscriber(
                     );
                 }
                 assert!(missing.is_empty(), "never delivered: {missing:?}");
-                mqtt.disconnect().unwrap();
+                while let Err(e) = mqtt.disconnect() {
+                    assert!(device.borrow().relinked(e, &mut mqtt, addr));
+                }
                 let d = device.borrow();
                 let t = twice.borrow();
-                return (d.lives - 1, d.torn, t.0.clone(), t.1);
+                return (d.lives - 1, d.torn, d.refused.get(), t.0.clone(), t.1);
             }
             if let Err(e) = mqtt.wait_msg() {
-                assert!(power.is_dead(), "subscriber: {e}");
+                if device.borrow().relinked(e, &mut mqtt, addr) {
+                    continue;
+                }
                 break;
             }
             device.borrow().maybe_cut();
@@ -385,11 +444,12 @@ fn five_thousand_qos1_and_qos2_messages_survive_a_hundred_power_cuts() {
     let f = finished.clone();
     let sub = std::thread::spawn(move || subscriber(addr, seed ^ 0x5EED, subscribed, f));
     let publ = std::thread::spawn(move || publisher(addr, seed, go, finished));
-    let (pub_cuts, pub_torn) = publ.join().unwrap();
-    let (sub_cuts, sub_torn, qos2_twice, qos1_twice) = sub.join().unwrap();
+    let (pub_cuts, pub_torn, pub_refused) = publ.join().unwrap();
+    let (sub_cuts, sub_torn, sub_refused, qos2_twice, qos1_twice) = sub.join().unwrap();
     eprintln!(
-        "power cycle: publisher {pub_cuts} cuts ({pub_torn} torn snapshots detected), \
-         subscriber {sub_cuts} cuts ({sub_torn} torn), QoS 1 duplicates {qos1_twice}"
+        "power cycle: publisher {pub_cuts} cuts ({pub_torn} torn snapshots detected, \
+         {pub_refused} saves refused), subscriber {sub_cuts} cuts ({sub_torn} torn, \
+         {sub_refused} refused), QoS 1 duplicates {qos1_twice}"
     );
     assert!(
         qos2_twice.is_empty(),
@@ -403,5 +463,9 @@ fn five_thousand_qos1_and_qos2_messages_survive_a_hundred_power_cuts() {
     assert!(
         pub_torn + sub_torn > 0,
         "no torn snapshot was made and detected"
+    );
+    assert!(
+        pub_refused > 0 && sub_refused > 0,
+        "the flash refused no save: {pub_refused}, {sub_refused}"
     );
 }

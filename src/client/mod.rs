@@ -45,12 +45,16 @@ mod store;
 
 pub use event::{Chunk, Event, Lost};
 pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
+#[cfg(feature = "persistence")]
+use session::SaveFailure;
 pub use session::{SNAPSHOT_VERSION, Session, SnapshotError};
 pub use store::ENTRY_OVERHEAD;
 
 use buffers::{RxBuffer, TxQueue};
 #[cfg(feature = "streaming")]
 use store::STREAMED;
+#[cfg(feature = "persistence")]
+use store::UNSAVED;
 use store::{Entry, Kind, Kinds, LOST, Store, UNSENT};
 
 use crate::error::{BrokerError, CallerError, Error, LinkError};
@@ -170,6 +174,10 @@ struct Settings {
     /// `ConnectOptions::persist_session` (feature `persistence`).
     #[cfg(feature = "persistence")]
     persist: bool,
+    /// Which client and options a session snapshot belongs to: CRC-32 of the store's prefix
+    /// without the password (feature `persistence`).
+    #[cfg(feature = "persistence")]
+    identity: u32,
 }
 
 #[cfg(feature = "streaming")]
@@ -203,7 +211,10 @@ struct Core<B> {
     /// when it goes out even if inbound QoS 2 is still open.
     drain_until: Option<u64>,
     last_sent: u64,
+    /// When the PINGREQ now awaiting its PINGRESP was due.
     ping_sent: Option<u64>,
+    /// That PINGREQ did not fit tx yet.
+    ping_unqueued: bool,
     /// [`ConnectOptions::resubscribe`] is still to be sent on this connection.
     resubscribe_pending: bool,
     /// The last accepted CONNACK's session_present.
@@ -223,9 +234,15 @@ struct Core<B> {
     /// ends first (the broker never got it whole; the caller hears the error).
     #[cfg(feature = "streaming")]
     payload_pid: Option<PacketId>,
-    /// The store's change count at the last snapshot handed out.
+    /// The store's change count at the last snapshot saved.
     #[cfg(feature = "persistence")]
     saved: u32,
+    /// [`Session::failed`]'s word.
+    #[cfg(feature = "persistence")]
+    save_failure: SaveFailure,
+    /// A save failed: the next [`Client::advance`] or [`Client::connect`] says so.
+    #[cfg(feature = "persistence")]
+    save_error: bool,
 }
 
 /// Memory for a [`Client`]: any byte buffer (`Vec<u8>`, `[u8; N]`, `&mut [u8]`, …).
@@ -291,6 +308,17 @@ impl<B: Buffer> Client<B> {
         if store.free() < needed - prefix {
             return Err(ConfigError::StoreTooSmall { needed });
         }
+        // The password is the CONNECT's last field: the identity leaves it out.
+        #[cfg(feature = "persistence")]
+        let identity = {
+            let password = options.login.and_then(|l| l.password);
+            let secret = password.map_or(0, |p| 2 + p.as_bytes().len());
+            let whole = store.whole_prefix();
+            let before = whole.get(..connect_len.saturating_sub(secret));
+            let after = whole.get(connect_len..);
+            let crc = session::crc32_update(!0, before.unwrap_or_default());
+            !session::crc32_update(crc, after.unwrap_or_default())
+        };
         Ok(Client {
             rx: RxBuffer::new(rx),
             core: Core {
@@ -307,6 +335,8 @@ impl<B: Buffer> Client<B> {
                     stream_oversized: options.stream_oversized,
                     #[cfg(feature = "persistence")]
                     persist: options.persist_session,
+                    #[cfg(feature = "persistence")]
+                    identity,
                 },
                 state: State::Closed,
                 tx: TxQueue::new(tx),
@@ -319,6 +349,7 @@ impl<B: Buffer> Client<B> {
                 drain_until: None,
                 last_sent: 0,
                 ping_sent: None,
+                ping_unqueued: false,
                 resubscribe_pending: false,
                 session_present: false,
                 #[cfg(feature = "streaming")]
@@ -331,6 +362,10 @@ impl<B: Buffer> Client<B> {
                 payload_pid: None,
                 #[cfg(feature = "persistence")]
                 saved: 0,
+                #[cfg(feature = "persistence")]
+                save_failure: SaveFailure::default(),
+                #[cfg(feature = "persistence")]
+                save_error: false,
             },
         })
     }
@@ -357,7 +392,13 @@ impl<B: Buffer> Client<B> {
                 }
             }
             #[cfg(feature = "persistence")]
-            Some(Ready::SaveSession(changes)) => self.core.saved = changes,
+            Some(Ready::SaveSession(changes)) => match self.core.save_failure.take() {
+                false => {
+                    self.core.saved = changes;
+                    self.core.store.clear_flags(UNSAVED);
+                }
+                true => self.core.save_failed(),
+            },
             _ => {}
         }
     }
@@ -378,6 +419,7 @@ impl<B: Buffer> Client<B> {
     /// session store is kept; CONNACK's session_present decides between resume and reset.
     pub fn connect(&mut self, now: u64) -> Result<(), Error> {
         self.settle();
+        self.core.save_error()?; // not heard yet: said once
         self.rx.clear();
         let core = &mut self.core;
         #[cfg(feature = "streaming")]
@@ -392,6 +434,7 @@ impl<B: Buffer> Client<B> {
         core.connack_deadline = now.saturating_add(u64::from(core.settings.response_timeout_ms));
         core.last_sent = now;
         core.ping_sent = None;
+        core.ping_unqueued = false;
         debug!(
             "CONNECT queued (keep-alive {} s, clean session {})",
             core.settings.keep_alive_secs, core.settings.clean_session
@@ -485,11 +528,11 @@ impl<B: Buffer> Client<B> {
         if core.state != State::Closed {
             return Err(SnapshotError::InUse);
         }
-        let identity = session::crc32(core.store.whole_prefix());
-        let parsed = session::parse(snapshot, identity)?;
+        let parsed = session::parse(snapshot, core.settings.identity, core.tx.capacity())?;
         if !core.store.restore(parsed.entries) {
             return Err(SnapshotError::Corrupt);
         }
+        core.store.clear_flags(UNSAVED); // what flash holds is saved
         core.next_pid = parsed.next_pid;
         core.saved = core.store.changes();
         Ok(parsed.app)
@@ -527,6 +570,7 @@ impl<B: Buffer> Client<B> {
     pub fn disconnect(&mut self, now: u64) -> Result<(), Error> {
         self.settle();
         let core = &mut self.core;
+        core.save_error()?;
         if !matches!(core.state, State::Connected | State::Connecting) {
             return Err(LinkError::NotConnected.into());
         }
@@ -680,7 +724,8 @@ impl<B: Buffer> Client<B> {
             Ready::SaveSession(_) => Event::SaveSession(Session {
                 entries: core.store.entries(),
                 next_pid: core.next_pid,
-                identity: session::crc32(core.store.whole_prefix()),
+                identity: core.settings.identity,
+                failure: &core.save_failure,
             }),
             #[cfg(feature = "streaming")]
             Ready::Chunk { offset, len } => {
@@ -729,6 +774,7 @@ impl<B: Buffer> Client<B> {
 impl<B: Buffer> Core<B> {
     /// See [`Client::advance`].
     fn advance(&mut self, rx: &RxBuffer<B>, now: u64) -> Result<Step, Error> {
+        self.save_error()?;
         #[cfg(feature = "persistence")]
         if self.save_due() {
             return Ok(Step::Ready(Ready::SaveSession(self.store.changes())));
@@ -794,8 +840,9 @@ impl<B: Buffer> Core<B> {
                     size,
                     capacity: rx.capacity(),
                 };
+                // Only a PUBLISH streams: anything else this large is refused at its header.
                 #[cfg(feature = "streaming")]
-                if self.settings.stream_oversized {
+                if self.settings.stream_oversized && data.first().map(|b| b >> 4) == Some(3) {
                     return self.start_stream(data, rx.capacity(), too_large);
                 }
                 Err(too_large.into())
@@ -841,7 +888,7 @@ impl<B: Buffer> Core<B> {
             }
             // rx too small for even the head.
             Some(_) => Err(too_large.into()),
-            // Not a PUBLISH (refused once rx is full), or its head is still coming.
+            // Its head is still coming (and cannot fit: refused once rx is full).
             None if data.len() >= capacity => Err(too_large.into()),
             None => Ok(Step::Idle),
         }
@@ -906,7 +953,47 @@ impl<B: Buffer> Core<B> {
     fn save_due(&self) -> bool {
         let changes = self.store.changes();
         let handed_out = matches!(self.ready, Some(Ready::SaveSession(v)) if v == changes);
-        self.settings.persist && self.state != State::Closed && changes != self.saved && !handed_out
+        let due = (changes != self.saved && !handed_out) || self.save_failure.reported();
+        self.settings.persist && self.state != State::Closed && due
+    }
+
+    /// The application could not save the snapshot handed out last: nothing that depends on
+    /// it may go out. Closes the connection and drops from the session what was added since
+    /// the last good save and never sent (nothing is written before its save): our
+    /// messages and (un)subscribes — their callers hear [`CallerError::SessionNotSaved`]. The
+    /// broker's QoS 2 ids and PUBRELs due stay (the message was handed out; PUBREL is owed).
+    /// The save is still due (the count is not moved): the next connection asks again.
+    #[cfg(feature = "persistence")]
+    fn save_failed(&mut self) {
+        warn!("the session could not be saved: closing the connection");
+        self.close();
+        self.store.retain(|e| {
+            let ours = matches!(
+                e.kind,
+                Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitSuback | Kind::AwaitUnsuback
+            );
+            !(ours && e.flags & UNSAVED != 0)
+        });
+        self.save_error = true;
+    }
+
+    /// [`CallerError::SessionNotSaved`] (once) after a save failed.
+    fn save_error(&mut self) -> Result<(), Error> {
+        #[cfg(feature = "persistence")]
+        if core::mem::take(&mut self.save_error) {
+            return Err(CallerError::SessionNotSaved.into());
+        }
+        Ok(())
+    }
+
+    /// The flag an entry of ours gets when it is added: `UNSAVED` while sessions are
+    /// persisted.
+    fn new_flags(&self, flags: u8) -> u8 {
+        #[cfg(feature = "persistence")]
+        if self.settings.persist {
+            return flags | UNSAVED;
+        }
+        flags
     }
 
     /// Forgets a streamed message half received (it is redelivered) or half sent (the broker
@@ -930,54 +1017,69 @@ impl<B: Buffer> Core<B> {
         self.tx.clear();
         self.rx_reset = true;
         self.ping_sent = None;
+        self.ping_unqueued = false;
         self.resubscribe_pending = false;
     }
 
     fn next_deadline(&self) -> Option<u64> {
         match self.state {
             State::Connecting => Some(self.connack_deadline),
-            State::Connected => {
-                let timeout = u64::from(self.settings.response_timeout_ms);
-                match (self.settings.keep_alive_secs, self.ping_sent) {
-                    (0, _) => None,
-                    (_, Some(sent)) => Some(sent.saturating_add(timeout)),
-                    (secs, None) => {
-                        let interval = u64::from(secs) * 1000;
-                        let margin = (interval / 4).min(KEEP_ALIVE_MARGIN_MS);
-                        Some(self.last_sent.saturating_add(interval - margin))
-                    }
-                }
+            State::Connected => self.keep_alive_deadline(),
+            State::Disconnecting => {
+                let drain = self.drain_until?;
+                Some(self.keep_alive_deadline().map_or(drain, |k| k.min(drain)))
             }
-            State::Disconnecting => self.drain_until,
             State::Closed => None,
+        }
+    }
+
+    /// When the next PINGREQ is due, or its PINGRESP overdue: keep-alive runs in every state
+    /// that may still send (connected, and a disconnect draining).
+    fn keep_alive_deadline(&self) -> Option<u64> {
+        let timeout = u64::from(self.settings.response_timeout_ms);
+        match (self.settings.keep_alive_secs, self.ping_sent) {
+            (0, _) => None,
+            (_, Some(sent)) => Some(sent.saturating_add(timeout)),
+            (secs, None) => {
+                let interval = u64::from(secs) * 1000;
+                let margin = (interval / 4).min(KEEP_ALIVE_MARGIN_MS);
+                Some(self.last_sent.saturating_add(interval - margin))
+            }
         }
     }
 
     /// Runs the timers: CONNACK and PINGRESP timeouts, and PINGREQ when nothing was sent for
     /// nearly the keep-alive period ([`KEEP_ALIVE_MARGIN_MS`], MQTT-3.1.2-23). True when a
-    /// PINGREQ was queued.
+    /// PINGREQ was queued. A PINGREQ that does not fit tx (the link took nothing for the
+    /// whole period) is queued as soon as it fits, and its answer timed from when it was due:
+    /// a link that takes no bytes is declared dead like one that answers none.
     fn timers(&mut self, now: u64) -> Result<bool, Error> {
-        if self.state == State::Disconnecting {
-            return Ok(false); // the disconnect deadline is checked by `advance`
-        }
-        let Some(deadline) = self.next_deadline() else {
-            return Ok(false);
-        };
-        if now < deadline {
-            return Ok(false);
-        }
-        match (self.state, self.ping_sent) {
-            (State::Connecting, _) => Err(LinkError::ConnackTimeout.into()),
-            (_, Some(_)) => Err(LinkError::PingTimeout.into()),
-            _ => {
-                let queued = self.tx.push_packet(&Packet::Pingreq)?;
-                if queued {
-                    debug!("PINGREQ queued (keep-alive)");
-                    self.ping_sent = Some(now);
-                }
-                Ok(queued)
+        let deadline = match self.state {
+            State::Connecting if now >= self.connack_deadline => {
+                return Err(LinkError::ConnackTimeout.into());
             }
+            State::Connected => self.keep_alive_deadline(),
+            State::Disconnecting if self.drain_until.is_some() => self.keep_alive_deadline(),
+            _ => return Ok(false), // the disconnect deadline is checked by `advance`
+        };
+        if self.ping_unqueued && self.tx.push_packet(&Packet::Pingreq)? {
+            self.ping_unqueued = false;
+            return Ok(true);
         }
+        match deadline {
+            Some(deadline) if now >= deadline => {}
+            _ => return Ok(false),
+        }
+        if self.ping_sent.is_some() {
+            return Err(LinkError::PingTimeout.into());
+        }
+        self.ping_sent = Some(now);
+        let queued = self.tx.push_packet(&Packet::Pingreq)?;
+        self.ping_unqueued = !queued;
+        if queued {
+            debug!("PINGREQ queued (keep-alive)");
+        }
+        Ok(queued)
     }
 
     /// An unused packet identifier of ours (MQTT-2.3.1-2); `WouldBlock` while all 65,535 are
@@ -1060,10 +1162,11 @@ impl<B: Buffer> Core<B> {
             QosPid::ExactlyOnce(pid)
         };
         let packet = Packet::Publish(message);
+        let flags = self.new_flags(UNSENT);
         if self.store.free() < size + INBOUND_RESERVE
             || !self
                 .store
-                .push_with(kind, UNSENT, pid, len, |dst| packet.encode(dst).is_ok())
+                .push_with(kind, flags, pid, len, |dst| packet.encode(dst).is_ok())
         {
             return busy();
         }
@@ -1072,8 +1175,9 @@ impl<B: Buffer> Core<B> {
     }
 
     /// Operations need a live connection (not one being disconnected) and no streamed payload
-    /// half written.
-    fn usable(&self) -> nb::Result<(), Error> {
+    /// half written. A save that failed since the last call is said first.
+    fn usable(&mut self) -> nb::Result<(), Error> {
+        self.save_error()?;
         #[cfg(feature = "streaming")]
         if self.payload_due > 0 {
             return busy();
@@ -1137,7 +1241,8 @@ impl<B: Buffer> Core<B> {
                 Kind::AwaitPuback => QosPid::AtLeastOnce(pid),
                 _ => QosPid::ExactlyOnce(pid),
             };
-            if !self.store.push_with(kind, STREAMED, pid, head_len, |dst| {
+            let flags = self.new_flags(STREAMED);
+            if !self.store.push_with(kind, flags, pid, head_len, |dst| {
                 head.encode_head(len, dst).is_ok()
             }) {
                 return busy();
@@ -1180,7 +1285,8 @@ impl<B: Buffer> Core<B> {
             return busy();
         }
         // Room was checked above.
-        self.store.push(kind, 0, pid, body);
+        let flags = self.new_flags(0);
+        self.store.push(kind, flags, pid, body);
         Ok(pid)
     }
 
@@ -1318,7 +1424,8 @@ impl<B: Buffer> Core<B> {
         }) {
             return busy();
         }
-        self.store.push(Kind::AwaitSuback, 0, pid, &count); // room was checked above
+        let flags = self.new_flags(0);
+        self.store.push(Kind::AwaitSuback, flags, pid, &count); // room was checked above
         Ok(())
     }
 

@@ -11,10 +11,20 @@
 //! A reset at any point then loses nothing and repeats no QoS 2 message: what the broker saw
 //! was saved first.
 //!
-//! Format (version 1), little-endian: `"UMQS"`, version, 0, next packet id (u16), identity
-//! (u32: CRC-32 of the encoded CONNECT and resubscribe packets, so a snapshot of another
-//! client or other options is refused), entries length (u32), application length (u32), the
-//! entries, the application bytes, CRC-32 of all before it.
+//! A save can fail (the flash is worn or full): say so with [`Session::failed`] in the
+//! handler. The client then writes nothing that depended on it — the connection is closed,
+//! and the operations made since the last good save are dropped from the session (never
+//! sent) with [`crate::CallerError::SessionNotSaved`] — and asks for the save again before
+//! the next CONNECT.
+//!
+//! Format (version 2), little-endian: `"UMQS"`, version, 0, next packet id (u16), identity
+//! (u32: CRC-32 of the encoded CONNECT — **without the password**, which never reaches the
+//! flash in any form — and the resubscribe packets, so a snapshot of another client or
+//! other options is refused), entries length (u32), application length (u32), the entries,
+//! the application bytes, CRC-32 of all before it. Version 1 covered the password too: a
+//! CRC-32 of it can be brute-forced from the flash.
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::packet::PacketId;
 
@@ -22,7 +32,7 @@ use super::store::{ENTRY_OVERHEAD, Kind};
 
 const MAGIC: [u8; 4] = *b"UMQS";
 /// The snapshot format this version writes and reads.
-pub const SNAPSHOT_VERSION: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 1 + 2 + 4 + 4 + 4;
 const TRAILER: usize = 4;
 
@@ -47,6 +57,12 @@ pub enum SnapshotError {
     Corrupt,
     /// The client is connected: restore before `connect`.
     InUse,
+    /// A message in the snapshot is larger than this client's tx buffer: it could never be
+    /// resent. Give tx at least `needed` bytes.
+    TxTooSmall {
+        /// The largest message's encoded size.
+        needed: usize,
+    },
 }
 
 impl core::fmt::Display for SnapshotError {
@@ -65,11 +81,56 @@ impl core::fmt::Display for SnapshotError {
             }
             SnapshotError::Corrupt => f.write_str("the session snapshot's entries are invalid"),
             SnapshotError::InUse => f.write_str("restore the session before connecting"),
+            SnapshotError::TxTooSmall { needed } => write!(
+                f,
+                "the session snapshot holds a {needed}-byte message, larger than the tx buffer"
+            ),
         }
     }
 }
 
 impl core::error::Error for SnapshotError {}
+
+/// Where [`Session::failed`] leaves its word for the client (read at the client's next call).
+/// An atomic only for its load and store (every target has them): the client stays `Sync`.
+#[derive(Default)]
+pub(crate) struct SaveFailure(AtomicBool);
+
+impl SaveFailure {
+    /// True (once) when the snapshot handed out last could not be saved.
+    pub(crate) fn take(&self) -> bool {
+        let failed = self.0.load(Ordering::Relaxed);
+        self.0.store(false, Ordering::Relaxed);
+        failed
+    }
+
+    /// True while a failure is reported and not yet taken.
+    pub(crate) fn reported(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl core::fmt::Debug for SaveFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.reported() { "failed" } else { "-" })
+    }
+}
+
+/// Every `Session` equals every other in this field: it is a channel, not data.
+impl PartialEq for SaveFailure {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SaveFailure {}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SaveFailure {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "-");
+    }
+}
 
 /// The session to save, borrowed from the client ([`crate::Event::SaveSession`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +139,20 @@ pub struct Session<'a> {
     pub(crate) entries: &'a [u8],
     pub(crate) next_pid: u16,
     pub(crate) identity: u32,
+    pub(crate) failure: &'a SaveFailure,
 }
 
 impl Session<'_> {
+    /// Tells the client this snapshot could not be saved (the flash refused the write): call
+    /// it from the handler, before the client's next call. Nothing that depends on it is
+    /// written: the client's next call returns [`crate::CallerError::SessionNotSaved`] and
+    /// closes the connection, the messages and (un)subscribes made since the last good save
+    /// are dropped from the session (they never went out: do them again once connected),
+    /// and the next connection asks for the save again before its CONNECT.
+    pub fn failed(&self) {
+        self.failure.0.store(true, Ordering::Relaxed);
+    }
+
     /// The snapshot's length with `app_len` bytes of the application's own.
     pub fn snapshot_len(&self, app_len: usize) -> usize {
         HEADER + self.entries.len() + app_len + TRAILER
@@ -144,8 +216,9 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes([x0, x1, x2, x3]))
 }
 
-/// Checks a snapshot: magic, version, checksum, identity, and that the entries parse.
-pub(crate) fn parse(data: &[u8], identity: u32) -> Result<Parsed<'_>, SnapshotError> {
+/// Checks a snapshot: magic, version, checksum, identity, that the entries parse, and that
+/// every message fits `tx` (to be resent).
+pub(crate) fn parse(data: &[u8], identity: u32, tx: usize) -> Result<Parsed<'_>, SnapshotError> {
     if data.len() < HEADER + TRAILER || data.get(..4) != Some(&MAGIC[..]) {
         return Err(SnapshotError::NotASnapshot);
     }
@@ -180,7 +253,7 @@ pub(crate) fn parse(data: &[u8], identity: u32) -> Result<Parsed<'_>, SnapshotEr
     let app = data
         .get(HEADER + entries_len..body_len)
         .ok_or(SnapshotError::Corrupt)?;
-    check_entries(entries)?;
+    check_entries(entries, tx)?;
     Ok(Parsed {
         next_pid,
         entries,
@@ -188,8 +261,10 @@ pub(crate) fn parse(data: &[u8], identity: u32) -> Result<Parsed<'_>, SnapshotEr
     })
 }
 
-/// Every entry header names a kind, a non-zero id and a body within the bytes.
-fn check_entries(mut entries: &[u8]) -> Result<(), SnapshotError> {
+/// Every entry header names a kind, a non-zero id and a body within the bytes; every message
+/// (an encoded PUBLISH) fits `tx`.
+fn check_entries(mut entries: &[u8], tx: usize) -> Result<(), SnapshotError> {
+    let mut largest = 0;
     while !entries.is_empty() {
         let &[kind, _flags, h0, h1, l0, l1, l2, l3] = entries
             .get(..ENTRY_OVERHEAD)
@@ -197,13 +272,19 @@ fn check_entries(mut entries: &[u8]) -> Result<(), SnapshotError> {
         else {
             return Err(SnapshotError::Corrupt);
         };
-        Kind::from_u8(kind).ok_or(SnapshotError::Corrupt)?;
+        let kind = Kind::from_u8(kind).ok_or(SnapshotError::Corrupt)?;
         PacketId::new(u16::from_be_bytes([h0, h1])).ok_or(SnapshotError::Corrupt)?;
         let body = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+        if matches!(kind, Kind::AwaitPuback | Kind::AwaitPubrec) {
+            largest = largest.max(body);
+        }
         let end = ENTRY_OVERHEAD
             .checked_add(body)
             .ok_or(SnapshotError::Corrupt)?;
         entries = entries.get(end..).ok_or(SnapshotError::Corrupt)?;
+    }
+    if largest > tx {
+        return Err(SnapshotError::TxTooSmall { needed: largest });
     }
     Ok(())
 }
@@ -243,24 +324,31 @@ mod tests {
             entries: &entries,
             next_pid: 9,
             identity: 0x1234_5678,
+            failure: &SaveFailure::default(),
         };
         let mut out = [0u8; 64];
         let n = s.write_snapshot(b"app", &mut out).unwrap();
         assert_eq!(n, s.snapshot_len(3));
-        let p = parse(&out[..n], 0x1234_5678).ok().unwrap();
+        let p = parse(&out[..n], 0x1234_5678, 64).ok().unwrap();
         assert_eq!(
             (p.next_pid, p.entries, p.app),
             (9, &entries[..], &b"app"[..])
         );
-        assert_eq!(parse(&out[..n], 1).err(), Some(SnapshotError::OtherClient));
+        assert_eq!(
+            parse(&out[..n], 1, 64).err(),
+            Some(SnapshotError::OtherClient)
+        );
+        // A 3-byte message and a 2-byte tx: it could never be resent.
+        let refused = parse(&out[..n], 0x1234_5678, 2).err();
+        assert_eq!(refused, Some(SnapshotError::TxTooSmall { needed: 3 }));
         // Torn: cut anywhere, or any byte flipped.
         for cut in 0..n {
-            assert!(parse(&out[..cut], 0x1234_5678).is_err(), "cut at {cut}");
+            assert!(parse(&out[..cut], 0x1234_5678, 64).is_err(), "cut at {cut}");
         }
         for i in 4..n {
             let mut bad = out;
             bad[i] ^= 0x01;
-            assert!(parse(&bad[..n], 0x1234_5678).is_err(), "flip at {i}");
+            assert!(parse(&bad[..n], 0x1234_5678, 64).is_err(), "flip at {i}");
         }
         assert_eq!(
             s.write_snapshot(b"app", &mut out[..10]),

@@ -77,6 +77,11 @@ pub(crate) const LOST: u8 = 0x02;
 #[cfg(feature = "streaming")]
 pub(crate) const STREAMED: u8 = 0x04;
 
+/// Entry flag: added since the last session save the application confirmed (feature
+/// `persistence`); dropped if that save fails.
+#[cfg(feature = "persistence")]
+pub(crate) const UNSAVED: u8 = 0x08;
+
 /// A located entry (valid until the store changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -240,6 +245,16 @@ impl<B: super::Buffer> Store<B> {
     pub fn set_flags(&mut self, e: &Entry, flags: u8) {
         if let Some(b) = self.buf.as_mut().get_mut(e.offset + 1) {
             *b = flags;
+        }
+    }
+
+    /// Clears `flags` on every entry.
+    #[cfg(feature = "persistence")]
+    pub fn clear_flags(&mut self, flags: u8) {
+        let mut offset = self.base;
+        while let Some(e) = self.entry_at(offset) {
+            offset = e.end();
+            self.set_flags(&e, e.flags & !flags);
         }
     }
 

@@ -1,6 +1,7 @@
 //! A NOR flash in RAM (embedded-storage's `NorFlash`) whose power can be cut: after
 //! `power.cut_after(n)` it writes `n` more bytes and then fails, like a write interrupted by a
-//! reset (a torn snapshot). Writes only clear bits, as on real NOR flash.
+//! reset (a torn snapshot). Writes only clear bits, as on real NOR flash. `refuse_next()`
+//! makes the next write fail at once, like a worn or locked flash.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -40,6 +41,7 @@ impl Power {
 pub struct RamFlash {
     pub mem: Rc<RefCell<Vec<u8>>>,
     pub power: Power,
+    refuse: Rc<Cell<bool>>,
 }
 
 impl RamFlash {
@@ -47,7 +49,13 @@ impl RamFlash {
         RamFlash {
             mem: Rc::new(RefCell::new(vec![0xFF; size])),
             power,
+            refuse: Rc::default(),
         }
+    }
+
+    /// The next write fails (the power stays on).
+    pub fn refuse_next(&self) {
+        self.refuse.set(true);
     }
 }
 
@@ -94,6 +102,9 @@ impl NorFlash for RamFlash {
             || !bytes.len().is_multiple_of(Self::WRITE_SIZE)
         {
             return Err(NorFlashErrorKind::NotAligned);
+        }
+        if self.refuse.replace(false) {
+            return Err(NorFlashErrorKind::Other);
         }
         let mut mem = self.mem.borrow_mut();
         for (i, b) in bytes.iter().enumerate() {

@@ -7,17 +7,61 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Poll;
 
-use umqtt::Backoff;
 use umqtt::asynch::Async;
 use umqtt::blocking::Blocking;
 use umqtt::client::{Client, Event, Lost};
 use umqtt::nonblocking::NonBlocking;
-use umqtt::packet::{Packet, PacketId, QoS, SubackCode};
+use umqtt::packet::{
+    Connack, Connect, ConnectReturnCode, MqttStr, Packet, PacketId, Protocol, Publish, QoS, QosPid,
+    SubackCode,
+};
+use umqtt::topic::TopicName;
+use umqtt::{Backoff, ConnectOptions};
 
 pub use super::codec::enc;
 
 pub fn pid(n: u16) -> PacketId {
     PacketId::new(n).unwrap()
+}
+
+/// The CONNECT of client `id` (no will, no login).
+pub fn connect_bytes(clean: bool, id: &str, keep_alive: u16) -> Vec<u8> {
+    enc(&Packet::Connect(Connect {
+        protocol: Protocol::V311,
+        keep_alive,
+        clean_session: clean,
+        client_id: MqttStr::new(id).unwrap(),
+        will: None,
+        login: None,
+    }))
+}
+
+/// A CONNACK.
+pub fn connack(sp: bool, code: ConnectReturnCode) -> Vec<u8> {
+    enc(&Packet::Connack(Connack {
+        session_present: sp,
+        code,
+    }))
+}
+
+/// A PUBLISH to `topic` (not retained).
+pub fn publish(topic: &str, payload: &[u8], qos: QosPid, dup: bool) -> Vec<u8> {
+    enc(&Packet::Publish(Publish {
+        dup,
+        qos,
+        retain: false,
+        topic: TopicName::new(topic).unwrap(),
+        payload,
+    }))
+}
+
+/// QoS 1 with packet id `n`.
+pub fn q1(n: u16) -> QosPid {
+    QosPid::AtLeastOnce(pid(n))
+}
+/// QoS 2 with packet id `n`.
+pub fn q2(n: u16) -> QosPid {
+    QosPid::ExactlyOnce(pid(n))
 }
 
 /// One step of the broker's script.
@@ -75,6 +119,9 @@ impl Broker {
 pub struct Net {
     pub broker: Rc<RefCell<Broker>>,
     pub clock: Rc<Cell<u64>>,
+    /// The next this many session saves fail: the handler calls `Session::failed` (a flash
+    /// that refuses the write).
+    pub fail_saves: Rc<Cell<u32>>,
 }
 
 impl Net {
@@ -85,6 +132,7 @@ impl Net {
                 ..Default::default()
             })),
             clock: Rc::new(Cell::new(1_000)),
+            fail_saves: Rc::default(),
         }
     }
 
@@ -379,9 +427,18 @@ pub type Handled = Rc<RefCell<VecDeque<Ev>>>;
 /// The handler every test driver gets: it keeps the events for `next_event`.
 pub type Handler = Box<dyn FnMut(Event<'_>)>;
 
-fn handler(handled: &Handled) -> Handler {
+fn handler(handled: &Handled, net: &Net) -> Handler {
     let handled = handled.clone();
-    Box::new(move |e: Event<'_>| handled.borrow_mut().push_back(e.into()))
+    let fail = net.fail_saves.clone();
+    Box::new(move |e: Event<'_>| {
+        if let Event::SaveSession(s) = &e {
+            if fail.get() > 0 {
+                fail.set(fail.get() - 1);
+                s.failed();
+            }
+        }
+        handled.borrow_mut().push_back(e.into())
+    })
 }
 
 type BoxClock = Box<dyn FnMut() -> u64>;
@@ -721,7 +778,7 @@ pub fn driver(kind: Kind, client: Client<Vec<u8>>, net: &Net, cfg: IoCfg) -> Box
     let clock: BoxClock = Box::new(move || clock.get());
     let io = net.io(cfg);
     let handled = Handled::default();
-    let h = handler(&handled);
+    let h = handler(&handled, net);
     match kind {
         Kind::Blocking => Box::new(B {
             d: Blocking::new(client, io, clock, h),
@@ -738,5 +795,30 @@ pub fn driver(kind: Kind, client: Client<Vec<u8>>, net: &Net, cfg: IoCfg) -> Box
             net: net.clone(),
             handled,
         }),
+    }
+}
+
+/// Runs `scenario` for every driver and transport shape, with fresh buffers each time.
+pub fn each(
+    options: impl Fn() -> ConnectOptions<'static>,
+    rx_len: usize,
+    scenario: impl Fn(&mut dyn Drive, &Net),
+) {
+    for kind in KINDS {
+        for cfg in IoCfg::ALL {
+            let client = Client::new(options(), vec![0; rx_len], vec![0; 512], vec![0; 1024]);
+            let client = client.unwrap();
+            let net = Net::new(vec![]);
+            let mut d = driver(kind, client, &net, cfg);
+            eprintln!("-- {} {cfg:?}", d.name());
+            scenario(&mut *d, &net);
+            d.write_out();
+            assert!(
+                net.finished(),
+                "{} {cfg:?}: script not finished: {:?}",
+                d.name(),
+                net.broker.borrow().steps
+            );
+        }
     }
 }

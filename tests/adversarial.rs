@@ -1,0 +1,238 @@
+//! What an adversarial review of the core proved (issue 21), each defect as the exact
+//! scenario that failed: scripted broker bytes and a fake clock, through the three drivers
+//! where the driver matters, the sans-IO `Client` alone where it does not.
+
+mod support;
+
+use support::scripted::*;
+use umqtt::client::SnapshotError;
+use umqtt::packet::*;
+use umqtt::topic::TopicName;
+use umqtt::{BrokerError, CallerError, Client, ConnectOptions, Error, Event, LinkError};
+
+fn persisting() -> ConnectOptions<'static> {
+    ConnectOptions::new("p1")
+        .unwrap()
+        .keep_alive_secs(0)
+        .clean_session(false)
+        .persist_session(true)
+}
+
+/// The sans-IO client, driven by hand: what it wants to write now, written at `now`.
+fn written(c: &mut Client<Vec<u8>>, now: u64) -> Vec<u8> {
+    let out = c.poll_transmit().to_vec();
+    c.transmitted(out.len(), now);
+    out
+}
+
+/// The broker's bytes, read into the client.
+fn feed(c: &mut Client<Vec<u8>>, bytes: &[u8]) {
+    let space = c.rx_space();
+    space[..bytes.len()].copy_from_slice(bytes);
+    c.received(bytes.len());
+}
+
+/// Connects `c` (CONNECT written, CONNACK read), handing any session save out as done.
+fn connected(c: &mut Client<Vec<u8>>) {
+    c.connect(0).unwrap();
+    while !written(c, 0).starts_with(&[0x10]) {
+        c.poll(0).unwrap(); // a save due first
+    }
+    feed(c, &connack(false, ConnectReturnCode::Accepted));
+    loop {
+        match c.poll(0).unwrap() {
+            Some(Event::Connected { .. }) => return,
+            Some(_) => {}
+            None => panic!("no CONNACK event"),
+        }
+    }
+}
+
+/// Defect 1: firmware A (tx 4 KiB) persists a 3,000-byte QoS 1 message; firmware B (tx 1 KiB)
+/// could restore it and then stalled for good. The snapshot is refused up front.
+#[test]
+fn a_snapshot_holding_a_message_larger_than_tx_is_refused() {
+    let mut a = Client::new(persisting(), vec![0; 256], vec![0; 4096], vec![0; 8192]).unwrap();
+    connected(&mut a);
+    let topic = TopicName::new("big").unwrap();
+    let pid = a
+        .publish(topic, &[7; 3000], QoS::AtLeastOnce, false)
+        .unwrap();
+    assert!(pid.is_some());
+    let snapshot = match a.poll(0).unwrap() {
+        Some(Event::SaveSession(s)) => {
+            let mut buf = vec![0; s.snapshot_len(0)];
+            let n = s.write_snapshot(&[], &mut buf).unwrap();
+            buf.truncate(n);
+            buf
+        }
+        other => panic!("expected a save, got {other:?}"),
+    };
+    let mut b = Client::new(persisting(), vec![0; 256], vec![0; 1024], vec![0; 8192]).unwrap();
+    let refused = b.restore_session(&snapshot);
+    assert_eq!(
+        refused.unwrap_err(),
+        SnapshotError::TxTooSmall { needed: 3010 }
+    );
+    // Left as it was: an empty session, and it works.
+    assert_eq!(b.unacknowledged().count(), 0);
+    connected(&mut b);
+    let pid = b.publish(topic, b"small", QoS::AtLeastOnce, false).unwrap();
+    assert!(pid.is_some());
+    assert!(matches!(b.poll(0), Ok(Some(Event::SaveSession(_)))));
+    assert!(written(&mut b, 0).starts_with(&[0x32]));
+    // The same snapshot on a tx that holds the message: restored.
+    let mut c = Client::new(persisting(), vec![0; 256], vec![0; 3010], vec![0; 8192]).unwrap();
+    c.restore_session(&snapshot).unwrap();
+    assert_eq!(c.unacknowledged().count(), 1);
+}
+
+/// Defects 2 and 3: a failed flash save did not stop the PUBLISH that depended on it, and
+/// the next connection did not ask for the save again.
+#[test]
+fn a_failed_save_writes_nothing_that_depends_on_it_and_is_asked_again() {
+    each(persisting, 256, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+        ]);
+        d.connect().unwrap();
+        net.fail_saves.set(1);
+        // The scripted broker fails the test on any byte written now.
+        let r = d.publish("s", b"one", QoS::AtLeastOnce, false);
+        assert_eq!(r.unwrap_err(), Error::Caller(CallerError::SessionNotSaved));
+        assert_eq!(
+            net.fail_saves.get(),
+            0,
+            "{}: the save was not asked",
+            d.name()
+        );
+        assert_eq!(d.publish("s", b"x", QoS::AtMostOnce, false).unwrap_err(), {
+            Error::Link(LinkError::NotConnected)
+        });
+        // The next connection saves before its CONNECT, and the dropped message is not sent.
+        let saves = |d: &dyn Drive| {
+            let h = d.handled().borrow();
+            h.iter().filter(|e| matches!(e, Ev::SaveSession(_))).count()
+        };
+        let before = saves(d);
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(false, "p1", 0)),
+            Step::Send(connack(true, ConnectReturnCode::Accepted)),
+            Step::Expect(publish("s", b"one", q1(2), false)),
+            Step::Send(enc(&Packet::Puback(pid(2)))),
+        ]);
+        d.new_transport(net.io(IoCfg::WHOLE));
+        assert!(d.connect().unwrap());
+        assert!(saves(d) > before, "{}: no save before CONNECT", d.name());
+        // Published again: it goes out (after its save) and completes.
+        let pid2 = d.publish("s", b"one", QoS::AtLeastOnce, false).unwrap();
+        assert_eq!(pid2, Some(pid(2)));
+        d.wait_published().unwrap();
+    });
+}
+
+/// Defect 4: a graceful disconnect waiting for a PUBREL sent nothing for the whole response
+/// timeout (10 s) with a 5 s keep-alive; keep-alive runs while it drains.
+#[test]
+fn keep_alive_runs_while_a_disconnect_drains() {
+    let opts = || ConnectOptions::new("c1").unwrap().keep_alive_secs(5);
+    each(opts, 256, |d, net| {
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(true, "c1", 5)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Send(publish("in", b"two", q2(7), false)),
+            Step::Expect(enc(&Packet::Pubrec(pid(7)))),
+        ]);
+        d.connect().unwrap();
+        assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
+        d.write_out();
+        net.reconnect(vec![
+            Step::Expect(enc(&Packet::Pingreq)),
+            Step::Send(enc(&Packet::Pingresp)),
+            Step::Send(enc(&Packet::Pubrel(pid(7)))),
+            Step::Expect(enc(&Packet::Pubcomp(pid(7)))),
+            Step::Expect(enc(&Packet::Disconnect)),
+        ]);
+        let from = net.now();
+        let sent_before = net.broker.borrow().matched_at.len();
+        d.disconnect().unwrap();
+        let b = net.broker.borrow();
+        let ping_at = b.matched_at[sent_before];
+        assert!(
+            ping_at - from <= 5_000,
+            "{}: PINGREQ {} ms into the drain",
+            d.name(),
+            ping_at - from
+        );
+    });
+}
+
+/// Defect 5: with streaming on, a SUBACK announcing 2 MB into a 256-byte rx was never refused
+/// (only PUBLISH may stream).
+#[test]
+fn with_streaming_an_oversized_non_publish_is_refused_at_its_header() {
+    let opts = || {
+        ConnectOptions::new("c1")
+            .unwrap()
+            .keep_alive_secs(0)
+            .stream_oversized(true)
+    };
+    each(opts, 256, |d, net| {
+        // SUBACK, Remaining Length 2,000,000, then two bytes of body.
+        let mut hostile = vec![0x90];
+        let mut n: u32 = 2_000_000;
+        loop {
+            let byte = (n % 128) as u8;
+            n /= 128;
+            hostile.push(if n > 0 { byte | 0x80 } else { byte });
+            if n == 0 {
+                break;
+            }
+        }
+        hostile.extend([0, 1]);
+        net.reconnect(vec![
+            Step::Expect(connect_bytes(true, "c1", 0)),
+            Step::Send(connack(false, ConnectReturnCode::Accepted)),
+            Step::Send(hostile),
+        ]);
+        d.connect().unwrap();
+        let e = d.next_event().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Broker(BrokerError::PacketTooLarge { capacity: 256, .. })
+            ),
+            "{}: {e:?}",
+            d.name()
+        );
+    });
+}
+
+/// A PINGREQ that did not fit tx (the link's window closed, tx full) was skipped and the link
+/// never declared dead.
+#[test]
+fn a_link_that_takes_no_bytes_is_declared_dead_even_with_tx_full() {
+    let opts = ConnectOptions::new("c1").unwrap().keep_alive_secs(5);
+    let mut c = Client::new(opts, vec![0; 256], vec![0; 64], vec![0; 1024]).unwrap();
+    c.connect(0).unwrap();
+    let n = c.poll_transmit().len();
+    c.transmitted(n, 0);
+    feed(&mut c, &connack(false, ConnectReturnCode::Accepted));
+    assert!(matches!(c.poll(0), Ok(Some(Event::Connected { .. }))));
+    // tx full of a QoS 0 message the link never takes.
+    let topic = TopicName::new("t").unwrap();
+    c.publish(topic, &[1; 58], QoS::AtMostOnce, false).unwrap();
+    assert!(c.poll_transmit().len() > 60);
+    let mut now = 0;
+    let dead = loop {
+        now += 100;
+        assert!(now < 60_000, "still alive after 60 s with nothing sent");
+        if let Err(e) = c.poll(now) {
+            break e;
+        }
+    };
+    assert_eq!(dead, Error::Link(LinkError::PingTimeout));
+    // Keep-alive (5 s, less the margin) plus the response timeout (10 s).
+    assert!(now <= 4_000 + 10_000 + 100, "declared dead at {now} ms");
+}
