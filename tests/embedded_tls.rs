@@ -1,8 +1,10 @@
 //! TLS for no_std (feature `embedded-tls`) against mosquitto with a TLS listener and
 //! certificates made here: QoS 0–2 over `TlsLink` on a TCP socket and on the emulated W5500
-//! (1 MiB each way, every byte checked), mutual TLS, a password over TLS, and the refusals —
-//! another CA, another host name, an expired certificate (with a clock) — before any MQTT
-//! byte reaches the broker.
+//! (1 MiB each way, every byte checked), mutual TLS, a password over TLS, a chain through a
+//! real intermediate CA, and the refusals — another CA, another host name, an expired
+//! certificate (with a clock), a chain whose "intermediate" is a device's certificate (no CA
+//! bit), a certificate whose alternative names miss the host though its common name has it —
+//! before any MQTT byte reaches the broker.
 
 mod support;
 
@@ -10,12 +12,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use embedded_io::{ErrorType, Read, Write};
 use rand_core::OsRng;
 use support::broker::Broker;
 use support::pki::*;
 use umqtt::adapters::embedded_tls::{
     MAX_RECORD, NoClock, TlsClock, TlsError, TlsLink, TlsLinkOptions,
 };
+use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::time::StdDelay;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 use w5500_io::emulator::Emulator;
@@ -271,4 +275,176 @@ fn one_mib_each_way_over_embedded_tls_on_the_w5500() {
         stats.sent >= TOTAL as u64 && stats.received >= TOTAL as u64,
         "{stats:?}"
     );
+}
+
+/// The stream under the MQTT client, with every byte the client writes into it recorded.
+struct Recorded<T> {
+    inner: T,
+    sent: Rc<RefCell<Vec<u8>>>,
+}
+
+impl<T: ErrorType> ErrorType for Recorded<T> {
+    type Error = T::Error;
+}
+
+impl<T: Read + ErrorType> Read for Recorded<T> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, T::Error> {
+        self.inner.read(buf)
+    }
+}
+
+impl<T: Write + ErrorType> Write for Recorded<T> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, T::Error> {
+        let n = self.inner.write(buf)?;
+        self.sent.borrow_mut().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), T::Error> {
+        self.inner.flush()
+    }
+}
+
+/// What a device does with the link it got: CONNECT with its login ("alice", "s3cret").
+/// Returns the handshake's verdict and every byte of MQTT the client wrote into the link.
+fn log_in_over<S: Read + Write>(
+    link: Result<TlsLink<'_, S>, TlsError>,
+    id: &str,
+) -> (Result<(), TlsError>, Vec<u8>) {
+    let io = match link {
+        Ok(io) => io,
+        Err(e) => return (Err(e), Vec::new()),
+    };
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let io = Recorded {
+        inner: io,
+        sent: sent.clone(),
+    };
+    let login = ConnectOptions::new(id)
+        .unwrap()
+        .credentials("alice", Some(b"s3cret"))
+        .unwrap();
+    let client = Client::new(login, vec![0; 1024], vec![0; 1024], vec![0; 2048]).unwrap();
+    let mut m = Blocking::new(client, io, StdClock::new(), |_| {});
+    let connected = m.connect();
+    eprintln!("{id}: the handshake succeeded; CONNECT with the login: {connected:?}");
+    drop(m);
+    let sent = sent.borrow().clone();
+    (Ok(()), sent)
+}
+
+/// Neither a byte of MQTT nor the password went out, and the broker saw no CONNECT.
+fn assert_nothing_went_out(b: &Broker, id: &str, (verdict, sent): (Result<(), TlsError>, Vec<u8>)) {
+    assert!(
+        sent.is_empty(),
+        "{id}: {} bytes of MQTT went out (the password among them: {}): {:?}",
+        sent.len(),
+        sent.windows(6).any(|w| w == b"s3cret"),
+        String::from_utf8_lossy(&sent)
+    );
+    assert!(
+        matches!(verdict, Err(TlsError::InvalidCertificate)),
+        "{id}: {verdict:?}"
+    );
+    let log = broker_log(b);
+    assert!(
+        !log.contains("CONNECT") && !log.contains("CONNACK") && !log.contains("alice"),
+        "{id}: an MQTT byte reached the broker: {log}"
+    );
+}
+
+#[test]
+fn a_chain_through_a_device_certificate_is_refused_and_one_through_a_real_intermediate_works() {
+    let (ca_pem, fleet, ca_der) = ca("fleet CA");
+    // One device's certificate and key, extracted: it signs a `localhost` broker certificate.
+    let (device, _, device_issuer) = signed(device_params("device-1"), &fleet);
+    let (forged, forged_key, _) =
+        signed(server_params(&["localhost"], "localhost"), &device_issuer);
+    let d = dir("etls-forged");
+    let chain = format!("{forged}{device}");
+    let Some(b) = tls_broker_serving(&d, &ca_pem, &chain, &forged_key, "allow_anonymous true\n")
+    else {
+        return;
+    };
+    let options = TlsLinkOptions::new("localhost", &ca_der);
+
+    let mut r = records();
+    let (_emu, socket) = w5500_socket(&b, 0x03);
+    let tls = TlsLink::connect::<SystemClock>(socket, &options, OsRng, &mut r.read, &mut r.write);
+    let outcome = log_in_over(tls, "etls-forged-w5500");
+    eprintln!("forged chain over the W5500: {:?}", outcome.0);
+    assert_nothing_went_out(&b, "etls-forged-w5500", outcome);
+
+    let mut r = records();
+    let outcome = log_in_over(link::<SystemClock>(&b, &options, &mut r), "etls-forged-tcp");
+    eprintln!("forged chain over TCP: {:?}", outcome.0);
+    assert_nothing_went_out(&b, "etls-forged-tcp", outcome);
+
+    // rustls reads the same chain the same way.
+    let rustls = TlsOptions::with_ca_pem(ca_pem.as_bytes()).unwrap();
+    let e = TlsTransport::connect(b.addr(), "localhost", &rustls).unwrap_err();
+    eprintln!("rustls on the forged chain: {e}");
+    drop(b);
+
+    // The same shape with a CA's certificate in the middle is a good chain.
+    let (intermediate, _, intermediate_issuer) =
+        signed(intermediate_params("fleet intermediate"), &fleet);
+    let (server, server_key, _) = signed(
+        server_params(&["localhost"], "umqtt test"),
+        &intermediate_issuer,
+    );
+    let d = dir("etls-intermediate");
+    let chain = format!("{server}{intermediate}");
+    let Some(b) = tls_broker_serving(&d, &ca_pem, &chain, &server_key, "allow_anonymous true\n")
+    else {
+        return;
+    };
+    let mut r = records();
+    let (_emu, socket) = w5500_socket(&b, 0x04);
+    let io = TlsLink::connect::<SystemClock>(socket, &options, OsRng, &mut r.read, &mut r.write)
+        .unwrap();
+    round_trip(io, ConnectOptions::new("etls-intermediate").unwrap());
+}
+
+#[test]
+fn a_certificate_whose_alternative_names_miss_the_host_is_refused_whatever_its_common_name() {
+    let (ca_pem, issuer, ca_der) = ca("umqtt test CA");
+    let (cert, key, _) = signed(server_params(&["other.example"], "localhost"), &issuer);
+    let d = dir("etls-san");
+    let Some(b) = tls_broker_serving(&d, &ca_pem, &cert, &key, "allow_anonymous true\n") else {
+        return;
+    };
+    let as_localhost = TlsLinkOptions::new("localhost", &ca_der);
+
+    let mut r = records();
+    let (_emu, socket) = w5500_socket(&b, 0x05);
+    let tls =
+        TlsLink::connect::<SystemClock>(socket, &as_localhost, OsRng, &mut r.read, &mut r.write);
+    let outcome = log_in_over(tls, "etls-san-w5500");
+    eprintln!(
+        "SAN other.example, CN localhost, as localhost over the W5500: {:?}",
+        outcome.0
+    );
+    assert_nothing_went_out(&b, "etls-san-w5500", outcome);
+
+    let mut r = records();
+    let outcome = log_in_over(
+        link::<SystemClock>(&b, &as_localhost, &mut r),
+        "etls-san-tcp",
+    );
+    eprintln!(
+        "SAN other.example, CN localhost, as localhost over TCP: {:?}",
+        outcome.0
+    );
+    assert_nothing_went_out(&b, "etls-san-tcp", outcome);
+
+    let rustls = TlsOptions::with_ca_pem(ca_pem.as_bytes()).unwrap();
+    let e = TlsTransport::connect(b.addr(), "localhost", &rustls).unwrap_err();
+    eprintln!("rustls, as localhost: {e}");
+
+    // The name it does carry is accepted.
+    let as_named = TlsLinkOptions::new("other.example", &ca_der);
+    let mut r = records();
+    let io = link::<SystemClock>(&b, &as_named, &mut r).unwrap();
+    round_trip(io, ConnectOptions::new("etls-san-named").unwrap());
 }

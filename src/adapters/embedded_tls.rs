@@ -8,15 +8,31 @@
 //! let mut mqtt = Blocking::new(client, io, clock, handler);
 //! ```
 //!
-//! What it checks, in `no_std` (embedded-tls's own verifier, feature `rustpki`): the broker's
-//! chain up to **your CA certificate** (DER; one CA, no system roots), ECDSA P-256 signatures
-//! (the chain and the handshake), and that the certificate names the host you asked for (its
-//! subject alternative names or common name). The validity period is checked only with a
-//! clock: give a [`TlsClock`] type whose `now()` says the Unix time (from an RTC or SNTP);
-//! with [`NoClock`] an expired certificate is accepted. A failure ends the handshake before
-//! any MQTT byte is written; embedded-tls reports every certificate failure as one error
-//! (`InvalidCertificate`), so the message cannot say which check failed. Client certificates
-//! (mutual TLS): [`TlsLinkOptions::client_auth`] with a P-256 key.
+//! What it checks, in `no_std` (embedded-tls's own verifier, feature `rustpki`, with checks
+//! of ours around it):
+//!
+//! - the chain: the certificates the broker sends, each signed by the next and the last by
+//!   **your CA certificate** (DER; one CA, no system roots), ECDSA P-256; every one after the
+//!   broker's own must be a CA certificate (basicConstraints cA=TRUE, and keyCertSign when it
+//!   has a keyUsage extension), so a device's client certificate cannot vouch for a broker;
+//! - the key: the broker's certificate key signed this handshake (CertificateVerify); a
+//!   handshake without that signature is refused;
+//! - the name: a broker certificate with subject alternative names must have a DNS name that
+//!   matches the host you asked for (`*.example.com` matches one label), whatever its common
+//!   name says; only a certificate without alternative names is matched by its common name.
+//!   embedded-tls reads just the first three DNS names, so one that matches further down is
+//!   refused unless the common name matches too. An IPv4 address as the host must be one of
+//!   the certificate's IP addresses and, since embedded-tls matches DNS names and the common
+//!   name only, its common name as well;
+//! - the validity period, only with a clock: give a [`TlsClock`] type whose `now()` says the
+//!   Unix time (from an RTC or SNTP); with [`NoClock`] an expired certificate is accepted.
+//!
+//! Not checked: name constraints, path length constraints, extended key usage, revocation.
+//! A failure ends the handshake before any MQTT byte is written: `InvalidCertificate` for
+//! every failure of the chain or the name (it cannot say which check failed),
+//! `InvalidHandshake` when the broker's messages come out of order or it never proved it
+//! holds its key. Client certificates (mutual TLS): [`TlsLinkOptions::client_auth`] with a
+//! P-256 key.
 //!
 //! Only `TLS_AES_128_GCM_SHA256` with P-256 key exchange: OpenSSL (mosquitto), rustls and the
 //! hosted brokers offer it. Buffers are the caller's: the read record buffer must hold the
@@ -35,6 +51,8 @@ use embedded_tls::blocking::{Aes128GcmSha256, TlsConfig, TlsConnection, TlsConte
 use embedded_tls::pki::CertVerifier;
 use embedded_tls::{Certificate, CryptoProvider, SignatureScheme, TlsVerifier};
 use p256::ecdsa::{DerSignature, SigningKey};
+
+use super::embedded_tls_verify::Checked;
 use p256::pkcs8::DecodePrivateKey;
 
 pub use embedded_tls::{CryptoRngCore, NoClock, TlsClock, TlsError};
@@ -158,14 +176,18 @@ impl<S: Write> Write for Framed<S> {
     }
 }
 
-/// embedded-tls's crypto provider: the caller's RNG, the verifier, our key.
-struct Provider<'a, R, C: TlsClock> {
+/// The verifier: embedded-tls's, with our checks around it.
+type Verifier<'a, C> = Checked<CertVerifier<'a, Aes128GcmSha256, C, CERT_SIZE>>;
+
+/// embedded-tls's crypto provider: the caller's RNG, the verifier (ours to ask afterwards
+/// whether the broker proved its key), our key.
+struct Provider<'a, 'v, R, C: TlsClock> {
     rng: R,
-    verifier: CertVerifier<'a, Aes128GcmSha256, C, CERT_SIZE>,
+    verifier: &'v mut Verifier<'a, C>,
     client: Option<(&'a [u8], &'a [u8])>,
 }
 
-impl<R: CryptoRngCore, C: TlsClock> CryptoProvider for Provider<'_, R, C> {
+impl<R: CryptoRngCore, C: TlsClock> CryptoProvider for Provider<'_, '_, R, C> {
     type CipherSuite = Aes128GcmSha256;
     type Signature = DerSignature;
 
@@ -175,7 +197,7 @@ impl<R: CryptoRngCore, C: TlsClock> CryptoProvider for Provider<'_, R, C> {
 
     // Without a verifier embedded-tls skips verification: this provider always has one.
     fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Aes128GcmSha256>, TlsError> {
-        Ok(&mut self.verifier)
+        Ok(&mut *self.verifier)
     }
 
     fn signer(
@@ -222,12 +244,19 @@ impl<'a, S: Read + Write> TlsLink<'a, S> {
         };
         let mut tls = TlsConnection::new(framed, read_record, write_record);
         let config = TlsConfig::new().with_server_name(options.server_name);
-        let provider = Provider::<_, C> {
+        let mut verifier: Verifier<'a, C> =
+            Checked::new(CertVerifier::new(Certificate::X509(options.ca_der)));
+        let provider = Provider {
             rng,
-            verifier: CertVerifier::new(Certificate::X509(options.ca_der)),
+            verifier: &mut verifier,
             client: options.client,
         };
         tls.open(TlsContext::new(&config, provider))?;
+        // embedded-tls completes a handshake on the server's Finished alone: without the
+        // certificate and its signature over the handshake, anyone on the path could end it.
+        if !verifier.authenticated() {
+            return Err(TlsError::InvalidHandshake);
+        }
         Ok(TlsLink { tls })
     }
 

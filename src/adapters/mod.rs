@@ -5,6 +5,8 @@
 
 #[cfg(feature = "embedded-tls")]
 pub mod embedded_tls;
+#[cfg(feature = "embedded-tls")]
+mod embedded_tls_verify;
 #[cfg(feature = "std")]
 pub mod owned;
 #[cfg(feature = "std")]

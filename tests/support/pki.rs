@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 
 use super::broker::Broker;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock};
@@ -80,19 +83,68 @@ pub fn pki() -> Pki {
     }
 }
 
+/// A certificate made from `params` with a fresh key, signed by `issuer`: its certificate
+/// (PEM) and key (PEM), and an issuer of its own — the key signs whatever it is given,
+/// whether or not the certificate says it may (a forger's view).
+pub fn signed(
+    params: CertificateParams,
+    issuer: &Issuer<'_, KeyPair>,
+) -> (String, String, Issuer<'static, KeyPair>) {
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    let key_pem = key.serialize_pem();
+    (cert.pem(), key_pem, Issuer::new(params, key))
+}
+
+/// What a fleet CA issues a device: a client certificate (no CA bit, client auth only).
+pub fn device_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params
+}
+
+/// An intermediate CA's certificate: cA=TRUE, keyCertSign.
+pub fn intermediate_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+}
+
+/// A server certificate: subject alternative names `sans` (none: no extension), common name
+/// `cn`.
+pub fn server_params(sans: &[&str], cn: &str) -> CertificateParams {
+    let sans: Vec<String> = sans.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(sans).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params
+}
+
 /// mosquitto with a TLS listener (our CA, the server's — or the expired — certificate) and
 /// every packet logged, plus `extra` lines; None when it is not installed.
 pub fn tls_broker(dir: &Path, pki: &Pki, expired: bool, extra: &str) -> Option<Broker> {
-    std::fs::create_dir_all(dir).unwrap();
     let (cert, key) = match expired {
         true => (&pki.expired_cert, &pki.expired_key),
         false => (&pki.server_cert, &pki.server_key),
     };
-    for (name, pem) in [
-        ("ca.pem", &pki.ca),
-        ("server.pem", cert),
-        ("server.key", key),
-    ] {
+    tls_broker_serving(dir, &pki.ca, cert, key, extra)
+}
+
+/// mosquitto with a TLS listener serving `chain` (PEM: its certificate, then the
+/// intermediates it sends along) with `key`, trusting `ca` for client certificates, every
+/// packet logged, plus `extra` lines; None when it is not installed.
+pub fn tls_broker_serving(
+    dir: &Path,
+    ca: &str,
+    chain: &str,
+    key: &str,
+    extra: &str,
+) -> Option<Broker> {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, pem) in [("ca.pem", ca), ("server.pem", chain), ("server.key", key)] {
         std::fs::write(dir.join(name), pem).unwrap();
     }
     Broker::mosquitto_conf(&format!(
