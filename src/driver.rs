@@ -209,11 +209,11 @@ macro_rules! operations {
                 };
                 match backoff.next_delay_ms() {
                     Some(ms) => {
-                        info!("reconnect attempt {} failed; next in {} ms", attempt, ms);
+                        info!("reconnect attempt {} failed ({:?}); next in {} ms", attempt, e.kind_only(), ms);
                         delay.delay_ms(ms) $($await)*
                     }
                     None => {
-                        warn!("reconnect attempt {} failed; giving up", attempt);
+                        warn!("reconnect attempt {} failed ({:?}); giving up", attempt, e.kind_only());
                         return Err(e);
                     }
                 }
@@ -303,6 +303,24 @@ macro_rules! operations {
             let payload = payload.as_ref();
             let strict = qos == QoS::AtMostOnce;
             self.with_room(strict, |c| c.publish(topic, payload, qos, retain)) $($await)*
+        }
+
+        /// Queues a PUBLISH now if there is room, with no I/O and no wait: `WouldBlock` when
+        /// there is none (drive the connection and try again). For an event loop that must be
+        /// cancel-safe: it answers its caller in the same step as the message enters the
+        /// session, so a cancelled `poll` can never publish it twice.
+        #[allow(dead_code)] // only the tokio event loop uses it
+        pub(crate) fn queue_publish(
+            &mut self,
+            topic: &str,
+            payload: &[u8],
+            qos: QoS,
+            retain: bool,
+        ) -> nb::Result<Option<PacketId>, Error<T::Error>> {
+            let topic = topic_name(topic)?;
+            self.client
+                .publish(topic, payload, qos, retain)
+                .map_err(|e| e.map(Error::with_io))
         }
 
         /// Publishes a `len`-byte payload read from `source` (a file, flash, a socket) straight

@@ -130,6 +130,19 @@ impl<E> Error<E> {
 #[cfg(feature = "std")]
 pub type StdError = Error<std::io::Error>;
 
+impl<E: embedded_io::Error> Error<E> {
+    /// The same error with the transport's reduced to its kind: for log records, which need
+    /// no more (and `defmt` can format).
+    pub(crate) fn kind_only(&self) -> Error<embedded_io::ErrorKind> {
+        match self {
+            Error::Caller(e) => Error::Caller(*e),
+            Error::Broker(e) => Error::Broker(*e),
+            Error::Link(e) => Error::Link(*e),
+            Error::Io(e) => Error::Io(e.kind()),
+        }
+    }
+}
+
 impl Error {
     /// The core's error as a driver's, whose transport error type is `E`.
     pub fn with_io<E>(self) -> Error<E> {

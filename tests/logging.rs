@@ -169,9 +169,19 @@ fn connect_refusal_protocol_close_and_reconnect_are_logged() {
         has(&r, "WARN connection lost (the session is kept)"),
         "{r:?}"
     );
-    assert!(has(&r, "INFO reconnect attempt 0 failed; next in"), "{r:?}");
+    // Each record says why the attempt failed.
     assert!(
-        has(&r, "WARN reconnect attempt 1 failed; giving up"),
+        has(
+            &r,
+            "INFO reconnect attempt 0 failed (Io(ConnectionRefused)); next in"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        has(
+            &r,
+            "WARN reconnect attempt 1 failed (Io(ConnectionRefused)); giving up"
+        ),
         "{r:?}"
     );
 

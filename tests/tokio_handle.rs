@@ -183,7 +183,7 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
 /// received (PUBREC) included: the event loop reports each as `Lost` with its content (it
 /// keeps a copy of every QoS 2 message until PUBCOMP), so publishing those again delivers all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos2_messages_a_new_session_lost_come_back_with_their_content() {
+async fn qos2_messages_a_new_session_lost_are_published_again_by_the_event_loop() {
     const MESSAGES: u32 = 1_000;
     let broker = tokio::task::spawn_blocking(|| Broker::any(None))
         .await
@@ -214,20 +214,13 @@ async fn qos2_messages_a_new_session_lost_come_back_with_their_content() {
     )
     .unwrap();
     eventloop.set_backoff(Backoff::new(5, 200));
-    let republisher = client.clone();
-    let republished = Arc::new(AtomicUsize::new(0));
-    let r = republished.clone();
+    // The event loop publishes again what a new session lost: nothing is reported lost.
+    let lost = Arc::new(AtomicUsize::new(0));
+    let l = lost.clone();
     let driver = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
-                Ok(OwnedEvent::Lost { pid, message }) => {
-                    let m = message.unwrap_or_else(|| panic!("message {pid} lost without content"));
-                    r.fetch_add(1, Ordering::SeqCst);
-                    let again = republisher.clone();
-                    tokio::spawn(async move {
-                        again.publish(m.topic, m.payload, m.qos, m.retain).await
-                    });
-                }
+                Ok(OwnedEvent::Lost { .. }) => drop(l.fetch_add(1, Ordering::SeqCst)),
                 Ok(OwnedEvent::Disconnected) => return,
                 _ => {}
             }
@@ -251,11 +244,13 @@ async fn qos2_messages_a_new_session_lost_come_back_with_their_content() {
         .await
         .unwrap()
         .unwrap();
-    eprintln!(
-        "tokio handle: {MESSAGES} QoS 2 messages, 10 cuts, {} published again",
-        republished.load(Ordering::SeqCst)
-    );
+    eprintln!("tokio handle: {MESSAGES} QoS 2 messages, 10 cuts, every one delivered");
     assert_eq!(distinct, MESSAGES as usize);
+    assert_eq!(
+        lost.load(Ordering::SeqCst),
+        0,
+        "published again, not reported"
+    );
 }
 
 /// Reads one MQTT packet: its first byte and body.
@@ -437,4 +432,201 @@ async fn a_refusal_ends_the_event_loop_after_one_attempt() {
         connects += 1;
     }
     assert_eq!(connects, 1);
+}
+
+/// Issue 21, defect 6: with the default backoff, a first connection that fails hung `poll`
+/// without a word (only `max_attempts` brought the error out). Every failed attempt reaches
+/// `poll`; polling again tries again after the backoff.
+#[tokio::test]
+async fn every_failed_connection_attempt_reaches_poll() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (_client, mut eventloop) = AsyncClient::new(
+        ConnectOptions::new("nobody").unwrap(),
+        format!("127.0.0.1:{port}"),
+        8,
+    )
+    .unwrap();
+    for attempt in 0..3 {
+        let e = tokio::time::timeout(Duration::from_secs(5), eventloop.poll())
+            .await
+            .unwrap_or_else(|_| panic!("attempt {attempt}: poll said nothing for 5 s"))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused),
+            "attempt {attempt}: {e}"
+        );
+        assert!(!eventloop.is_done(), "the loop goes on when polled again");
+    }
+}
+
+/// Issue 21, defect 7: `publish` returned the id, then a broker restart with
+/// session_present = 0 reported the message `Lost` and it was never sent again. The event
+/// loop publishes it again, as `StdClient` does.
+#[tokio::test]
+async fn a_message_a_new_session_lost_is_published_again() {
+    let (log, mut packets) = mpsc::unbounded_channel();
+    let script: Arc<Script> = Arc::new(|conn, first, body| match (conn, first >> 4) {
+        (_, 1) => (CONNACK.to_vec(), false), // never a session: a restarted broker
+        (0, 3) => (vec![], true),            // the first PUBLISH: cut before its PUBACK
+        (_, 3) => {
+            let at = 2 + usize::from(body[1]);
+            (vec![0x40, 2, body[at], body[at + 1]], false)
+        }
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let options = ConnectOptions::new("again").unwrap().clean_session(false);
+    let (client, mut eventloop) = AsyncClient::new(options, addr, 8).unwrap();
+    eventloop.set_backoff(Backoff::new(10, 10));
+    let publisher = tokio::spawn(async move {
+        let pid = client.publish("t", "m", QoS::AtLeastOnce, false).await;
+        (client, pid)
+    });
+    let mut events = vec![];
+    while !events
+        .iter()
+        .any(|e| matches!(e, OwnedEvent::Published { .. }))
+    {
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(e)) => events.push(e),
+            Ok(Err(e)) => assert!(e.closes_connection(), "{e}"),
+            Err(_) => panic!("never acknowledged; events {events:?}"),
+        }
+    }
+    let (_client, pid) = publisher.await.unwrap();
+    assert!(pid.unwrap().is_some());
+    assert!(
+        !events.iter().any(|e| matches!(e, OwnedEvent::Lost { .. })),
+        "published again, not reported lost: {events:?}"
+    );
+    let mut sent = vec![];
+    while let Ok(p) = packets.try_recv() {
+        sent.push(p);
+    }
+    assert!(
+        sent.contains(&(1, 0x30 | 2)),
+        "PUBLISH sent again: {sent:x?}"
+    );
+}
+
+/// A CONNACK with session_present = 1 on a clean session (a broker breaking MQTT-3.2.2-1)
+/// made the event loop skip restoring the subscriptions.
+#[tokio::test]
+async fn session_present_on_a_clean_session_still_restores_subscriptions() {
+    let (log, mut packets) = mpsc::unbounded_channel();
+    let script: Arc<Script> = Arc::new(|conn, first, body| match (conn, first >> 4) {
+        (0, 1) => (CONNACK.to_vec(), false),
+        (_, 1) => (vec![0x20, 2, 1, 0], false), // "session present", on a clean session
+        (0, 8) => (vec![0x90, 3, body[0], body[1], 1], true), // SUBACK, then cut
+        (_, 8) => (vec![0x90, 3, body[0], body[1], 1], false),
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let (client, mut eventloop) =
+        AsyncClient::new(ConnectOptions::new("clean").unwrap(), addr, 8).unwrap();
+    eventloop.set_backoff(Backoff::new(10, 10));
+    client.subscribe("a/#", QoS::AtLeastOnce).await.unwrap();
+    let mut subacks = 0;
+    while subacks < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await {
+            Ok(Ok(OwnedEvent::Subscribed { .. })) => subacks += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => assert!(e.closes_connection(), "{e}"),
+            Err(_) => {
+                let sent: Vec<_> = std::iter::from_fn(|| packets.try_recv().ok()).collect();
+                panic!("subscription not restored; sent {sent:x?}")
+            }
+        }
+    }
+}
+
+/// Issue 21: a poll cancelled (a `timeout` around it) while a publish waited on a stalled
+/// write carried the publish out again at the next poll: one QoS 2 `publish` became 14
+/// distinct QoS 2 messages. The broker here reads nothing for 1.5 s while 100 QoS 0 messages
+/// of 60 KB and then a QoS 2 one are published, and every poll is cut short after 20 ms:
+/// each message must arrive once (QoS 0: at most once), the QoS 2 one exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_polls_during_a_stalled_write_publish_nothing_twice() {
+    const BIG: u32 = 100;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let broker = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        read_packet(&mut s).await.unwrap(); // CONNECT
+        s.write_all(&CONNACK).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await; // the client's writes stall
+        let mut seen = std::collections::HashMap::<u32, u32>::new();
+        let mut qos2 = HashSet::new();
+        while let Some((first, body)) = read_packet(&mut s).await {
+            match first >> 4 {
+                3 => {
+                    let qos = (first >> 1) & 3;
+                    let at = 2 + usize::from(body[1]);
+                    let payload = if qos > 0 { at + 2 } else { at };
+                    let index = u32::from_be_bytes(body[payload..payload + 4].try_into().unwrap());
+                    *seen.entry(index).or_default() += 1;
+                    if qos == 2 {
+                        let pid = [body[at], body[at + 1]];
+                        qos2.insert(pid);
+                        s.write_all(&[0x50, 2, pid[0], pid[1]]).await.unwrap(); // PUBREC
+                    }
+                }
+                6 => s.write_all(&[0x70, 2, body[0], body[1]]).await.unwrap(), // PUBCOMP
+                14 => break,
+                _ => {}
+            }
+        }
+        (seen, qos2)
+    });
+    let (client, mut eventloop) =
+        AsyncClient::new(ConnectOptions::new("stall").unwrap(), addr, 8).unwrap();
+    let message = |i: u32| {
+        let mut m = i.to_be_bytes().to_vec();
+        m.resize(60_000, 0);
+        m
+    };
+    let publisher = tokio::spawn(async move {
+        for i in 0..BIG {
+            client
+                .publish("q0", message(i), QoS::AtMostOnce, false)
+                .await
+                .unwrap();
+        }
+        let pid = client
+            .publish("q2", message(BIG), QoS::ExactlyOnce, false)
+            .await;
+        (client, pid.unwrap())
+    });
+    let mut completed = false;
+    for _ in 0..3_000 {
+        match tokio::time::timeout(Duration::from_millis(20), eventloop.poll()).await {
+            Ok(Ok(OwnedEvent::Published {
+                qos: QoS::ExactlyOnce,
+                ..
+            })) => completed = true,
+            Ok(Err(e)) => panic!("{e}"),
+            _ => {}
+        }
+        if completed && publisher.is_finished() {
+            break;
+        }
+    }
+    assert!(completed, "the QoS 2 message was never completed");
+    let (client, pid) = publisher.await.unwrap();
+    assert!(pid.is_some());
+    let bye = tokio::spawn(async move { client.disconnect().await });
+    while !matches!(eventloop.poll().await, Ok(OwnedEvent::Disconnected)) {}
+    bye.await.unwrap().unwrap();
+    let (seen, qos2) = broker.await.unwrap();
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "published more than once: {twice:?}");
+    assert_eq!(seen.get(&BIG), Some(&1), "the QoS 2 message");
+    assert_eq!(
+        qos2.len(),
+        1,
+        "distinct QoS 2 messages at the broker: {qos2:?}"
+    );
 }

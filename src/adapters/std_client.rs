@@ -304,7 +304,8 @@ impl StdClient {
             let resend = {
                 let mut shared = self.shared();
                 shared.other(Event::Connected { session_present });
-                shared.subscriptions.after_reconnect(session_present)
+                let resumed = self.driver.client().session_resumed();
+                shared.subscriptions.after_reconnect(resumed)
             };
             match self.resend(resend) {
                 Err(Error::Link(_) | Error::Io(_)) => {}

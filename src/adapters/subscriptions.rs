@@ -118,13 +118,13 @@ impl Subscriptions {
     /// After a reconnect: the requests to send again, in order (report each one sent with
     /// [`Self::subscribing`] / [`Self::unsubscribing`]). A request the link fails before is
     /// returned again after the next reconnect, whatever that session holds.
-    pub(crate) fn after_reconnect(&mut self, session_present: bool) -> Vec<Resend> {
+    pub(crate) fn after_reconnect(&mut self, resumed: bool) -> Vec<Resend> {
         let mut resend = Vec::new();
         for (filter, qos, sent) in &mut self.active {
             if let Sent::Awaiting(pid) = *sent {
                 self.resent.push(pid);
             }
-            if !session_present || *sent != Sent::Answered {
+            if !resumed || *sent != Sent::Answered {
                 *sent = Sent::No;
                 resend.push(Resend::Subscribe(filter.clone(), *qos));
             }
@@ -134,7 +134,7 @@ impl Subscriptions {
                 self.resent.push(pid);
             }
         }
-        if session_present {
+        if resumed {
             for (filter, sent) in &mut self.unsubscribing {
                 *sent = Sent::No;
                 resend.push(Resend::Unsubscribe(filter.clone()));

@@ -41,7 +41,7 @@ use crate::client::ConfigError;
 use crate::driver::{topic_filter, topic_name};
 use crate::error::LinkError;
 use crate::reconnect::worth_retrying;
-use crate::{Async, Backoff, Client, ConnectOptions, Event, PacketId, QoS, StdError};
+use crate::{Async, Backoff, Client, ConnectOptions, Error, Event, PacketId, QoS, StdError};
 
 /// The async transport: tokio's TCP stream seen through `embedded_io_async`.
 pub type TokioTcp = FromTokio<tokio::net::TcpStream>;
@@ -99,6 +99,9 @@ enum Command {
         qos: QoS,
         retain: bool,
         reply: oneshot::Sender<Result<Option<PacketId>, StdError>>,
+        /// A QoS 0 message already queued, answered once written (a QoS 1/2 message is
+        /// answered as it enters the session).
+        queued: bool,
     },
     Subscribe {
         filter: String,
@@ -170,6 +173,8 @@ impl AsyncClient {
             current: None,
             subscriptions: Subscriptions::default(),
             exactly_once: ExactlyOnce::default(),
+            lost: VecDeque::new(),
+            retry_at: None,
         };
         (AsyncClient { commands }, eventloop)
     }
@@ -186,7 +191,8 @@ impl AsyncClient {
     }
 
     /// Publishes; resolves once the message is in the session (QoS 1/2: with the id the
-    /// [`OwnedEvent::Published`] will carry; it is delivered even across reconnects) or
+    /// [`OwnedEvent::Published`] will carry; it is delivered even across reconnects: a
+    /// message a new session lost is published again by the event loop, under a new id) or
     /// written (QoS 0).
     pub async fn publish(
         &self,
@@ -204,6 +210,7 @@ impl AsyncClient {
             qos,
             retain,
             reply,
+            queued: false,
         })
         .await
     }
@@ -299,13 +306,16 @@ enum LoopState {
     Done,
 }
 
-/// Owns the connection: [`EventLoop::poll`] it in a loop of its own (a task), not inside
-/// `select!` or `timeout`: a poll cancelled while it carries out a publish may publish that
-/// message again. It connects at the first poll, reconnects with backoff after the link
-/// fails (returning the failure once, like `rumqttc`), restores subscriptions, and carries out
-/// the [`AsyncClient`]s' commands. After [`OwnedEvent::Disconnected`] (or a refusal that
-/// retrying cannot change, returned once) every poll returns [`LinkError::NotConnected`]:
-/// stop polling then.
+/// Owns the connection: [`EventLoop::poll`] it in a loop (a task of its own, or inside
+/// `select!` / `timeout`: a cancelled poll loses nothing and publishes nothing twice). It
+/// connects at the first poll and reconnects after the link fails, one attempt per poll:
+/// every failed attempt is returned (like `rumqttc`), and the next poll waits the backoff
+/// and tries again. It restores subscriptions, publishes again what a new session lost (as
+/// [`crate::StdClient`] does; a QoS 2 message the broker had received may then arrive
+/// twice), and carries out the [`AsyncClient`]s' commands. After
+/// [`OwnedEvent::Disconnected`] (or a refusal that retrying cannot change, or the backoff's
+/// last attempt, returned once) every poll returns [`LinkError::NotConnected`]: stop polling
+/// then.
 pub struct EventLoop {
     driver: Async<Vec<u8>, Link, StdClock, TokioDelay, Handler>,
     inbox: mpsc::Receiver<Command>,
@@ -321,13 +331,16 @@ pub struct EventLoop {
     current: Option<Command>,
     /// Subscriptions made through the handles, restored after reconnects.
     subscriptions: Subscriptions,
-    /// A copy of each QoS 2 message until PUBCOMP, for [`OwnedEvent::Lost`].
+    /// A copy of each QoS 2 message until PUBCOMP: a new session may drop it after PUBREC.
     exactly_once: ExactlyOnce,
+    /// Messages a new session lost, to publish again.
+    lost: VecDeque<Message>,
+    /// When the next connection attempt may start (the backoff after a failed one).
+    retry_at: Option<tokio::time::Instant>,
 }
 
 /// What carrying out a command gave.
 enum Outcome {
-    Publish(Result<Option<PacketId>, StdError>),
     Subscribe(Result<PacketId, StdError>),
     Unsubscribe(Result<PacketId, StdError>),
     Disconnect(Result<(), StdError>),
@@ -359,7 +372,8 @@ impl EventLoop {
     }
 
     /// The next event. Connects (or reconnects) first when the link is down; carries out
-    /// commands meanwhile. A link failure is returned once; the next call reconnects.
+    /// commands meanwhile. A link failure, and each failed connection attempt, is returned;
+    /// the next call tries again (after the backoff's delay).
     pub async fn poll(&mut self) -> Result<OwnedEvent, StdError> {
         loop {
             if let Some(e) = self.queued.lock().ok().and_then(|mut q| q.pop_front()) {
@@ -380,6 +394,19 @@ impl EventLoop {
                     continue;
                 }
                 LoopState::Up => {}
+            }
+            if self.current.is_none() {
+                if let Some(m) = self.lost.pop_front() {
+                    let (reply, _) = oneshot::channel(); // nobody waits: its caller had Ok
+                    self.current = Some(Command::Publish {
+                        topic: m.topic,
+                        payload: m.payload,
+                        qos: m.qos,
+                        retain: m.retain,
+                        reply,
+                        queued: false,
+                    });
+                }
             }
             if self.current.is_some() {
                 self.run().await?;
@@ -410,15 +437,18 @@ impl EventLoop {
             OwnedEvent::Published {
                 pid,
                 qos: QoS::ExactlyOnce,
-            }
-            | OwnedEvent::Lost {
-                pid,
-                message: Some(_),
             } => {
                 self.exactly_once.take(*pid);
             }
-            // A QoS 2 message the broker had (PUBREC) but a new session dropped: here it is.
-            OwnedEvent::Lost { pid, message } => *message = self.exactly_once.take(*pid),
+            // A message a new session lost (a QoS 2 one the broker had received, PUBREC, from
+            // our copy): published again, not reported.
+            OwnedEvent::Lost { pid, message } => {
+                let kept = self.exactly_once.take(*pid);
+                if let Some(m) = message.take().or(kept) {
+                    self.lost.push_back(m);
+                    return None;
+                }
+            }
             _ => {}
         }
         if e == OwnedEvent::Disconnected {
@@ -452,35 +482,61 @@ impl EventLoop {
         }
     }
 
-    /// Connects with backoff (forever by default); sends again the (un)subscribes the broker
+    /// One connection attempt, after the backoff's delay if the last one failed: a failure
+    /// is returned (and logged with its reason), the next call tries again; the backoff's
+    /// last attempt ends the loop. Once connected, sends again the (un)subscribes the broker
     /// did not answer, and restores every subscription when the session was not kept.
     async fn reconnect(&mut self) -> Result<(), StdError> {
-        let addr = self.addr.clone();
-        #[cfg(feature = "tokio-tls")]
-        let tls = self.tls.clone();
-        let open = move |_attempt: u32| {
-            let addr = addr.clone();
-            #[cfg(feature = "tokio-tls")]
-            let tls = tls.clone();
-            async move {
-                #[cfg(feature = "tokio-tls")]
-                if let Some((name, options)) = tls {
-                    let io = connect_tls(addr, &name, &options).await?;
-                    return Ok(Link::Tls(Box::new(io)));
+        if let Some(at) = self.retry_at {
+            tokio::time::sleep_until(at).await; // cancelled: the next poll waits the rest
+        }
+        self.retry_at = None;
+        let attempt = self.backoff.attempt();
+        let session_present = match self.attempt().await {
+            Ok(session_present) => session_present,
+            Err(e) => {
+                let why = std::format!("{e}");
+                match self.backoff.next_delay_ms() {
+                    Some(ms) if worth_retrying(&e) => {
+                        info!(
+                            "connection attempt {} failed ({}); next in {} ms",
+                            attempt,
+                            why.as_str(),
+                            ms
+                        );
+                        let wait = std::time::Duration::from_millis(u64::from(ms));
+                        self.retry_at = Some(tokio::time::Instant::now() + wait);
+                    }
+                    _ => {
+                        warn!(
+                            "connection attempt {} failed ({}); giving up",
+                            attempt,
+                            why.as_str()
+                        );
+                        self.finish();
+                    }
                 }
-                connect(addr).await.map(Link::Tcp)
+                return Err(e);
             }
         };
-        let mut delay = TokioDelay;
-        let session_present = self
-            .driver
-            .reconnect(open, &mut self.backoff, &mut delay)
-            .await?;
+        self.backoff.reset();
         self.state = LoopState::Up;
+        // A QoS 0 message queued on the lost link may or may not have gone out: at most once.
+        if let Some(Command::Publish {
+            qos: QoS::AtMostOnce,
+            queued: true,
+            ..
+        }) = &self.current
+        {
+            if let Some(Command::Publish { reply, .. }) = self.current.take() {
+                let _ = reply.send(Err(LinkError::Closed.into()));
+            }
+        }
         if let Ok(mut q) = self.queued.lock() {
             q.push_back(OwnedEvent::Connected { session_present });
         }
-        for resend in self.subscriptions.after_reconnect(session_present) {
+        let resumed = self.driver.client().session_resumed();
+        for resend in self.subscriptions.after_reconnect(resumed) {
             match resend {
                 Resend::Subscribe(filter, qos) => match self.driver.subscribe(&filter, qos).await {
                     Ok(pid) => self.subscriptions.subscribing(filter, qos, pid),
@@ -495,20 +551,101 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Opens a transport (TCP or TLS) and connects on it: session_present.
+    async fn attempt(&mut self) -> Result<bool, StdError> {
+        let addr = self.addr.clone();
+        #[cfg(feature = "tokio-tls")]
+        if let Some((name, options)) = &self.tls {
+            let io = connect_tls(addr, name, options).await.map_err(Error::Io)?;
+            self.driver.replace_transport(Link::Tls(Box::new(io)));
+            return self.driver.connect().await;
+        }
+        let io = connect(addr).await.map_err(Error::Io)?;
+        self.driver.replace_transport(Link::Tcp(io));
+        self.driver.connect().await
+    }
+
+    /// Carries out a publish: queued and answered in one step with no await between (a
+    /// cancelled poll cannot publish it twice), waiting for room meanwhile; a QoS 0 message
+    /// is answered once written (or not).
+    async fn run_publish(&mut self) -> Result<(), StdError> {
+        let Some(Command::Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            queued,
+            ..
+        }) = &mut self.current
+        else {
+            return Ok(());
+        };
+        let qos = *qos;
+        while !*queued {
+            match self.driver.queue_publish(topic, payload, qos, *retain) {
+                Ok(pid) if qos != QoS::AtMostOnce => {
+                    if let Some(Command::Publish {
+                        topic,
+                        payload,
+                        retain,
+                        reply,
+                        ..
+                    }) = self.current.take()
+                    {
+                        if let (Some(pid), QoS::ExactlyOnce) = (pid, qos) {
+                            let message = Message {
+                                topic,
+                                payload,
+                                qos,
+                                retain,
+                            };
+                            self.exactly_once.keep(pid, message);
+                        }
+                        let _ = reply.send(Ok(pid));
+                    }
+                    // In the session: written now, or resent after a reconnect.
+                    return match self.driver.flush().await {
+                        Ok(()) => Ok(()),
+                        Err(e) => self.failed(e),
+                    };
+                }
+                Ok(_) => *queued = true,
+                Err(nb::Error::WouldBlock) => {
+                    if let Err(e) = self.driver.step().await {
+                        return self.failed(e); // still current: carried out after reconnecting
+                    }
+                    return Ok(()); // an event may wait in the queue: the loop delivers it
+                }
+                Err(nb::Error::Other(e)) => {
+                    if let Some(Command::Publish { reply, .. }) = self.current.take() {
+                        let _ = reply.send(Err(e)); // the caller's: the topic or size
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let written = self.driver.flush().await;
+        let down = written.as_ref().is_err_and(Error::closes_connection);
+        if let Some(Command::Publish { reply, .. }) = self.current.take() {
+            let _ = reply.send(written.map(|()| None));
+        }
+        if down {
+            return self.failed(LinkError::Closed.into());
+        }
+        Ok(())
+    }
+
     /// Carries out the current command and answers it. When the connection fails first, the
     /// command stays current, for after the reconnect.
     async fn run(&mut self) -> Result<(), StdError> {
+        if let Some(Command::Publish { .. }) = &self.current {
+            return self.run_publish().await;
+        }
         let Some(command) = &self.current else {
             return Ok(());
         };
         let outcome = match command {
-            Command::Publish {
-                topic,
-                payload,
-                qos,
-                retain,
-                ..
-            } => Outcome::Publish(self.driver.publish(topic, payload, *qos, *retain).await),
+            Command::Publish { .. } => return Ok(()), // see run_publish
             Command::Subscribe { filter, qos } => {
                 Outcome::Subscribe(self.driver.subscribe(filter, *qos).await)
             }
@@ -521,51 +658,11 @@ impl EventLoop {
             return Ok(());
         };
         match (command, outcome) {
-            // A QoS 0 message whose write failed is not sent again: its caller gets the error.
-            (
-                Command::Publish {
-                    qos: QoS::AtMostOnce,
-                    reply,
-                    ..
-                },
-                Outcome::Publish(Err(e)),
-            ) => {
-                let down = e.closes_connection();
-                let _ = reply.send(Err(e));
-                if down {
-                    return self.failed(LinkError::Closed.into());
-                }
-                Ok(())
-            }
-            (command, Outcome::Publish(Err(e)))
-            | (command, Outcome::Subscribe(Err(e)))
-            | (command, Outcome::Unsubscribe(Err(e)))
+            (command, Outcome::Subscribe(Err(e))) | (command, Outcome::Unsubscribe(Err(e)))
                 if e.closes_connection() =>
             {
                 self.current = Some(command);
                 self.failed(e)
-            }
-            (
-                Command::Publish {
-                    topic,
-                    payload,
-                    qos,
-                    retain,
-                    reply,
-                },
-                Outcome::Publish(r),
-            ) => {
-                if let (Ok(Some(pid)), QoS::ExactlyOnce) = (&r, qos) {
-                    let message = Message {
-                        topic,
-                        payload,
-                        qos,
-                        retain,
-                    };
-                    self.exactly_once.keep(*pid, message);
-                }
-                let _ = reply.send(r);
-                Ok(())
             }
             (Command::Subscribe { filter, qos }, Outcome::Subscribe(r)) => {
                 let pid = r?; // a caller's error (a SUBSCRIBE larger than tx): returned here

@@ -409,10 +409,18 @@ impl<B: Buffer> Client<B> {
         self.core.state
     }
 
-    /// The session_present flag of the last accepted CONNACK: the broker resumed the session.
+    /// The session_present flag of the last accepted CONNACK, as the broker sent it.
     #[must_use]
     pub fn session_present(&self) -> bool {
         self.core.session_present
+    }
+
+    /// True when the last CONNACK resumed the session: session_present on a connection with
+    /// clean_session = 0. A clean session is never resumed, whatever the flag says (a broker
+    /// that sets it then breaks MQTT-3.2.2-1): subscriptions must be made again.
+    #[must_use]
+    pub fn session_resumed(&self) -> bool {
+        self.core.session_resumed()
     }
 
     /// Starts a new connection on a fresh transport: queues CONNECT (MQTT-3.1.0-1). The
@@ -1351,10 +1359,16 @@ impl<B: Buffer> Core<B> {
         }
     }
 
+    /// See [`Client::session_resumed`]: the one place of the rule.
+    fn session_resumed(&self) -> bool {
+        self.session_present && !self.settings.clean_session
+    }
+
     /// CONNACK accepted: resume the session (resend in the original order with DUP = 1,
     /// MQTT-4.4.0-1, MQTT-4.6.0-1) or mark everything outstanding as lost.
     fn on_connack(&mut self, session_present: bool) {
-        let resume = session_present && !self.settings.clean_session;
+        self.session_present = session_present;
+        let resume = self.session_resumed();
         if !resume {
             self.store.retain(|e| e.kind != Kind::Inbound);
         }
@@ -1396,7 +1410,6 @@ impl<B: Buffer> Core<B> {
             warn!("the broker kept no session: {} operations lost", lost);
         }
         self.state = State::Connected;
-        self.session_present = session_present;
         self.resubscribe_pending = !resume && self.settings.resubscribe_len > 0;
     }
 
