@@ -13,6 +13,10 @@
 //!   they wait for room, nothing was queued; cancelled after, the packet is still sent by the
 //!   next call (its packet identifier is then lost to the caller, but the acknowledgement
 //!   still arrives as an event).
+//! - [`Async::publish_from`] (feature `streaming`): cancelled before its head is queued,
+//!   nothing was; cancelled mid-payload, half a PUBLISH is on the wire and nothing may follow
+//!   it: the next call closes the connection and returns
+//!   [`crate::CallerError::PayloadCancelled`] (reconnect).
 //! - [`Async::connect`] and [`Async::reconnect`] are not cancel-safe: cancelled, the
 //!   connection is in an unknown state; start over with a new transport.
 

@@ -76,8 +76,26 @@ macro_rules! operations {
             core::mem::replace(&mut self.io, io)
         }
 
+        /// A `publish_from` cancelled mid-payload (the async driver) left half a PUBLISH on
+        /// the wire: nothing can follow it, so the connection is closed and the next call
+        /// says why ([`crate::CallerError::PayloadCancelled`]); reconnect.
+        fn abandoned(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            #[cfg(feature = "streaming")]
+            if self.client.payload_due() > 0 {
+                self.client.connection_lost();
+                return Err(crate::CallerError::PayloadCancelled.into());
+            }
+            Ok(())
+        }
+
         /// Writes everything queued (acknowledgements of the last event included).
         pub $($async)* fn flush(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            self.abandoned()?;
+            self.flush_queued() $($await)*
+        }
+
+        /// [`Self::flush`] within an operation (a streamed head may be due).
+        $($async)* fn flush_queued(&mut self) -> core::result::Result<(), Error<T::Error>> {
             if !self.write_queued() $($await)*? {
                 let flushed = self.io.flush() $($await)*;
                 flushed.map_err(|e| lost(&mut self.client, Error::Io(e)))?;
@@ -223,6 +241,7 @@ macro_rules! operations {
         /// Waits for the next event and returns it (the handler does not see it). Keeps the
         /// connection alive meanwhile.
         pub $($async)* fn next_event(&mut self) -> core::result::Result<Event<'_>, Error<T::Error>> {
+            self.abandoned()?;
             self.until_event() $($await)*?;
             self.client
                 .event()
@@ -235,6 +254,7 @@ macro_rules! operations {
         /// read timeout later. Unlike cutting `wait_msg` short from outside (a `select` with a
         /// timer), it never interrupts a write.
         pub $($async)* fn run_for(&mut self, ms: u64) -> core::result::Result<(), Error<T::Error>> {
+            self.abandoned()?;
             let deadline_ms = self.clock.now_ms().saturating_add(ms);
             while self.clock.now_ms() < deadline_ms {
                 if self.advance_until(Some(deadline_ms)) $($await)*? {
@@ -249,6 +269,7 @@ macro_rules! operations {
         /// Waits until the next event and hands it to the handler (`umqtt.simple`'s
         /// `wait_msg`).
         pub $($async)* fn wait_msg(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            self.abandoned()?;
             while !self.step() $($await)*? {}
             Ok(())
         }
@@ -263,6 +284,7 @@ macro_rules! operations {
             strict: bool,
             mut op: impl FnMut(&mut Client<B>) -> nb::Result<R, Error>,
         ) -> core::result::Result<R, Error<T::Error>> {
+            self.abandoned()?;
             loop {
                 match op(&mut self.client) {
                     Ok(r) => {
@@ -271,7 +293,7 @@ macro_rules! operations {
                         while self.client.save_due() {
                             self.step() $($await)*?;
                         }
-                        let flushed = self.flush() $($await)*;
+                        let flushed = self.flush_queued() $($await)*;
                         if strict {
                             flushed?;
                         }
@@ -367,7 +389,7 @@ macro_rules! operations {
             if self.client.state() != State::Connected {
                 return Err(LinkError::NotConnected.into()); // closed before the payload went out
             }
-            self.flush() $($await)*?;
+            self.flush_queued() $($await)*?;
             Ok(pid)
         }
 
@@ -395,6 +417,7 @@ macro_rules! operations {
         /// Waits until every QoS 1/2 message published so far is acknowledged (PUBACK /
         /// PUBCOMP) and everything queued is written; events go to the handler meanwhile.
         pub $($async)* fn wait_published(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            self.abandoned()?;
             while !self.client.all_published() {
                 self.step() $($await)*?;
             }
@@ -406,6 +429,7 @@ macro_rules! operations {
         /// [`Event::Disconnected`]), then sends DISCONNECT. Close or drop the transport
         /// afterwards.
         pub $($async)* fn disconnect(&mut self) -> core::result::Result<(), Error<T::Error>> {
+            self.abandoned()?;
             let now = self.clock.now_ms();
             self.client.disconnect(now).map_err(Error::with_io)?;
             while self.client.state() != State::Closed {

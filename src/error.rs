@@ -30,9 +30,10 @@ pub enum Error<E = Infallible> {
     Io(E),
 }
 
-/// A mistake of the caller: the operation did nothing — but for the two failures of the
-/// application's own sources mid-way ([`CallerError::PayloadSource`],
-/// [`CallerError::SessionNotSaved`]), which close the connection.
+/// A mistake of the caller: the operation did nothing — but for the failures of the
+/// application's own side mid-way ([`CallerError::PayloadSource`],
+/// [`CallerError::PayloadCancelled`], [`CallerError::SessionNotSaved`]), which close the
+/// connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -62,6 +63,10 @@ pub enum CallerError {
     /// A streamed payload's source failed or ended before the length announced: half a
     /// PUBLISH was sent, so the connection is closed.
     PayloadSource,
+    /// An async `publish_from` was cancelled mid-payload: half a PUBLISH went out, so the
+    /// connection was closed (reconnect; a QoS 1/2 message is reported
+    /// [`crate::Lost::Streamed`] or dropped as for a failed source).
+    PayloadCancelled,
     /// The application could not save the session ([`crate::client::Session::failed`]): the
     /// connection is closed, nothing that depended on the save was sent, and what was
     /// published, subscribed or unsubscribed since the last good save was dropped from the
@@ -116,11 +121,15 @@ pub enum LinkError {
 
 impl<E> Error<E> {
     /// True when this error ended the connection: everything but a caller's mistake, and of
-    /// those a streamed payload's source failing mid-packet and a session save failing.
+    /// those a streamed payload's source failing or cancelled mid-packet and a session save
+    /// failing.
     pub fn closes_connection(&self) -> bool {
         !matches!(
             self,
-            Error::Caller(e) if !matches!(e, CallerError::PayloadSource | CallerError::SessionNotSaved)
+            Error::Caller(e) if !matches!(
+                e,
+                CallerError::PayloadSource | CallerError::PayloadCancelled | CallerError::SessionNotSaved
+            )
         )
     }
 }
@@ -215,6 +224,9 @@ impl fmt::Display for CallerError {
             CallerError::FieldTooLong => f.write_str("a field is longer than 65,535 bytes"),
             CallerError::PayloadSource => f.write_str(
                 "the payload's source failed or ended early: the connection was closed mid-message",
+            ),
+            CallerError::PayloadCancelled => f.write_str(
+                "a streamed publish was cancelled mid-payload: the connection was closed",
             ),
             CallerError::SessionNotSaved => f.write_str(
                 "the session could not be saved: the connection was closed and the operations since the last save were not sent",

@@ -236,3 +236,101 @@ fn a_link_that_takes_no_bytes_is_declared_dead_even_with_tx_full() {
     // Keep-alive (5 s, less the margin) plus the response timeout (10 s).
     assert!(now <= 4_000 + 10_000 + 100, "declared dead at {now} ms");
 }
+
+/// A transport that takes at most 7 bytes a write and answers every other write `Pending`
+/// (so an async call can be cut at each await), acknowledging CONNECT with CONNACK.
+#[derive(Default)]
+struct Stutter {
+    inbox: std::collections::VecDeque<u8>,
+    sent: Vec<u8>,
+    writes: u32,
+}
+
+impl embedded_io_async::ErrorType for Stutter {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io_async::Read for Stutter {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> {
+        std::future::poll_fn(|_| match self.inbox.pop_front() {
+            Some(b) => {
+                buf[0] = b;
+                std::task::Poll::Ready(Ok(1))
+            }
+            None => std::task::Poll::Pending,
+        })
+        .await
+    }
+}
+
+impl embedded_io_async::Write for Stutter {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, embedded_io::ErrorKind> {
+        let mut pending = self.writes % 2 == 0;
+        self.writes += 1;
+        std::future::poll_fn(|cx| {
+            if std::mem::take(&mut pending) {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
+        if self.sent.is_empty() && buf.first() == Some(&0x10) {
+            self.inbox
+                .extend(connack(false, ConnectReturnCode::Accepted));
+        }
+        let n = buf.len().min(7);
+        self.sent.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    async fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> {
+        Ok(())
+    }
+}
+
+struct NoDelay;
+
+impl embedded_hal_async::delay::DelayNs for NoDelay {
+    async fn delay_ns(&mut self, _: u32) {}
+}
+
+/// An async `publish_from` cancelled mid-payload left the connection stuck (every later call
+/// waited for a payload nobody would write). Cut at every await point in turn: the next call
+/// closes the connection with a typed error, or, cut before the head was queued, works.
+#[test]
+fn an_async_publish_from_cancelled_mid_payload_closes_cleanly() {
+    use std::future::Future;
+    let payload = vec![5u8; 300];
+    let mut cut_mid_payload = 0;
+    for polls in 1.. {
+        let opts = ConnectOptions::new("c1").unwrap().keep_alive_secs(0);
+        let client = Client::new(opts, vec![0; 256], vec![0; 64], vec![0; 1024]).unwrap();
+        let clock = || 0u64;
+        let mut d = umqtt::Async::new(client, Stutter::default(), clock, NoDelay, |_| {});
+        embassy_futures::block_on(d.connect()).unwrap();
+        let mut src = Source::new(payload.clone(), 40);
+        let done = {
+            let fut = d.publish_from("big", payload.len(), QoS::AtLeastOnce, false, &mut src);
+            let mut fut = std::pin::pin!(fut);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            (0..polls).any(|_| fut.as_mut().poll(&mut cx).is_ready())
+        };
+        if done {
+            assert!(cut_mid_payload > 0, "never cut mid-payload");
+            break;
+        }
+        let mid = d.client().payload_due() > 0;
+        let next = embassy_futures::block_on(d.publish("t", "x", QoS::AtMostOnce, false));
+        if mid {
+            cut_mid_payload += 1;
+            assert_eq!(
+                next.unwrap_err(),
+                Error::Caller(CallerError::PayloadCancelled),
+                "cut after {polls} polls"
+            );
+            assert_eq!(d.client().state(), umqtt::client::State::Closed);
+        } else {
+            assert!(next.is_ok(), "cut after {polls} polls: {next:?}");
+        }
+    }
+}

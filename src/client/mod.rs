@@ -477,8 +477,8 @@ impl<B: Buffer> Client<B> {
     /// source (at QoS 2 the broker may have it already: it may then arrive twice). Keep the
     /// source until [`Event::Published`] (or that `Lost`). A connection lost while the payload
     /// is still due drops the message from the session: the broker never got it whole, and
-    /// the caller has the error. In the async driver, do not cancel `publish_from` mid-payload:
-    /// the connection then has to be closed.
+    /// the caller has the error. In the async driver, `publish_from` cancelled mid-payload
+    /// closes the connection at the next call ([`CallerError::PayloadCancelled`]).
     #[cfg(feature = "streaming")]
     pub fn publish_head(
         &mut self,
