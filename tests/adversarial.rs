@@ -265,7 +265,7 @@ impl embedded_io_async::Read for Stutter {
 
 impl embedded_io_async::Write for Stutter {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, embedded_io::ErrorKind> {
-        let mut pending = self.writes % 2 == 0;
+        let mut pending = self.writes.is_multiple_of(2);
         self.writes += 1;
         std::future::poll_fn(|cx| {
             if std::mem::take(&mut pending) {
