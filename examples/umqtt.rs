@@ -11,9 +11,20 @@
 //! Exits non-zero with a message on bad arguments, an unreachable broker or a refusal.
 //! `pub -f` streams the file from disk (`publish_from`) and `sub` prints a message larger
 //! than its 64 KiB buffers piece by piece: either way, constant memory whatever the size.
+//!
+//! `sub` acknowledges only what it prints. With `-C COUNT` it prints COUNT messages, waits for
+//! the broker's answer to its SUBSCRIBE if it has not come yet, and disconnects: a message
+//! past the count is never acknowledged — not even one that arrived in the same TCP read as
+//! the last one printed, or while the disconnect completes the QoS 2 exchanges of the
+//! messages printed — so the broker keeps it for a persistent session (`-c`) or it was never
+//! delivered. `-C 0` subscribes and leaves, taking nothing. A filter the broker refuses
+//! (SUBACK 0x80) is an error even if others are granted (mosquitto_sub fails only when all
+//! are): `sub` names each refused filter, disconnects and exits 1.
 
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::topic::TopicFilter;
@@ -176,78 +187,263 @@ fn session<T>(
 where
     T: embedded_io::Read + embedded_io::Write<Error = std::io::Error>,
 {
-    // Events that arrive while a publish waits for room, or while the disconnect completes
-    // inbound QoS 2: acknowledgements (pub) and messages past -C (sub), which the tool ignores.
+    if cmd == "sub" {
+        return subscribe(o, client, io);
+    }
+    // Events that arrive while a publish waits for room: acknowledgements, which the tool
+    // ignores.
     let mut mqtt = Blocking::new(client, io, StdClock::new(), |_| {});
     mqtt.connect()?;
-    if cmd == "pub" {
-        let topic = &o.topics[0];
-        if o.lines {
-            for line in std::io::stdin().lock().lines() {
-                mqtt.publish(topic, line?.as_bytes(), qos(o.qos), o.retain)?;
-            }
-        } else if let Some(m) = &o.message {
-            mqtt.publish(topic, m, qos(o.qos), o.retain)?;
-        } else if let Some(path) = &o.file {
-            let file = std::fs::File::open(path).map_err(|e| format!("-f {path}: {e}"))?;
-            let len = usize::try_from(file.metadata()?.len())?;
-            let mut source = FileSource(file);
-            mqtt.publish_from(topic, len, qos(o.qos), o.retain, &mut source)?;
+    let topic = &o.topics[0];
+    if o.lines {
+        for line in std::io::stdin().lock().lines() {
+            mqtt.publish(topic, line?.as_bytes(), qos(o.qos), o.retain)?;
         }
-        mqtt.wait_published()?;
-    } else {
-        let filters: Vec<Subscription<'_>> = o
-            .topics
-            .iter()
-            .map(|t| {
-                Ok(Subscription {
-                    filter: TopicFilter::new(t)?,
-                    qos: qos(o.qos),
-                })
+    } else if let Some(m) = &o.message {
+        mqtt.publish(topic, m, qos(o.qos), o.retain)?;
+    } else if let Some(path) = &o.file {
+        let file = std::fs::File::open(path).map_err(|e| format!("-f {path}: {e}"))?;
+        let len = usize::try_from(file.metadata()?.len())?;
+        let mut source = FileSource(file);
+        mqtt.publish_from(topic, len, qos(o.qos), o.retain, &mut source)?;
+    }
+    mqtt.wait_published()?;
+    mqtt.disconnect()?;
+    Ok(())
+}
+
+/// `sub`: prints what arrives; with `-C`, COUNT messages, and not one more is acknowledged.
+///
+/// The core acknowledges a message when it hands it out, and a graceful disconnect goes on
+/// processing what arrives while it completes the QoS 2 exchanges already open. So the
+/// transport is wrapped in a [`Gate`]: the client never holds bytes past the packet it is
+/// handling, and once the count is reached the gate drops every PUBLISH before the client
+/// sees it (no PUBACK / PUBREC) while PUBREL and PINGRESP still pass.
+fn subscribe<T>(o: &Opts, client: Client<Vec<u8>>, io: T) -> Result<(), Box<dyn std::error::Error>>
+where
+    T: embedded_io::Read + embedded_io::Write<Error = std::io::Error>,
+{
+    let taking = Rc::new(Cell::new(o.count != Some(0)));
+    let io = Gate::new(io, Rc::clone(&taking));
+    let sub = Sub {
+        o,
+        printed: Cell::new(0),
+        refused: RefCell::new(None),
+    };
+    // What the client hands the handler (while an operation waits) is taken the same way:
+    // a message is acknowledged once handed out, so it is printed, whatever the count (with
+    // the gate, none comes past it).
+    let handler = |event: Event<'_>| {
+        let _ = sub.take(&mut std::io::stdout().lock(), &event);
+    };
+    let mut mqtt = Blocking::new(client, io, StdClock::new(), handler);
+    mqtt.connect()?;
+    let filters: Vec<Subscription<'_>> = o
+        .topics
+        .iter()
+        .map(|t| {
+            Ok(Subscription {
+                filter: TopicFilter::new(t)?,
+                qos: qos(o.qos),
             })
-            .collect::<Result<_, Error>>()?;
-        mqtt.subscribe_many(&filters)?;
-        let mut seen = 0;
-        let mut out = std::io::stdout().lock();
-        while o.count.is_none_or(|c| seen < c) {
-            match mqtt.next_event()? {
-                Event::Subscribed { codes, .. }
-                    if codes.iter().any(|c| c == SubackCode::Failure) =>
-                {
-                    return Err("the broker refused a subscription".into());
-                }
-                Event::Message(m) => {
-                    seen += 1;
-                    if o.verbose {
-                        write!(out, "{} ", m.topic)?;
-                    }
-                    out.write_all(m.payload)?;
-                    if !o.no_newline {
-                        writeln!(out)?;
-                    }
-                    out.flush()?;
-                }
-                // A message larger than rx, in pieces (the connection ends on a cut, so a
-                // message is never printed twice here).
-                Event::Chunk(c) => {
-                    if o.verbose && c.offset == 0 {
-                        write!(out, "{} ", c.topic)?;
-                    }
-                    out.write_all(c.data)?;
-                    if c.is_last() {
-                        seen += 1;
-                        if !o.no_newline {
-                            writeln!(out)?;
-                        }
-                        out.flush()?;
-                    }
-                }
-                _ => {}
-            }
+        })
+        .collect::<Result<_, Error>>()?;
+    mqtt.subscribe_many(&filters)?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let done = o.count.is_some_and(|c| sub.printed.get() >= c);
+        if done {
+            taking.set(false);
         }
+        let refused = sub.refused.borrow().clone();
+        match refused {
+            Some(refused) if !refused.is_empty() => {
+                for filter in &refused {
+                    eprintln!("umqtt: the broker refused the subscription to {filter:?}");
+                }
+                taking.set(false);
+                mqtt.disconnect()?;
+                return Err(match refused.len() == o.topics.len() {
+                    true => "all subscription requests were denied".into(),
+                    false => "a subscription was refused".into(),
+                });
+            }
+            Some(_) if done => break,
+            _ => {} // the SUBACK first, so that a refusal is reported even with -C
+        }
+        let event = mqtt.next_event()?;
+        sub.take(&mut out, &event)?;
     }
     mqtt.disconnect()?;
     Ok(())
+}
+
+/// What `sub` keeps of the events: messages printed, and the broker's answer to the
+/// SUBSCRIBE.
+struct Sub<'a> {
+    o: &'a Opts,
+    printed: Cell<usize>,
+    /// The filters the SUBACK refused; `None` until it comes.
+    refused: RefCell<Option<Vec<String>>>,
+}
+
+impl Sub<'_> {
+    /// Prints a message or piece of one, records a SUBACK.
+    fn take(&self, out: &mut impl Write, event: &Event<'_>) -> std::io::Result<()> {
+        if let Event::Subscribed { codes, .. } = event {
+            let refused = codes
+                .iter()
+                .zip(&self.o.topics)
+                .filter(|(code, _)| *code == SubackCode::Failure)
+                .map(|(_, filter)| filter.clone())
+                .collect();
+            *self.refused.borrow_mut() = Some(refused);
+        }
+        if print(out, self.o, event)? {
+            self.printed.set(self.printed.get() + 1);
+        }
+        Ok(())
+    }
+}
+
+/// Prints a message, or a piece of one larger than rx (the connection ends on a cut, so a
+/// message is never printed twice here); true once a message is printed whole.
+fn print(out: &mut impl Write, o: &Opts, event: &Event<'_>) -> std::io::Result<bool> {
+    match event {
+        Event::Message(m) => {
+            if o.verbose {
+                write!(out, "{} ", m.topic)?;
+            }
+            out.write_all(m.payload)?;
+        }
+        Event::Chunk(c) => {
+            if o.verbose && c.offset == 0 {
+                write!(out, "{} ", c.topic)?;
+            }
+            out.write_all(c.data)?;
+            if !c.is_last() {
+                return Ok(false);
+            }
+        }
+        _ => return Ok(false),
+    }
+    if !o.no_newline {
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(true)
+}
+
+/// `sub`'s transport: hands the client the broker's bytes at most one packet per read, so
+/// the client never holds a packet it has not handled, and drops every PUBLISH unseen by the
+/// client while `taking` is false (it is never acknowledged). Other packets always pass.
+struct Gate<T> {
+    io: T,
+    taking: Rc<Cell<bool>>,
+    /// Bytes read from `io`, `start..end` not handed on yet.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes of the current packet still to hand on (or drop); 0 between packets.
+    left: usize,
+    dropping: bool,
+}
+
+impl<T> Gate<T> {
+    fn new(io: T, taking: Rc<Cell<bool>>) -> Self {
+        Gate {
+            io,
+            taking,
+            buf: vec![0; 16 * 1024],
+            start: 0,
+            end: 0,
+            left: 0,
+            dropping: false,
+        }
+    }
+}
+
+/// The size of the packet at the start of `bytes` and whether it is a PUBLISH, once its
+/// fixed header is there. A malformed length lets everything through: the client reports it.
+fn packet_len(bytes: &[u8]) -> Option<(usize, bool)> {
+    let (&first, rest) = bytes.split_first()?;
+    let mut len = 0;
+    for (i, &b) in rest.iter().take(4).enumerate() {
+        len |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((2 + i + len, first >> 4 == 3));
+        }
+    }
+    (rest.len() >= 4).then_some((usize::MAX, false))
+}
+
+impl<T: embedded_io::ErrorType<Error = std::io::Error>> embedded_io::ErrorType for Gate<T> {
+    type Error = std::io::Error;
+}
+
+impl<T: embedded_io::Read<Error = std::io::Error>> embedded_io::Read for Gate<T> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        // At most one read of `io` per call (then "no data yet"), so the driver's keep-alive
+        // runs while the gate drops a large message.
+        let mut fresh = false;
+        loop {
+            if self.left == 0 {
+                if let Some((len, publish)) = packet_len(&self.buf[self.start..self.end]) {
+                    self.left = len;
+                    self.dropping = publish && !self.taking.get();
+                }
+            }
+            let buffered = (self.end - self.start).min(self.left);
+            if buffered > 0 {
+                let n = match self.dropping {
+                    true => buffered,
+                    false => buffered.min(out.len()),
+                };
+                if !self.dropping {
+                    out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+                }
+                self.start += n;
+                self.left -= n;
+                match self.dropping {
+                    true => continue,
+                    false => return Ok(n),
+                }
+            }
+            if fresh {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            if self.left > 0 && !self.dropping {
+                // The rest of a packet: straight into the client's buffer.
+                let want = self.left.min(out.len());
+                let n = self.io.read(&mut out[..want])?;
+                self.left -= n;
+                return Ok(n);
+            }
+            // Keep a partial fixed header (at most 4 bytes) and read more after it.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let n = self.io.read(&mut self.buf[self.end..])?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.end += n;
+            fresh = true;
+        }
+    }
+}
+
+impl<T: embedded_io::Write<Error = std::io::Error>> embedded_io::Write for Gate<T> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.io.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.io.flush()
+    }
 }
 
 /// A file as an `embedded_io` payload source for `publish_from`.
