@@ -2,7 +2,8 @@
 //! filters grows (10 → 10,000, a mix of exact, `+` and `#` filters), with the trie router
 //! `StdClient` uses and with a linear scan of `topic::matches_str` (what it did before);
 //! and the client core's cost per QoS 1 message (publish, write, PUBACK, event) as the
-//! number of messages in flight grows (1 → 1,000).
+//! number of messages in flight grows (1 → 1,000); and one QoS 0 message while the broker
+//! leaves 0, 1,000 or 30,000 QoS 2 ids unreleased (must stay flat: issue 21).
 //!
 //! `cargo bench --bench scale` (criterion; no broker).
 
@@ -98,12 +99,66 @@ fn window(c: &mut Criterion) {
     g.finish();
 }
 
+/// A connected client holding `open` of the broker's QoS 2 messages unreleased (PUBREC sent,
+/// no PUBREL: what a hostile broker can do).
+fn unreleased(open: u16) -> Client<Vec<u8>> {
+    let o = ConnectOptions::new("scale").unwrap().keep_alive_secs(0);
+    let mut c = Client::new(o, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 18]).unwrap();
+    c.connect(0).unwrap();
+    let n = c.poll_transmit().len();
+    c.transmitted(n, 0);
+    c.rx_space()[..4].copy_from_slice(&[0x20, 2, 0, 0]);
+    c.received(4);
+    assert!(matches!(c.poll(0).unwrap(), Some(Event::Connected { .. })));
+    let topic = TopicName::new("in").unwrap();
+    for id in 1..=open {
+        let p = Packet::Publish(umqtt::Publish {
+            dup: false,
+            qos: umqtt::packet::QosPid::ExactlyOnce(PacketId::new(id).unwrap()),
+            retain: false,
+            topic,
+            payload: b"x",
+        });
+        let n = p.encode(c.rx_space()).unwrap();
+        c.received(n);
+        while c.poll(0).unwrap().is_some() {}
+        let n = c.poll_transmit().len();
+        c.transmitted(n, 0);
+    }
+    c
+}
+
+/// The cost of one QoS 0 message must not grow with the broker's unreleased QoS 2 ids.
+fn hostile(c: &mut Criterion) {
+    let mut g = c.benchmark_group("qos0_message_with_unreleased_qos2");
+    let topic = TopicName::new("q0").unwrap();
+    let message = Packet::Publish(umqtt::Publish {
+        dup: false,
+        qos: umqtt::packet::QosPid::AtMostOnce,
+        retain: false,
+        topic,
+        payload: &[7; 16],
+    });
+    for open in [0u16, 1_000, 30_000] {
+        let mut client = unreleased(open);
+        g.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, _| {
+            b.iter(|| {
+                let n = message.encode(client.rx_space()).unwrap();
+                client.received(n);
+                assert!(matches!(client.poll(0).unwrap(), Some(Event::Message(_))));
+                black_box(client.poll(0).unwrap().is_none());
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_secs(1));
-    targets = dispatch, window
+    targets = dispatch, window, hostile
 }
 criterion_main!(benches);

@@ -334,3 +334,115 @@ fn an_async_publish_from_cancelled_mid_payload_closes_cleanly() {
         }
     }
 }
+
+/// A burst of the broker's QoS 2 messages while our own window filled the store closed the
+/// connection with `StoreFull` after the first (the reserve was one entry: mosquitto, 2 KiB
+/// store, 7–11 of 40 delivered). The store keeps room for the broker's in-flight window
+/// (`inbound_window`, 20 by default); one past it, with the store full, is refused.
+#[test]
+fn a_burst_of_inbound_qos2_within_the_window_is_tracked_past_it_refused() {
+    let opts = ConnectOptions::new("c1")
+        .unwrap()
+        .keep_alive_secs(0)
+        .max_inflight(1_000);
+    let mut c = Client::new(opts, vec![0; 256], vec![0; 4096], vec![0; 2048]).unwrap();
+    connected(&mut c);
+    let topic = TopicName::new("t").unwrap();
+    let mut ours = 0;
+    while let Ok(pid) = c.publish(topic, &[1; 50], QoS::AtLeastOnce, false) {
+        assert!(pid.is_some());
+        ours += 1;
+        written(&mut c, 0);
+    }
+    assert!(ours > 20, "our window holds {ours}");
+    for n in 1..=20u16 {
+        feed(&mut c, &publish("in", b"two", q2(n), false));
+        let got = c.poll(0);
+        assert!(
+            matches!(got, Ok(Some(Event::Message(_)))),
+            "message {n}: {got:?}"
+        );
+        assert!(c.poll(0).unwrap().is_none());
+        assert_eq!(written(&mut c, 0), enc(&Packet::Pubrec(pid(n))));
+    }
+    // Past the window: tracked while bytes remain, then refused (never dropped).
+    let mut n = 20;
+    let e = loop {
+        n += 1;
+        assert!(n <= 100, "the store never filled");
+        feed(&mut c, &publish("in", b"two", q2(n), false));
+        match c.poll(0) {
+            Ok(Some(Event::Message(_))) => {}
+            Ok(other) => panic!("message {n}: {other:?}"),
+            Err(e) => break e,
+        }
+        assert!(c.poll(0).unwrap().is_none());
+        written(&mut c, 0);
+    };
+    assert_eq!(e, Error::Broker(BrokerError::StoreFull));
+    assert!(n <= 21 + 224 / 8, "refused only at {n}");
+}
+
+/// The snapshot identity covered the password (a CRC-32 of it could be brute-forced from the
+/// flash): now it leaves the password out, so a snapshot restores across a password change.
+#[test]
+fn the_snapshot_identity_leaves_the_password_out() {
+    let with = |password: &'static [u8]| persisting().credentials("alice", Some(password)).unwrap();
+    let mut a = Client::new(with(b"s3cret"), vec![0; 256], vec![0; 1024], vec![0; 4096]).unwrap();
+    connected(&mut a);
+    let topic = TopicName::new("t").unwrap();
+    a.publish(topic, b"m", QoS::AtLeastOnce, false).unwrap();
+    let Ok(Some(Event::SaveSession(s))) = a.poll(0) else {
+        panic!("no save");
+    };
+    let mut snapshot = vec![0; s.snapshot_len(0)];
+    s.write_snapshot(&[], &mut snapshot).unwrap();
+    let mut b = Client::new(with(b"other"), vec![0; 256], vec![0; 1024], vec![0; 4096]).unwrap();
+    b.restore_session(&snapshot).unwrap();
+    assert_eq!(b.unacknowledged().count(), 1);
+    // Another user is another client.
+    let other = persisting().credentials("bob", Some(b"s3cret")).unwrap();
+    let mut c = Client::new(other, vec![0; 256], vec![0; 1024], vec![0; 4096]).unwrap();
+    assert_eq!(
+        c.restore_session(&snapshot).unwrap_err(),
+        SnapshotError::OtherClient
+    );
+}
+
+/// `TcpTransport` had no write timeout: a broker whose TCP window closed (it reads nothing)
+/// blocked the program in `write` for good, keep-alive and all. The write times out and the
+/// connection ends with `TimedOut`.
+#[test]
+fn a_broker_that_takes_no_bytes_ends_a_blocking_write() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let broker = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut connect = [0u8; 14];
+        s.read_exact(&mut connect).unwrap();
+        s.write_all(&connack(false, ConnectReturnCode::Accepted))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(20)); // reads nothing more
+    });
+    let io = umqtt::TcpTransport::connect(addr).unwrap();
+    io.set_write_timeout(std::time::Duration::from_millis(500))
+        .unwrap();
+    let opts = ConnectOptions::new("c1").unwrap().keep_alive_secs(0);
+    let client = Client::new(opts, vec![0; 256], vec![0; 65536], vec![0; 1024]).unwrap();
+    let mut mqtt = umqtt::Blocking::new(client, io, umqtt::StdClock::new(), |_| {});
+    mqtt.connect().unwrap();
+    let started = std::time::Instant::now();
+    let e = loop {
+        assert!(started.elapsed().as_secs() < 15, "still writing after 15 s");
+        if let Err(e) = mqtt.publish("t", vec![0u8; 60_000], QoS::AtMostOnce, false) {
+            break e;
+        }
+    };
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut),
+        "{e}"
+    );
+    assert_eq!(mqtt.client().state(), umqtt::client::State::Closed);
+    drop(broker);
+}

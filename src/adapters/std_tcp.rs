@@ -1,13 +1,20 @@
 //! A std TCP transport for the blocking and non-blocking drivers.
 //!
 //! [`TcpTransport`] is a blocking socket with a read timeout (100 ms by default) so that the
-//! blocking driver wakes up for keep-alive; the timeout reads as `ErrorKind::TimedOut`.
+//! blocking driver wakes up for keep-alive; the timeout reads as `ErrorKind::TimedOut`. Its
+//! writes time out too ([`WRITE_TIMEOUT`] by default): a broker that takes no byte for that
+//! long (its TCP window closed) ends the connection with `ErrorKind::TimedOut` instead of
+//! blocking the program for good.
 //! It also answers `ReadReady` / `WriteReady` exactly (by `poll(2)` on Unix), so the
 //! non-blocking driver never blocks on it.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+/// How long a write may wait for the broker to take a byte before the connection counts as
+/// dead: past the keep-alive a client would declare it dead anyway.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A TCP socket implementing `embedded_io::{Read, Write, ReadReady, WriteReady}`: connected,
 /// or [`TcpTransport::disconnected`] until a driver's `reconnect` opens one.
@@ -17,15 +24,16 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
-    /// Connects to `addr` with Nagle off and a 100 ms read timeout.
+    /// Connects to `addr` with Nagle off, a 100 ms read timeout and the [`WRITE_TIMEOUT`].
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<Self> {
         Self::from_stream(TcpStream::connect(addr)?)
     }
 
-    /// Wraps a connected stream (Nagle off, 100 ms read timeout).
+    /// Wraps a connected stream (Nagle off, 100 ms read timeout, the [`WRITE_TIMEOUT`]).
     pub fn from_stream(stream: TcpStream) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         Ok(TcpTransport {
             stream: Some(stream),
         })
@@ -40,6 +48,12 @@ impl TcpTransport {
     /// Changes the read timeout: how often a blocked read returns to service keep-alive.
     pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
         self.socket()?.set_read_timeout(Some(timeout))
+    }
+
+    /// Changes the write timeout: how long a write waits for the broker to take a byte
+    /// before the connection ends with `ErrorKind::TimedOut`.
+    pub fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.socket()?.set_write_timeout(Some(timeout))
     }
 
     /// The socket, if connected.
@@ -103,7 +117,11 @@ impl embedded_io::Read for TcpTransport {
 
 impl embedded_io::Write for TcpTransport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket()?.write(buf)
+        match self.socket()?.write(buf) {
+            // A write timeout shows as WouldBlock on Unix: the broker took nothing in time.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
+            r => r,
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

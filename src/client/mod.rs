@@ -76,10 +76,6 @@ const ACK_LEN: usize = 4;
 /// read timeout, a polling period) still sends it in time (MQTT-3.1.2-23).
 pub const KEEP_ALIVE_MARGIN_MS: u64 = 1_000;
 
-/// Store bytes our own requests leave free, so that an inbound QoS 2 message can always be
-/// tracked (else the connection closes with [`BrokerError::StoreFull`]).
-const INBOUND_RESERVE: usize = ENTRY_OVERHEAD;
-
 /// A busy answer: the operation needs room that driving the connection will free.
 fn busy<T>() -> nb::Result<T, Error> {
     Err(nb::Error::WouldBlock)
@@ -161,6 +157,8 @@ struct Settings {
     clean_session: bool,
     response_timeout_ms: u32,
     max_inflight: u16,
+    /// [`ConnectOptions::inbound_window`].
+    inbound_window: u16,
     /// The CONNECT's length: prefix bytes `0..connect_len`.
     connect_len: usize,
     /// The resubscribe SUBSCRIBE's length (0: none), after the CONNECT; its filter count; and
@@ -297,7 +295,8 @@ impl<B: Buffer> Client<B> {
         }
         let prefix = connect_len + resubscribe_len;
         // Room for a SUBSCRIBE entry (its filter count) besides the inbound QoS 2 reserve.
-        let needed = prefix + INBOUND_RESERVE + ENTRY_OVERHEAD + 2;
+        let inbound_reserve = usize::from(options.inbound_window) * ENTRY_OVERHEAD;
+        let needed = prefix + inbound_reserve + ENTRY_OVERHEAD + 2;
         let store = Store::new(store, prefix, |dst| {
             let Some((c, r)) = dst.split_at_mut_checked(connect_len) else {
                 return false;
@@ -308,13 +307,16 @@ impl<B: Buffer> Client<B> {
         if store.free() < needed - prefix {
             return Err(ConfigError::StoreTooSmall { needed });
         }
-        // The password is the CONNECT's last field: the identity leaves it out.
+        // The password is the CONNECT's last field: the identity leaves it out, and the fixed
+        // header (its Remaining Length counts the password's length).
         #[cfg(feature = "persistence")]
         let identity = {
             let password = options.login.and_then(|l| l.password);
             let secret = password.map_or(0, |p| 2 + p.as_bytes().len());
             let whole = store.whole_prefix();
-            let before = whole.get(..connect_len.saturating_sub(secret));
+            let length_bytes = whole.iter().skip(1).take(4).take_while(|b| *b & 0x80 != 0);
+            let head = 2 + length_bytes.count();
+            let before = whole.get(head..connect_len.saturating_sub(secret));
             let after = whole.get(connect_len..);
             let crc = session::crc32_update(!0, before.unwrap_or_default());
             !session::crc32_update(crc, after.unwrap_or_default())
@@ -327,6 +329,7 @@ impl<B: Buffer> Client<B> {
                     clean_session: options.clean_session,
                     response_timeout_ms: options.response_timeout_ms,
                     max_inflight: options.max_inflight,
+                    inbound_window: options.inbound_window,
                     connect_len,
                     resubscribe_len,
                     resubscribe_count,
@@ -757,7 +760,7 @@ impl<B: Buffer> Client<B> {
     /// Number of QoS 1/2 messages in flight (not yet PUBACK / PUBCOMP).
     #[must_use]
     pub fn inflight(&self) -> usize {
-        self.core.store.count(|e| e.kind.is_publish())
+        self.core.store.counts().publishes
     }
 
     /// The QoS 1/2 messages of ours the session still holds to (re)send: published, not yet
@@ -796,7 +799,7 @@ impl<B: Buffer> Core<B> {
                 }
                 None => return Ok(Step::Idle),
                 Some(deadline) => {
-                    let open = self.store.iter().any(|e| e.kind == Kind::Inbound);
+                    let open = self.store.counts().inbound > 0;
                     if !open || now >= deadline {
                         if self.tx.push_packet(&Packet::Disconnect)? {
                             self.drain_until = None;
@@ -812,8 +815,10 @@ impl<B: Buffer> Core<B> {
             return Ok(Step::Continue);
         }
         if self.state == State::Connected {
-            if let Some(e) = self.store.iter().find(|e| e.flags & LOST != 0) {
-                return Ok(Step::Ready(Ready::Lost(e.offset)));
+            if self.store.counts().lost > 0 {
+                if let Some(e) = self.store.iter().find(|e| e.flags & LOST != 0) {
+                    return Ok(Step::Ready(Ready::Lost(e.offset)));
+                }
             }
             if self.resubscribe_pending {
                 match self.resubscribe() {
@@ -985,6 +990,18 @@ impl<B: Buffer> Core<B> {
         self.save_error = true;
     }
 
+    /// Store bytes our own requests leave free for the broker's QoS 2 messages still to come
+    /// within [`ConnectOptions::inbound_window`].
+    fn reserve(&self) -> usize {
+        let window = usize::from(self.settings.inbound_window);
+        window.saturating_sub(self.store.counts().inbound) * ENTRY_OVERHEAD
+    }
+
+    /// The reserve with no inbound QoS 2 message open: what a message of ours can never take.
+    fn full_reserve(&self) -> usize {
+        usize::from(self.settings.inbound_window) * ENTRY_OVERHEAD
+    }
+
     /// [`CallerError::SessionNotSaved`] (once) after a save failed.
     fn save_error(&mut self) -> Result<(), Error> {
         #[cfg(feature = "persistence")]
@@ -1115,7 +1132,7 @@ impl<B: Buffer> Core<B> {
         let kind = match qos {
             QoS::AtMostOnce => {
                 self.fill_tx();
-                if self.store.iter().any(|e| e.flags & UNSENT != 0) {
+                if self.store.counts().unsent > 0 {
                     return busy(); // keep send order behind queued QoS 1/2 messages
                 }
                 let packet = Publish {
@@ -1156,11 +1173,11 @@ impl<B: Buffer> Core<B> {
             .into());
         }
         let size = len + ENTRY_OVERHEAD;
-        let capacity = self.store.capacity().saturating_sub(INBOUND_RESERVE);
+        let capacity = self.store.capacity().saturating_sub(self.full_reserve());
         if size > capacity {
             return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
         }
-        if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.settings.max_inflight) {
+        if self.store.counts().publishes >= usize::from(self.settings.max_inflight) {
             return busy();
         }
         let pid = self.allocate_pid()?;
@@ -1171,7 +1188,7 @@ impl<B: Buffer> Core<B> {
         };
         let packet = Packet::Publish(message);
         let flags = self.new_flags(UNSENT);
-        if self.store.free() < size + INBOUND_RESERVE
+        if self.store.free() < size + self.reserve()
             || !self
                 .store
                 .push_with(kind, flags, pid, len, |dst| packet.encode(dst).is_ok())
@@ -1207,7 +1224,7 @@ impl<B: Buffer> Core<B> {
     ) -> nb::Result<Option<PacketId>, Error> {
         self.usable()?;
         self.fill_tx();
-        if !self.tx.pending().is_empty() || self.store.iter().any(|e| e.flags & UNSENT != 0) {
+        if !self.tx.pending().is_empty() || self.store.counts().unsent > 0 {
             return busy(); // the head goes out alone, after everything queued
         }
         let kind = match qos {
@@ -1235,12 +1252,12 @@ impl<B: Buffer> Core<B> {
         }
         if let Some(kind) = kind {
             let size = head_len + ENTRY_OVERHEAD;
-            let capacity = self.store.capacity().saturating_sub(INBOUND_RESERVE);
+            let capacity = self.store.capacity().saturating_sub(self.full_reserve());
             if size > capacity {
                 return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
             }
-            if self.store.count(|e| e.kind.is_publish()) >= usize::from(self.settings.max_inflight)
-                || self.store.free() < size + INBOUND_RESERVE
+            if self.store.counts().publishes >= usize::from(self.settings.max_inflight)
+                || self.store.free() < size + self.reserve()
             {
                 return busy();
             }
@@ -1285,7 +1302,7 @@ impl<B: Buffer> Core<B> {
         packet: impl FnOnce(PacketId) -> Packet<'p>,
     ) -> nb::Result<PacketId, Error> {
         self.usable()?;
-        if self.store.free() < ENTRY_OVERHEAD + body.len() + INBOUND_RESERVE {
+        if self.store.free() < ENTRY_OVERHEAD + body.len() + self.reserve() {
             return busy();
         }
         let pid = self.allocate_pid()?;
@@ -1310,7 +1327,7 @@ impl<B: Buffer> Core<B> {
             State::Disconnecting => self.drain_until.is_some(),
             State::Closed | State::Connecting => false,
         };
-        if !sending {
+        if !sending || self.store.counts().unsent == 0 {
             return;
         }
         let mut offset = self.store.first();
@@ -1418,7 +1435,7 @@ impl<B: Buffer> Core<B> {
     fn resubscribe(&mut self) -> nb::Result<(), Error> {
         self.usable()?;
         let count = self.settings.resubscribe_count.to_be_bytes();
-        if self.store.free() < ENTRY_OVERHEAD + count.len() + INBOUND_RESERVE {
+        if self.store.free() < ENTRY_OVERHEAD + count.len() + self.reserve() {
             return busy();
         }
         let pid = self.allocate_pid()?;

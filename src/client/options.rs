@@ -28,6 +28,7 @@ pub struct ConnectOptions<'a> {
     pub(crate) login: Option<Login<'a>>,
     pub(crate) response_timeout_ms: u32,
     pub(crate) max_inflight: u16,
+    pub(crate) inbound_window: u16,
     pub(crate) resubscribe: &'a [Subscription<'a>],
     #[cfg(feature = "streaming")]
     pub(crate) stream_oversized: bool,
@@ -52,6 +53,7 @@ impl<'a> ConnectOptions<'a> {
             login: None,
             response_timeout_ms: 10_000,
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            inbound_window: DEFAULT_MAX_INFLIGHT,
             resubscribe: &[],
             #[cfg(feature = "streaming")]
             stream_oversized: false,
@@ -123,6 +125,18 @@ impl<'a> ConnectOptions<'a> {
     /// default 20) answers a QoS 2 message beyond it with a refusal and closes the connection.
     pub fn max_inflight(mut self, n: u16) -> Self {
         self.max_inflight = n;
+        self
+    }
+
+    /// How many QoS 2 messages from the broker may await their PUBREL at once: the broker's
+    /// in-flight window towards us (mosquitto's `max_inflight_messages`, 20 by default;
+    /// EMQX's `max_inflight`, 32). The session store keeps `n` × [`crate::ENTRY_OVERHEAD`]
+    /// bytes for them that our own messages never take, so a burst of them while our own
+    /// window is busy is tracked; one more than that with the store full closes the
+    /// connection with [`crate::BrokerError::StoreFull`] (the broker resends it). Default
+    /// [`DEFAULT_MAX_INFLIGHT`]; at least 1.
+    pub fn inbound_window(mut self, n: u16) -> Self {
+        self.inbound_window = n.max(1);
         self
     }
 

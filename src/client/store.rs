@@ -98,6 +98,36 @@ impl Entry {
     }
 }
 
+/// How many entries of each sort the store holds, kept as entries come and go: what the
+/// client asks on every packet costs the same whatever the store holds (a broker that leaves
+/// thousands of QoS 2 ids unreleased cannot slow every packet down).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Our QoS 1/2 messages in flight (the kinds [`Kind::is_publish`] names).
+    pub publishes: usize,
+    /// The broker's QoS 2 messages awaiting PUBREL.
+    pub inbound: usize,
+    /// Entries flagged [`UNSENT`].
+    pub unsent: usize,
+    /// Entries flagged [`LOST`].
+    pub lost: usize,
+}
+
+impl Counts {
+    /// Counts `kind` with `flags` in (`up`) or out.
+    fn add(&mut self, kind: Kind, flags: u8, up: bool) {
+        let step = |n: &mut usize, on: bool| match (on, up) {
+            (false, _) => {}
+            (true, true) => *n = n.saturating_add(1),
+            (true, false) => *n = n.saturating_sub(1),
+        };
+        step(&mut self.publishes, kind.is_publish());
+        step(&mut self.inbound, kind == Kind::Inbound);
+        step(&mut self.unsent, flags & UNSENT != 0);
+        step(&mut self.lost, flags & LOST != 0);
+    }
+}
+
 /// The store, over the caller's buffer: first a fixed prefix (the client's CONNECT and
 /// resubscribe packets), then the entries.
 pub(crate) struct Store<B> {
@@ -108,6 +138,8 @@ pub(crate) struct Store<B> {
     len: usize,
     /// Entries added or removed so far (a session snapshot is due when this moves).
     changes: u32,
+    /// The entries, counted by sort.
+    counts: Counts,
 }
 
 impl<B: super::Buffer> Store<B> {
@@ -122,6 +154,7 @@ impl<B: super::Buffer> Store<B> {
             base: prefix,
             len: prefix,
             changes: 0,
+            counts: Counts::default(),
         })
     }
 
@@ -214,6 +247,7 @@ impl<B: super::Buffer> Store<B> {
         }
         self.len = end;
         self.changes = self.changes.wrapping_add(1);
+        self.counts.add(kind, flags, true);
         true
     }
 
@@ -244,7 +278,9 @@ impl<B: super::Buffer> Store<B> {
     /// Sets the flags of `e`.
     pub fn set_flags(&mut self, e: &Entry, flags: u8) {
         if let Some(b) = self.buf.as_mut().get_mut(e.offset + 1) {
+            self.counts.add(e.kind, *b, false);
             *b = flags;
+            self.counts.add(e.kind, flags, true);
         }
     }
 
@@ -260,9 +296,11 @@ impl<B: super::Buffer> Store<B> {
 
     /// Removes `e`, keeping the order of the rest.
     pub fn remove(&mut self, e: &Entry) {
+        let flags = self.buf.as_ref().get(e.offset + 1).copied().unwrap_or(0);
         if let Some(tail) = self.buf.as_mut().get_mut(e.offset..self.len) {
             self.len -= drop_front(tail, e.end().saturating_sub(e.offset));
             self.changes = self.changes.wrapping_add(1);
+            self.counts.add(e.kind, flags, false);
         }
     }
 
@@ -314,12 +352,17 @@ impl<B: super::Buffer> Store<B> {
         };
         dst.copy_from_slice(entries);
         self.len = end;
+        let mut counts = Counts::default();
+        for e in self.iter() {
+            counts.add(e.kind, e.flags, true);
+        }
+        self.counts = counts;
         true
     }
 
-    /// Number of entries `pred` selects.
-    pub fn count(&self, pred: impl Fn(&Entry) -> bool) -> usize {
-        self.iter().filter(|e| pred(e)).count()
+    /// The entries, counted by sort (constant time).
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 }
 
@@ -365,7 +408,8 @@ mod tests {
         }
         // A fourth entry of 8 + 6 bytes does not fit the 13 left: nothing changes.
         assert!(!store.push(Kind::AwaitPuback, 0, pid(4), &[4; 6]));
-        assert_eq!(store.count(|_| true), 3);
+        assert_eq!(store.iter().count(), 3);
+        assert_eq!(store.counts().publishes, 3);
         let second = store.find(pid(2), Kinds::of(Kind::AwaitPuback)).unwrap();
         store.remove(&second);
         let left: [u16; 2] =
@@ -377,5 +421,48 @@ mod tests {
         );
         store.retain(|e| e.pid == pid(3));
         assert_eq!(store.iter().map(|e| e.pid.get()).sum::<u16>(), 3);
+        assert_eq!(store.counts().publishes, 1);
+    }
+
+    #[test]
+    fn the_counts_follow_every_push_flag_and_removal() {
+        let mut buf = [0u8; 256];
+        let Some(mut store) = Store::new(&mut buf[..], 0, |_| true) else {
+            panic!("no prefix");
+        };
+        let recount = |store: &Store<&mut [u8]>| {
+            let mut c = Counts::default();
+            for e in store.iter() {
+                c.add(e.kind, e.flags, true);
+            }
+            c
+        };
+        let kinds = [
+            Kind::AwaitPuback,
+            Kind::Inbound,
+            Kind::AwaitSuback,
+            Kind::AwaitPubcomp,
+        ];
+        for n in 1..=12u16 {
+            let kind = kinds[usize::from(n) % kinds.len()];
+            let flags = [0, UNSENT, LOST, UNSENT | LOST][usize::from(n) % 4];
+            assert!(store.push(kind, flags, pid(n), &[]));
+            assert_eq!(store.counts(), recount(&store));
+        }
+        for n in (1..=12u16).step_by(3) {
+            let e = store.iter().find(|e| e.pid == pid(n)).unwrap();
+            store.set_flags(&e, e.flags ^ (UNSENT | LOST));
+            assert_eq!(store.counts(), recount(&store));
+        }
+        for n in (2..=12u16).step_by(2) {
+            let e = store.iter().find(|e| e.pid == pid(n)).unwrap();
+            store.remove(&e);
+            assert_eq!(store.counts(), recount(&store));
+        }
+        assert_eq!(
+            store.counts().inbound,
+            3,
+            "ids 1, 5 and 9 are Inbound, none removed"
+        );
     }
 }
