@@ -355,6 +355,7 @@ fuzz_target!(|ops: Vec<Op>| {
         .keep_alive_secs(2)
         .response_timeout_ms(1_500)
         .max_inflight(WINDOW)
+        .inbound_window(2) // the store's edges are what this explores
         .clean_session(false)
         .resubscribe(&subs);
     let client = Client::new(options, &mut rx[..], &mut tx[..], &mut store[..]).unwrap();

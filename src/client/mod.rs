@@ -30,8 +30,9 @@
 //!   SUBSCRIBE) it keeps for reconnects; then each unacknowledged QoS 1/2 message keeps its
 //!   encoded PUBLISH (topic + payload + 7) plus [`ENTRY_OVERHEAD`] bytes; each pending QoS 2
 //!   release, SUBSCRIBE, UNSUBSCRIBE or inbound QoS 2 message keeps [`ENTRY_OVERHEAD`] (+2)
-//!   bytes. The rest is your in-flight window in bytes; keep it (and the `Client`) alive
-//!   across reconnects to resume a persistent session.
+//!   bytes; [`ConnectOptions::inbound_window`] × [`ENTRY_OVERHEAD`] (160 bytes by default)
+//!   stay free for the broker's QoS 2 messages. The rest is your in-flight window in bytes;
+//!   keep it (and the `Client`) alive across reconnects to resume a persistent session.
 //!
 //! The three buffers share one type `B`: `Vec<u8>`, `[u8; N]` (one `N`), or `&mut [u8]`
 //! (slices of any lengths: `&mut rx[..]`).
