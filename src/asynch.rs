@@ -17,6 +17,7 @@
 //!   nothing was; cancelled mid-payload, half a PUBLISH is on the wire and nothing may follow
 //!   it: the next call closes the connection and returns
 //!   [`crate::CallerError::PayloadCancelled`] (reconnect).
+//! - [`Async::disconnect`]: cancelled while it drains, call it again and it goes on.
 //! - [`Async::connect`] and [`Async::reconnect`] are not cancel-safe: cancelled, the
 //!   connection is in an unknown state; start over with a new transport.
 

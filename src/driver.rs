@@ -427,11 +427,14 @@ macro_rules! operations {
         /// Disconnects gracefully: completes inbound QoS 2 exchanges still open and writes
         /// every queued acknowledgement (events go to the handler meanwhile, the last one
         /// [`Event::Disconnected`]), then sends DISCONNECT. Close or drop the transport
-        /// afterwards.
+        /// afterwards. Called again while one drains (a cancelled async one), it goes on.
         pub $($async)* fn disconnect(&mut self) -> core::result::Result<(), Error<T::Error>> {
             self.abandoned()?;
-            let now = self.clock.now_ms();
-            self.client.disconnect(now).map_err(Error::with_io)?;
+            // A disconnect already draining (one cancelled in the async driver) goes on.
+            if self.client.state() != State::Disconnecting {
+                let now = self.clock.now_ms();
+                self.client.disconnect(now).map_err(Error::with_io)?;
+            }
             while self.client.state() != State::Closed {
                 self.step() $($await)*?;
             }

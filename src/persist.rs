@@ -15,8 +15,12 @@
 //! if let Some(loaded) = slots.load(&mut buf)? {
 //!     let app_state = client.restore_session(loaded.snapshot)?;
 //! }
-//! // In the driver's handler:
-//! //   Event::SaveSession(s) => { let n = s.write_snapshot(&app, &mut buf)?; slots.save(&buf[..n])?; }
+//! // In the driver's handler (a save that fails is said with `failed`: nothing that depends
+//! // on it is written, and the client asks again):
+//! //   Event::SaveSession(s) => match s.write_snapshot(&app, &mut buf) {
+//! //       Ok(n) if slots.save(&buf[..n]).is_ok() => {}
+//! //       _ => s.failed(),
+//! //   },
 //! ```
 
 use embedded_storage::nor_flash::NorFlash;

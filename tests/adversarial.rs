@@ -446,3 +446,82 @@ fn a_broker_that_takes_no_bytes_ends_a_blocking_write() {
     assert_eq!(mqtt.client().state(), umqtt::client::State::Closed);
     drop(broker);
 }
+
+/// Review of the fix: a failed save dropped the resubscribe SUBSCRIBE the core had queued
+/// itself; a broker that then resumed the session (the one the failed connection made, with
+/// no subscriptions) would never have them back. The next connection sends it regardless.
+#[test]
+fn a_resubscribe_dropped_by_a_failed_save_is_sent_on_the_next_connection() {
+    let subs: &'static [Subscription<'static>] = Box::leak(Box::new([Subscription {
+        filter: umqtt::topic::TopicFilter::new("a/#").unwrap(),
+        qos: QoS::AtLeastOnce,
+    }]));
+    let opts = persisting().resubscribe(subs);
+    let mut c = Client::new(opts, vec![0; 256], vec![0; 1024], vec![0; 4096]).unwrap();
+    c.connect(0).unwrap();
+    assert!(written(&mut c, 0).starts_with(&[0x10]));
+    feed(&mut c, &connack(false, ConnectReturnCode::Accepted));
+    assert!(matches!(c.poll(0), Ok(Some(Event::Connected { .. }))));
+    match c.poll(0) {
+        Ok(Some(Event::SaveSession(s))) => s.failed(), // the SUBSCRIBE's save
+        other => panic!("expected a save, got {other:?}"),
+    }
+    assert_eq!(
+        c.poll(0).unwrap_err(),
+        Error::Caller(CallerError::SessionNotSaved)
+    );
+    assert!(written(&mut c, 0).is_empty(), "the SUBSCRIBE went out");
+    // The broker resumes "the session": the subscription is sent all the same.
+    connected_with(&mut c, true);
+    let mut out = vec![];
+    for _ in 0..4 {
+        while let Some(e) = c.poll(0).unwrap() {
+            assert!(matches!(e, Event::SaveSession(_)), "{e:?}");
+        }
+        out.extend(written(&mut c, 0));
+    }
+    assert_eq!(out.first(), Some(&0x82), "no SUBSCRIBE: {out:02x?}");
+}
+
+/// Connects `c` again, the broker answering `session_present`; saves handed out succeed.
+fn connected_with(c: &mut Client<Vec<u8>>, session_present: bool) {
+    c.connect(0).unwrap();
+    while !written(c, 0).starts_with(&[0x10]) {
+        c.poll(0).unwrap();
+    }
+    feed(c, &connack(session_present, ConnectReturnCode::Accepted));
+    while !matches!(c.poll(0).unwrap(), Some(Event::Connected { .. })) {}
+}
+
+/// Review of the fix: a PINGREQ that waited for room timed its answer from when it was due,
+/// so a link that was only slow (tx full for a while, then draining) was declared dead before
+/// the PINGREQ had even been written. The answer is timed from when it was queued (the link
+/// moving meanwhile restarts the wait).
+#[test]
+fn a_pingreq_that_waited_for_a_slow_link_gets_its_full_answer_time() {
+    let opts = ConnectOptions::new("c1").unwrap().keep_alive_secs(60);
+    let mut c = Client::new(opts, vec![0; 256], vec![0; 64], vec![0; 1024]).unwrap();
+    c.connect(0).unwrap();
+    written(&mut c, 0);
+    feed(&mut c, &connack(false, ConnectReturnCode::Accepted));
+    assert!(matches!(c.poll(0), Ok(Some(Event::Connected { .. }))));
+    let topic = TopicName::new("t").unwrap();
+    c.publish(topic, &[1; 58], QoS::AtMostOnce, false).unwrap();
+    for now in (1_000..=65_000).step_by(1_000) {
+        assert!(c.poll(now).is_ok(), "at {now}");
+    }
+    // The link takes a little at 65 s (room for the PINGREQ, queued at 68 s) and the rest at
+    // 70 s: the PINGREQ goes out then, its answer timed from when it was queued.
+    c.transmitted(30, 65_000);
+    assert!(c.poll(68_000).is_ok());
+    let rest = c.poll_transmit().to_vec();
+    assert!(rest.ends_with(&enc(&Packet::Pingreq)), "{rest:02x?}");
+    c.transmitted(rest.len(), 70_000);
+    assert!(
+        c.poll(77_000).is_ok(),
+        "declared dead 7 s after its PINGREQ"
+    );
+    feed(&mut c, &enc(&Packet::Pingresp));
+    assert!(c.poll(77_500).is_ok());
+    assert!(c.poll(85_000).is_ok());
+}

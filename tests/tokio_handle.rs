@@ -630,3 +630,46 @@ async fn cancelled_polls_during_a_stalled_write_publish_nothing_twice() {
         "distinct QoS 2 messages at the broker: {qos2:?}"
     );
 }
+
+/// Review of the fix: a disconnect whose poll was cancelled while it drained (waiting for a
+/// PUBREL) was carried out again as a new one, which the core refused: the event loop ended
+/// without ever sending DISCONNECT (the broker then publishes the will). It goes on instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_cancelled_while_it_drains_still_sends_disconnect() {
+    let (log, mut packets) = mpsc::unbounded_channel();
+    let script: Arc<Script> = Arc::new(|_, first, _| match first >> 4 {
+        // CONNACK, then a QoS 2 message (id 7) whose PUBREL comes 400 ms after PUBREC.
+        1 => (
+            [&CONNACK[..], &[0x34, 6, 0, 1, b't', 0, 7, b'm']].concat(),
+            false,
+        ),
+        5 => {
+            std::thread::sleep(Duration::from_millis(400));
+            (vec![0x62, 2, 0, 7], false)
+        }
+        14 => (vec![], true),
+        _ => (vec![], false),
+    });
+    let addr = scripted(script, log).await;
+    let (client, mut eventloop) =
+        AsyncClient::new(ConnectOptions::new("drain").unwrap(), addr, 8).unwrap();
+    while !matches!(eventloop.poll().await, Ok(OwnedEvent::Message(_))) {}
+    let bye = tokio::spawn(async move { client.disconnect().await });
+    let mut done = false;
+    for _ in 0..200 {
+        if let Ok(Ok(OwnedEvent::Disconnected)) =
+            tokio::time::timeout(Duration::from_millis(20), eventloop.poll()).await
+        {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "never disconnected");
+    bye.await.unwrap().unwrap();
+    let sent: Vec<_> = std::iter::from_fn(|| packets.try_recv().ok()).collect();
+    let firsts: Vec<u8> = sent.iter().map(|p| p.1).collect();
+    assert!(
+        firsts.ends_with(&[0x70, 0xE0]),
+        "PUBCOMP then DISCONNECT: {firsts:x?}"
+    );
+}

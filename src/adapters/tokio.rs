@@ -174,6 +174,7 @@ impl AsyncClient {
             subscriptions: Subscriptions::default(),
             exactly_once: ExactlyOnce::default(),
             lost: VecDeque::new(),
+            resend: VecDeque::new(),
             retry_at: None,
         };
         (AsyncClient { commands }, eventloop)
@@ -307,7 +308,10 @@ enum LoopState {
 }
 
 /// Owns the connection: [`EventLoop::poll`] it in a loop (a task of its own, or inside
-/// `select!` / `timeout`: a cancelled poll loses nothing and publishes nothing twice). It
+/// `select!` / `timeout`). A cancelled poll loses nothing and never publishes a message twice;
+/// a cancelled (un)subscribe may be sent twice (harmless), a cancelled disconnect goes on at
+/// the next poll, and a poll cancelled while it connects starts that attempt over (so give it
+/// longer than a connection takes). It
 /// connects at the first poll and reconnects after the link fails, one attempt per poll:
 /// every failed attempt is returned (like `rumqttc`), and the next poll waits the backoff
 /// and tries again. It restores subscriptions, publishes again what a new session lost (as
@@ -335,6 +339,9 @@ pub struct EventLoop {
     exactly_once: ExactlyOnce,
     /// Messages a new session lost, to publish again.
     lost: VecDeque<Message>,
+    /// (Un)subscribes to send again after a reconnect, first in line (each one taken off once
+    /// sent: a poll cancelled meanwhile loses none).
+    resend: VecDeque<Resend>,
     /// When the next connection attempt may start (the backoff after a failed one).
     retry_at: Option<tokio::time::Instant>,
 }
@@ -394,6 +401,10 @@ impl EventLoop {
                     continue;
                 }
                 LoopState::Up => {}
+            }
+            if !self.resend.is_empty() {
+                self.resend_next().await?;
+                continue;
             }
             if self.current.is_none() {
                 if let Some(m) = self.lost.pop_front() {
@@ -536,18 +547,26 @@ impl EventLoop {
             q.push_back(OwnedEvent::Connected { session_present });
         }
         let resumed = self.driver.client().session_resumed();
-        for resend in self.subscriptions.after_reconnect(resumed) {
-            match resend {
-                Resend::Subscribe(filter, qos) => match self.driver.subscribe(&filter, qos).await {
-                    Ok(pid) => self.subscriptions.subscribing(filter, qos, pid),
-                    Err(e) => return self.failed(e),
-                },
-                Resend::Unsubscribe(filter) => match self.driver.unsubscribe(&filter).await {
-                    Ok(pid) => self.subscriptions.unsubscribing(filter, pid),
-                    Err(e) => return self.failed(e),
-                },
-            }
+        self.resend = self.subscriptions.after_reconnect(resumed).into();
+        Ok(())
+    }
+
+    /// Sends the next (un)subscribe a reconnect left to send again.
+    async fn resend_next(&mut self) -> Result<(), StdError> {
+        let Some(resend) = self.resend.front() else {
+            return Ok(());
+        };
+        match resend {
+            Resend::Subscribe(filter, qos) => match self.driver.subscribe(filter, *qos).await {
+                Ok(pid) => self.subscriptions.subscribing(filter.clone(), *qos, pid),
+                Err(e) => return self.failed(e),
+            },
+            Resend::Unsubscribe(filter) => match self.driver.unsubscribe(filter).await {
+                Ok(pid) => self.subscriptions.unsubscribing(filter.clone(), pid),
+                Err(e) => return self.failed(e),
+            },
         }
+        self.resend.pop_front();
         Ok(())
     }
 

@@ -216,6 +216,9 @@ struct Core<B> {
     ping_unqueued: bool,
     /// [`ConnectOptions::resubscribe`] is still to be sent on this connection.
     resubscribe_pending: bool,
+    /// A resubscribe SUBSCRIBE was dropped unsent (its save failed): the next connection sends
+    /// it whatever the broker's session holds.
+    resubscribe_owed: bool,
     /// The last accepted CONNACK's session_present.
     session_present: bool,
     /// The PUBLISH being streamed, if any.
@@ -296,8 +299,8 @@ impl<B: Buffer> Client<B> {
         }
         let prefix = connect_len + resubscribe_len;
         // Room for a SUBSCRIBE entry (its filter count) besides the inbound QoS 2 reserve.
-        let inbound_reserve = usize::from(options.inbound_window) * ENTRY_OVERHEAD;
-        let needed = prefix + inbound_reserve + ENTRY_OVERHEAD + 2;
+        let inbound_reserve = usize::from(options.inbound_window).saturating_mul(ENTRY_OVERHEAD);
+        let needed = (prefix + ENTRY_OVERHEAD + 2).saturating_add(inbound_reserve);
         let store = Store::new(store, prefix, |dst| {
             let Some((c, r)) = dst.split_at_mut_checked(connect_len) else {
                 return false;
@@ -355,6 +358,7 @@ impl<B: Buffer> Client<B> {
                 ping_sent: None,
                 ping_unqueued: false,
                 resubscribe_pending: false,
+                resubscribe_owed: false,
                 session_present: false,
                 #[cfg(feature = "streaming")]
                 streaming: None,
@@ -626,6 +630,9 @@ impl<B: Buffer> Client<B> {
         self.core.tx.consume(n);
         if n > 0 {
             self.core.last_sent = now;
+            if self.core.ping_unqueued {
+                self.core.ping_sent = Some(now); // the link moves: the PINGREQ waits its turn
+            }
         }
     }
 
@@ -830,6 +837,7 @@ impl<B: Buffer> Core<B> {
                     }
                     Ok(()) => {
                         self.resubscribe_pending = false;
+                        self.resubscribe_owed = false;
                         return Ok(Step::Continue);
                     }
                 }
@@ -981,13 +989,18 @@ impl<B: Buffer> Core<B> {
     fn save_failed(&mut self) {
         warn!("the session could not be saved: closing the connection");
         self.close();
+        let mut subscribe_dropped = false;
         self.store.retain(|e| {
             let ours = matches!(
                 e.kind,
                 Kind::AwaitPuback | Kind::AwaitPubrec | Kind::AwaitSuback | Kind::AwaitUnsuback
             );
-            !(ours && e.flags & UNSAVED != 0)
+            let drop = ours && e.flags & UNSAVED != 0;
+            subscribe_dropped |= drop && e.kind == Kind::AwaitSuback;
+            !drop
         });
+        // It may have been the resubscribe SUBSCRIBE, which no caller would do again: owed.
+        self.resubscribe_owed |= subscribe_dropped && self.settings.resubscribe_len > 0;
         self.save_error = true;
     }
 
@@ -995,12 +1008,13 @@ impl<B: Buffer> Core<B> {
     /// within [`ConnectOptions::inbound_window`].
     fn reserve(&self) -> usize {
         let window = usize::from(self.settings.inbound_window);
-        window.saturating_sub(self.store.counts().inbound) * ENTRY_OVERHEAD
+        let open = window.saturating_sub(self.store.counts().inbound);
+        open.saturating_mul(ENTRY_OVERHEAD)
     }
 
     /// The reserve with no inbound QoS 2 message open: what a message of ours can never take.
     fn full_reserve(&self) -> usize {
-        usize::from(self.settings.inbound_window) * ENTRY_OVERHEAD
+        usize::from(self.settings.inbound_window).saturating_mul(ENTRY_OVERHEAD)
     }
 
     /// [`CallerError::SessionNotSaved`] (once) after a save failed.
@@ -1090,6 +1104,7 @@ impl<B: Buffer> Core<B> {
         };
         if self.ping_unqueued && self.tx.push_packet(&Packet::Pingreq)? {
             self.ping_unqueued = false;
+            self.ping_sent = Some(now); // its answer gets its full time from now
             return Ok(true);
         }
         match deadline {
@@ -1428,7 +1443,8 @@ impl<B: Buffer> Core<B> {
             warn!("the broker kept no session: {} operations lost", lost);
         }
         self.state = State::Connected;
-        self.resubscribe_pending = !resume && self.settings.resubscribe_len > 0;
+        let owed = !resume || self.resubscribe_owed;
+        self.resubscribe_pending = owed && self.settings.resubscribe_len > 0;
     }
 
     /// Sends the SUBSCRIBE of [`ConnectOptions::resubscribe`] (kept encoded in the store's

@@ -104,8 +104,14 @@ fn run<SPI: embedded_hal::spi::SpiDevice, F: embedded_storage::nor_flash::NorFla
             }
         }
         Event::SaveSession(session) => {
-            if let Ok(n) = session.write_snapshot(&[on.get()], &mut buf) {
-                let _ = slots.save(buf.get(..n).unwrap_or_default());
+            // Not saved: the client sends nothing that depended on it and says so
+            // (`SessionNotSaved`), and asks again on the next connection.
+            let saved = match session.write_snapshot(&[on.get()], &mut buf) {
+                Ok(n) => slots.save(buf.get(..n).unwrap_or_default()).is_ok(),
+                Err(_) => false,
+            };
+            if !saved {
+                session.failed();
             }
         }
         _ => {}
