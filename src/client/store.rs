@@ -114,17 +114,23 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    /// Counts `kind` with `flags` in (`up`) or out.
+    /// Counts `kind` with `flags` in (`up`) or out. Branch-free and wrapping: the counts
+    /// follow the entries exactly (an entry is counted out only after it was counted in).
     fn add(&mut self, kind: Kind, flags: u8, up: bool) {
-        let step = |n: &mut usize, on: bool| match (on, up) {
-            (false, _) => {}
-            (true, true) => *n = n.saturating_add(1),
-            (true, false) => *n = n.saturating_sub(1),
-        };
-        step(&mut self.publishes, kind.is_publish());
-        step(&mut self.inbound, kind == Kind::Inbound);
-        step(&mut self.unsent, flags & UNSENT != 0);
-        step(&mut self.lost, flags & LOST != 0);
+        let step = if up { 1 } else { usize::MAX };
+        let by = |on: bool| step & usize::from(on).wrapping_neg();
+        self.publishes = self.publishes.wrapping_add(by(kind.is_publish()));
+        self.inbound = self.inbound.wrapping_add(by(kind == Kind::Inbound));
+        self.reflag(0, if up { flags } else { 0 });
+        self.reflag(if up { 0 } else { flags }, 0);
+    }
+
+    /// An entry's flags change from `old` to `new`.
+    #[inline(always)]
+    fn reflag(&mut self, old: u8, new: u8) {
+        let delta = |bit: u8| usize::from(new & bit != 0).wrapping_sub(usize::from(old & bit != 0));
+        self.unsent = self.unsent.wrapping_add(delta(UNSENT));
+        self.lost = self.lost.wrapping_add(delta(LOST));
     }
 }
 
@@ -278,9 +284,8 @@ impl<B: super::Buffer> Store<B> {
     /// Sets the flags of `e`.
     pub fn set_flags(&mut self, e: &Entry, flags: u8) {
         if let Some(b) = self.buf.as_mut().get_mut(e.offset + 1) {
-            self.counts.add(e.kind, *b, false);
+            self.counts.reflag(*b, flags);
             *b = flags;
-            self.counts.add(e.kind, flags, true);
         }
     }
 
