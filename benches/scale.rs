@@ -52,16 +52,22 @@ fn dispatch(c: &mut Criterion) {
     g.finish();
 }
 
-/// A connected client with `window` QoS 1 messages in flight (written, unacknowledged).
-fn in_flight(window: u16) -> (Client<Vec<u8>>, u64) {
-    let o = ConnectOptions::new("scale").unwrap().max_inflight(window);
-    let mut c = Client::new(o, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 18]).unwrap();
+/// A client with `options` (64 KiB tx, 256 KiB store), connected (CONNECT written, CONNACK
+/// read).
+fn connected(options: ConnectOptions<'_>) -> Client<Vec<u8>> {
+    let mut c = Client::new(options, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 18]).unwrap();
     c.connect(0).unwrap();
     let n = c.poll_transmit().len();
     c.transmitted(n, 0);
     c.rx_space()[..4].copy_from_slice(&[0x20, 2, 0, 0]);
     c.received(4);
     assert!(matches!(c.poll(0).unwrap(), Some(Event::Connected { .. })));
+    c
+}
+
+/// A connected client with `window` QoS 1 messages in flight (written, unacknowledged).
+fn in_flight(window: u16) -> (Client<Vec<u8>>, u64) {
+    let mut c = connected(ConnectOptions::new("scale").unwrap().max_inflight(window));
     let topic = TopicName::new("scale/t").unwrap();
     for _ in 0..window {
         c.publish(topic, &[7; 64], QoS::AtLeastOnce, false).unwrap();
@@ -102,14 +108,7 @@ fn window(c: &mut Criterion) {
 /// A connected client holding `open` of the broker's QoS 2 messages unreleased (PUBREC sent,
 /// no PUBREL: what a hostile broker can do).
 fn unreleased(open: u16) -> Client<Vec<u8>> {
-    let o = ConnectOptions::new("scale").unwrap().keep_alive_secs(0);
-    let mut c = Client::new(o, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 18]).unwrap();
-    c.connect(0).unwrap();
-    let n = c.poll_transmit().len();
-    c.transmitted(n, 0);
-    c.rx_space()[..4].copy_from_slice(&[0x20, 2, 0, 0]);
-    c.received(4);
-    assert!(matches!(c.poll(0).unwrap(), Some(Event::Connected { .. })));
+    let mut c = connected(ConnectOptions::new("scale").unwrap().keep_alive_secs(0));
     let topic = TopicName::new("in").unwrap();
     for id in 1..=open {
         let p = Packet::Publish(umqtt::Publish {
