@@ -448,3 +448,35 @@ fn a_certificate_whose_alternative_names_miss_the_host_is_refused_whatever_its_c
     let io = link::<SystemClock>(&b, &as_named, &mut r).unwrap();
     round_trip(io, ConnectOptions::new("etls-san-named").unwrap());
 }
+
+/// A device's client certificate (extendedKeyUsage clientAuth only) that carries the broker's
+/// name is not a broker's: refused, as rustls refuses it, over the W5500 and TCP.
+#[test]
+fn a_client_certificate_carrying_the_brokers_name_is_refused() {
+    let (ca_pem, issuer, ca_der) = ca("umqtt test CA");
+    let (cert, key, _) = signed(device_params("localhost"), &issuer);
+    let d = dir("etls-eku");
+    let Some(b) = tls_broker_serving(&d, &ca_pem, &cert, &key, "allow_anonymous true\n") else {
+        return;
+    };
+    let as_localhost = TlsLinkOptions::new("localhost", &ca_der);
+    let mut r = records();
+    let (_emu, socket) = w5500_socket(&b, 0x06);
+    let tls =
+        TlsLink::connect::<SystemClock>(socket, &as_localhost, OsRng, &mut r.read, &mut r.write);
+    let outcome = log_in_over(tls, "etls-eku-w5500");
+    eprintln!(
+        "a clientAuth-only certificate over the W5500: {:?}",
+        outcome.0
+    );
+    assert_nothing_went_out(&b, "etls-eku-w5500", outcome);
+    let mut r = records();
+    let outcome = log_in_over(
+        link::<SystemClock>(&b, &as_localhost, &mut r),
+        "etls-eku-tcp",
+    );
+    assert_nothing_went_out(&b, "etls-eku-tcp", outcome);
+    let rustls = TlsOptions::with_ca_pem(ca_pem.as_bytes()).unwrap();
+    let e = TlsTransport::connect(b.addr(), "localhost", &rustls).unwrap_err();
+    eprintln!("rustls: {e}");
+}

@@ -24,10 +24,16 @@
 //!   refused unless the common name matches too. An IPv4 address as the host must be one of
 //!   the certificate's IP addresses and, since embedded-tls matches DNS names and the common
 //!   name only, its common name as well;
+//! - the purpose: a broker certificate with an extendedKeyUsage extension must allow TLS
+//!   server authentication (or any purpose): a device's clientAuth certificate that carries
+//!   the broker's name is refused;
+//! - critical extensions: a certificate with a critical extension not checked here (a CA's
+//!   nameConstraints, say) is refused rather than trusted past it;
 //! - the validity period, only with a clock: give a [`TlsClock`] type whose `now()` says the
 //!   Unix time (from an RTC or SNTP); with [`NoClock`] an expired certificate is accepted.
 //!
-//! Not checked: name constraints, path length constraints, extended key usage, revocation.
+//! Not checked: path length constraints, that each issuer's name matches its signer's
+//! subject (the signatures are checked), revocation.
 //! A failure ends the handshake before any MQTT byte is written: `InvalidCertificate` for
 //! every failure of the chain or the name (it cannot say which check failed),
 //! `InvalidHandshake` when the broker's messages come out of order or it never proved it

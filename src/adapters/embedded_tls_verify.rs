@@ -11,6 +11,11 @@
 //!   it). The subject's common name counts only when the certificate has no subjectAltName
 //!   extension at all (RFC 6125 §6.4.4); embedded-tls's verifier, which still runs, looks at
 //!   it otherwise too;
+//! - a broker certificate whose extendedKeyUsage extension, when it has one, allows neither
+//!   TLS server authentication nor any purpose (RFC 5280 §4.2.1.12): a device's client
+//!   certificate that happens to carry the broker's name is not a broker's;
+//! - a certificate with a critical extension not checked here (RFC 5280 §4.2: a CA's critical
+//!   nameConstraints, say, which would otherwise be ignored);
 //! - a handshake in which the broker never proved it holds its certificate's key: embedded-tls
 //!   takes the server's handshake messages in any order and completes the handshake on the
 //!   server's Finished even when no Certificate or CertificateVerify came before it.
@@ -37,6 +42,10 @@ const HOST_MAX: usize = 64;
 const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+/// id-kp-serverAuth and anyExtendedKeyUsage (RFC 5280 §4.2.1.12).
+const SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
+const ANY_PURPOSE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 
 /// keyCertSign: bit 5 of keyUsage, in the first byte of the BIT STRING (bit 0 is its top).
 const KEY_CERT_SIGN: u8 = 0x04;
@@ -124,7 +133,8 @@ fn check_chain(entries: &[CertificateEntryRef<'_>], host: &str) -> Result<(), Tl
     });
     let leaf = certs.next().ok_or(TlsError::InvalidCertificate)??;
     let leaf = Extensions::of(leaf).map_err(|_| TlsError::InvalidCertificate)?;
-    if !leaf.names(host).map_err(|_| TlsError::InvalidCertificate)? {
+    let serves = leaf.serves().map_err(|_| TlsError::InvalidCertificate)?;
+    if !serves || !leaf.names(host).map_err(|_| TlsError::InvalidCertificate)? {
         return Err(TlsError::InvalidCertificate);
     }
     for signer in certs {
@@ -145,11 +155,13 @@ struct Extensions<'a> {
     basic_constraints: Option<&'a [u8]>,
     key_usage: Option<&'a [u8]>,
     subject_alt_name: Option<&'a [u8]>,
+    extended_key_usage: Option<&'a [u8]>,
 }
 
 impl<'a> Extensions<'a> {
     /// Reads a certificate (DER) down to its extensions. A certificate that is not one
-    /// (RFC 5280 §4.1), or that has one of these extensions twice (§4.2), is an error.
+    /// (RFC 5280 §4.1), that has one of these extensions twice, or a critical one not read
+    /// here (§4.2), is an error.
     fn of(cert: &'a [u8]) -> der::Result<Self> {
         let tbs = AnyRef::from_der(cert)?.sequence(|cert| {
             let tbs: AnyRef<'a> = cert.decode()?;
@@ -182,19 +194,23 @@ impl<'a> Extensions<'a> {
         };
         AnyRef::from_der(extensions)?.sequence(|list| {
             while !list.is_finished() {
-                let (id, value) = list.decode::<AnyRef<'a>>()?.sequence(|ext| {
+                let (id, critical, value) = list.decode::<AnyRef<'a>>()?.sequence(|ext| {
                     let id: ObjectIdentifier = ext.decode()?;
+                    let mut critical = false;
                     if Tag::peek(ext)? == Tag::Boolean {
-                        let _critical: bool = ext.decode()?;
+                        critical = ext.decode()?;
                     }
                     let value: AnyRef<'a> = ext.decode()?;
                     value.tag().assert_eq(Tag::OctetString)?;
-                    Ok::<_, der::Error>((id, value.value()))
+                    Ok::<_, der::Error>((id, critical, value.value()))
                 })?;
                 let slot = match id {
                     BASIC_CONSTRAINTS => &mut found.basic_constraints,
                     KEY_USAGE => &mut found.key_usage,
                     SUBJECT_ALT_NAME => &mut found.subject_alt_name,
+                    EXTENDED_KEY_USAGE => &mut found.extended_key_usage,
+                    // A critical extension this does not check must not pass unchecked.
+                    _ if critical => return Err(der::Error::from(Tag::Boolean.value_error())),
                     _ => continue,
                 };
                 if slot.replace(value).is_some() {
@@ -204,6 +220,22 @@ impl<'a> Extensions<'a> {
             Ok(())
         })?;
         Ok(found)
+    }
+
+    /// True when the certificate may serve TLS: no extendedKeyUsage, or one that names
+    /// serverAuth or any purpose.
+    fn serves(&self) -> der::Result<bool> {
+        let Some(eku) = self.extended_key_usage else {
+            return Ok(true);
+        };
+        AnyRef::from_der(eku)?.sequence(|purposes| {
+            let mut serves = false;
+            while !purposes.is_finished() {
+                let purpose: ObjectIdentifier = purposes.decode()?;
+                serves |= purpose == SERVER_AUTH || purpose == ANY_PURPOSE;
+            }
+            Ok(serves)
+        })
     }
 
     /// True when the certificate may sign certificates: basicConstraints cA=TRUE, and
@@ -319,8 +351,8 @@ mod tests {
     use super::*;
     use embedded_tls::{Aes128GcmSha256, Sha256};
     use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-        SanType,
+        BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
     };
     use std::string::ToString;
     use std::vec::Vec;
@@ -343,6 +375,40 @@ mod tests {
         let mut params = CertificateParams::new(sans).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
         Extensions::of(&der(&params)).unwrap().names(host).unwrap()
+    }
+
+    #[test]
+    fn a_broker_certificate_must_allow_server_authentication() {
+        let serves = |purposes: Vec<ExtendedKeyUsagePurpose>| {
+            let mut params = CertificateParams::default();
+            params.extended_key_usages = purposes;
+            Extensions::of(&der(&params)).unwrap().serves().unwrap()
+        };
+        assert!(serves(std::vec![]), "no extendedKeyUsage");
+        assert!(serves(std::vec![ExtendedKeyUsagePurpose::ServerAuth]));
+        assert!(serves(std::vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::ServerAuth
+        ]));
+        assert!(serves(std::vec![ExtendedKeyUsagePurpose::Any]));
+        assert!(
+            !serves(std::vec![ExtendedKeyUsagePurpose::ClientAuth]),
+            "a device's"
+        );
+    }
+
+    #[test]
+    fn a_critical_extension_not_checked_here_is_refused() {
+        let with = |critical: bool| {
+            let mut params = CertificateParams::default();
+            let mut ext =
+                CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], std::vec![5, 0]);
+            ext.set_criticality(critical);
+            params.custom_extensions = std::vec![ext];
+            Extensions::of(&der(&params)).is_ok()
+        };
+        assert!(with(false), "a non-critical unknown extension is ignored");
+        assert!(!with(true), "a critical unknown extension is refused");
     }
 
     #[test]
