@@ -352,7 +352,9 @@ macro_rules! operations {
         /// fails or ends early, the connection is closed (half a PUBLISH went out) and the
         /// error is [`crate::CallerError::PayloadSource`]. QoS 1/2: keep the source until
         /// [`Event::Published`] carries the returned id; after [`crate::Lost::Streamed`],
-        /// publish it again.
+        /// publish it again. The source is a blocking `embedded_io::Read` in both drivers: in
+        /// the async one each read runs inside the future, so give it a source that answers at
+        /// once (flash, memory, a file on a local disk), not one that waits (a socket).
         #[cfg(feature = "streaming")]
         pub $($async)* fn publish_from<S: embedded_io::Read>(
             &mut self,

@@ -10,17 +10,31 @@
 //! whether a newer slot was torn (then the older snapshot is the right one: nothing that
 //! depended on the torn one was sent, since the client saves before it writes).
 //!
-//! ```ignore
-//! let mut slots = FlashSlots::new(flash, 0x6_0000, 4096)?;
-//! if let Some(loaded) = slots.load(&mut buf)? {
-//!     let app_state = client.restore_session(loaded.snapshot)?;
+//! ```no_run
+//! use embedded_storage::nor_flash::NorFlash;
+//! use umqtt::persist::FlashSlots;
+//! use umqtt::{Client, Event};
+//!
+//! /// At boot: the slots, and the session (with the application's bytes) put back.
+//! fn boot<F: NorFlash>(flash: F, client: &mut Client<Vec<u8>>) -> Option<FlashSlots<F>> {
+//!     let mut slots = FlashSlots::new(flash, 0x6_0000, 4096).ok()?;
+//!     let mut buf = [0u8; 4096];
+//!     if let Some(loaded) = slots.load(&mut buf).ok()? {
+//!         let _app_state = client.restore_session(loaded.snapshot).ok()?;
+//!     }
+//!     Some(slots)
 //! }
-//! // In the driver's handler (a save that fails is said with `failed`: nothing that depends
-//! // on it is written, and the client asks again):
-//! //   Event::SaveSession(s) => match s.write_snapshot(&app, &mut buf) {
-//! //       Ok(n) if slots.save(&buf[..n]).is_ok() => {}
-//! //       _ => s.failed(),
-//! //   },
+//!
+//! /// In the driver's handler: a save that fails is said with `failed` (nothing that depends
+//! /// on it is written, and the client asks again).
+//! fn on_event<F: NorFlash>(slots: &mut FlashSlots<F>, event: Event<'_>, app: &[u8], buf: &mut [u8]) {
+//!     if let Event::SaveSession(session) = event {
+//!         match session.write_snapshot(app, buf) {
+//!             Ok(n) if slots.save(&buf[..n]).is_ok() => {}
+//!             _ => session.failed(),
+//!         }
+//!     }
+//! }
 //! ```
 
 use embedded_storage::nor_flash::NorFlash;
