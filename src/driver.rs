@@ -70,9 +70,13 @@ macro_rules! operations {
             &self.client
         }
 
-        /// Replaces the transport, returning the old one. [`Self::reconnect`] does this for
-        /// you.
+        /// Replaces the transport, returning the old one: a new transport is a new
+        /// connection (the one on the old transport ends; the session is kept), so
+        /// [`Self::connect`] next. [`Self::reconnect`] does this for you.
         pub fn replace_transport(&mut self, io: T) -> T {
+            if self.client.state() != State::Closed {
+                self.client.connection_lost();
+            }
             core::mem::replace(&mut self.io, io)
         }
 
@@ -175,10 +179,20 @@ macro_rules! operations {
 
         /// Connects on the current transport (CONNECT, then waits for CONNACK) and returns
         /// the broker's session_present. Messages the broker did not keep are reported as
-        /// [`Event::Lost`] next.
+        /// [`Event::Lost`] next. One CONNECT per transport (MQTT-3.1.0-2): already
+        /// connected, it returns session_present; a connect cancelled before its CONNACK
+        /// (async) goes on waiting; while a disconnect drains it is `NotConnected` — give a
+        /// new transport ([`Self::replace_transport`]) first.
         pub $($async)* fn connect(&mut self) -> core::result::Result<bool, Error<T::Error>> {
-            let now = self.clock.now_ms();
-            self.client.connect(now).map_err(Error::with_io)?;
+            match self.client.state() {
+                State::Closed => {
+                    let now = self.clock.now_ms();
+                    self.client.connect(now).map_err(Error::with_io)?;
+                }
+                State::Connected => return Ok(self.client.session_present()),
+                State::Connecting => {}
+                State::Disconnecting => return Err(LinkError::NotConnected.into()),
+            }
             loop {
                 self.until_event() $($await)*?;
                 match self.client.event() {

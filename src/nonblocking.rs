@@ -65,8 +65,13 @@ where
         &self.client
     }
 
-    /// Replaces the transport (for a reconnect), returning the old one.
+    /// Replaces the transport (for a reconnect), returning the old one: a new transport is a
+    /// new connection (the one on the old transport ends; the session is kept), so
+    /// [`Self::connect`] next.
     pub fn replace_transport(&mut self, io: T) -> T {
+        if self.client.state() != State::Closed {
+            self.client.connection_lost();
+        }
         core::mem::replace(&mut self.io, io)
     }
 
@@ -151,12 +156,14 @@ where
     }
 
     /// Queues CONNECT on the current transport (the first call, when not connecting) and
-    /// returns `WouldBlock` until CONNACK arrives; then the broker's session_present. Messages the broker did not keep
-    /// are reported as [`Event::Lost`] next.
+    /// returns `WouldBlock` until CONNACK arrives; then the broker's session_present. Messages
+    /// the broker did not keep are reported as [`Event::Lost`] next. One CONNECT per transport
+    /// (MQTT-3.1.0-2): while a disconnect drains it is `NotConnected` — give a new transport
+    /// ([`Self::replace_transport`]) first.
     pub fn connect(&mut self) -> NbResult<bool, T::Error> {
         match self.client.state() {
-            // A new connection (a disconnect under way is abandoned with its transport).
-            State::Closed | State::Disconnecting => {
+            State::Disconnecting => return Err(nb::Error::Other(LinkError::NotConnected.into())),
+            State::Closed => {
                 let now = self.clock.now_ms();
                 self.client.connect(now).map_err(Error::with_io)?;
             }

@@ -1323,3 +1323,39 @@ fn a_streamed_qos1_head_larger_than_the_store_is_the_callers_error() {
     assert!(c.publish_head(topic, 10, QoS::AtMostOnce, false).is_ok());
     assert_eq!(c.payload_due(), 10);
 }
+
+#[test]
+fn connect_while_a_disconnect_drains_never_sends_a_second_connect_on_that_transport() {
+    // MQTT-3.1.0-2: a second CONNECT on one network connection is a protocol violation. A
+    // non-blocking `connect` while a disconnect drains (an inbound QoS 2 awaits PUBREL) used to
+    // queue one on the same transport; it is refused until a new transport is given, and a
+    // new transport (`replace_transport`) starts a new connection.
+    let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 1024]).unwrap();
+    let net = Net::new(vec![
+        Step::Expect(connect_bytes(true, "c1", 0)),
+        Step::Send(connack(false, ConnectReturnCode::Accepted)),
+        Step::Send(publish("t", b"x", q2(9), false)),
+        Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+    ]);
+    let clock = net.clock.clone();
+    let mut d = umqtt::NonBlocking::new(client, net.io(IoCfg::WHOLE), move || clock.get(), |_| {});
+    nb::block!(d.connect()).unwrap();
+    while !matches!(d.poll(), Ok(umqtt::Event::Message(_))) {}
+    while d.client().wants_write() {
+        let _ = d.poll();
+    }
+    assert!(matches!(d.disconnect(), Err(nb::Error::WouldBlock)));
+    assert_eq!(d.client().state(), umqtt::client::State::Disconnecting);
+    // The scripted broker fails the test on any byte now.
+    assert_eq!(
+        d.connect().unwrap_err(),
+        nb::Error::Other(Error::Link(LinkError::NotConnected))
+    );
+    // A new transport: a new connection.
+    net.reconnect(vec![
+        Step::Expect(connect_bytes(true, "c1", 0)),
+        Step::Send(connack(false, ConnectReturnCode::Accepted)),
+    ]);
+    d.replace_transport(net.io(IoCfg::WHOLE));
+    assert!(!nb::block!(d.connect()).unwrap());
+}
