@@ -679,3 +679,38 @@ async fn a_disconnect_cancelled_while_it_drains_still_sends_disconnect() {
         "PUBCOMP then DISCONNECT: {firsts:x?}"
     );
 }
+
+/// Past the backoff's limit: with `max_attempts(2)` the second failed attempt ends the event
+/// loop (returned once), and every poll after it is `NotConnected`.
+#[tokio::test]
+async fn the_backoffs_last_attempt_ends_the_event_loop() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (client, mut eventloop) = AsyncClient::new(
+        ConnectOptions::new("limited").unwrap(),
+        format!("127.0.0.1:{port}"),
+        8,
+    )
+    .unwrap();
+    eventloop.set_backoff(Backoff::new(10, 10).max_attempts(2));
+    for attempt in 0..2 {
+        let e = tokio::time::timeout(Duration::from_secs(5), eventloop.poll())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(e, Error::Io(_)), "attempt {attempt}: {e}");
+        assert_eq!(eventloop.is_done(), attempt == 1, "after attempt {attempt}");
+    }
+    let after = eventloop.poll().await;
+    assert!(
+        matches!(after, Err(Error::Link(LinkError::NotConnected))),
+        "{after:?}"
+    );
+    let late = client.publish("t", "x", QoS::AtLeastOnce, false).await;
+    assert!(
+        matches!(late, Err(Error::Link(LinkError::NotConnected))),
+        "{late:?}"
+    );
+}

@@ -154,6 +154,14 @@ impl ExactlyOnce {
         let i = self.0.iter().position(|(p, _)| *p == pid)?;
         Some(self.0.swap_remove(i).1)
     }
+
+    /// What the managed clients publish again after `Lost { pid, message }`: the message the
+    /// core reported, or for a QoS 2 one it had past PUBREC (reported without content) our
+    /// copy; `None` for a lost (un)subscribe. The copy goes either way.
+    pub(crate) fn lost(&mut self, pid: PacketId, message: Option<Message>) -> Option<Message> {
+        let kept = self.take(pid);
+        message.or(kept)
+    }
 }
 
 /// A client with owned buffers of the default sizes: rx and tx of 64 KiB (the largest packet

@@ -71,10 +71,10 @@ impl Shared {
                 }
             }
             Event::Lost(Lost::Message { pid, message }) => {
-                self.exactly_once.take(pid);
-                self.lost.push_back(Message::from(&message));
+                let m = self.exactly_once.lost(pid, Some(Message::from(&message)));
+                self.lost.extend(m);
             }
-            Event::Lost(Lost::Released { pid }) => match self.exactly_once.take(pid) {
+            Event::Lost(Lost::Released { pid }) => match self.exactly_once.lost(pid, None) {
                 Some(m) => self.lost.push_back(m),
                 None => self.other(event),
             },

@@ -454,8 +454,7 @@ impl EventLoop {
             // A message a new session lost (a QoS 2 one the broker had received, PUBREC, from
             // our copy): published again, not reported.
             OwnedEvent::Lost { pid, message } => {
-                let kept = self.exactly_once.take(*pid);
-                if let Some(m) = message.take().or(kept) {
+                if let Some(m) = self.exactly_once.lost(*pid, message.take()) {
                     self.lost.push_back(m);
                     return None;
                 }

@@ -72,6 +72,36 @@ impl<B: Buffer> Core<B> {
             .ok_or_else(|| unknown_id(ack, pid))
     }
 
+    /// True for a QoS 2 message whose id still awaits its PUBREL: received before.
+    pub(super) fn received_before(&self, qos: QosPid) -> bool {
+        match qos {
+            QosPid::ExactlyOnce(pid) => self.store.find(pid, Kinds::of(Kind::Inbound)).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Acknowledges a message from the broker, whole or streamed, as it is handed out:
+    /// PUBACK (after the application's state, saved with the session, counts it), or for
+    /// QoS 2 the id tracked until PUBREL (unless `duplicate`) and PUBREC. The one place of
+    /// the rule for both.
+    pub(super) fn acknowledge(&mut self, qos: QosPid, duplicate: bool) -> Result<(), Error> {
+        match qos {
+            QosPid::AtMostOnce => {}
+            QosPid::AtLeastOnce(pid) => {
+                self.tx.push_packet(&Packet::Puback(pid))?;
+                #[cfg(feature = "persistence")]
+                self.store.touch();
+            }
+            QosPid::ExactlyOnce(pid) => {
+                if !duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
+                    return Err(BrokerError::StoreFull.into());
+                }
+                self.tx.push_packet(&Packet::Pubrec(pid))?;
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn on_packet(&mut self, packet: Packet<'_>) -> Result<Option<Ready>, Error> {
         let unexpected =
             |p: &Packet<'_>| Error::from(BrokerError::UnexpectedPacket(p.packet_type()));
@@ -90,26 +120,12 @@ impl<B: Buffer> Core<B> {
         }
         match packet {
             Packet::Publish(p) => {
-                match p.qos {
-                    QosPid::AtMostOnce => {}
-                    QosPid::AtLeastOnce(pid) => {
-                        self.tx.push_packet(&Packet::Puback(pid))?;
-                        // The application's state (saved with the session) before the PUBACK.
-                        #[cfg(feature = "persistence")]
-                        self.store.touch();
-                    }
-                    QosPid::ExactlyOnce(pid) => {
-                        let duplicate = self.store.find(pid, Kinds::of(Kind::Inbound)).is_some();
-                        if !duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
-                            return Err(BrokerError::StoreFull.into());
-                        }
-                        self.tx.push_packet(&Packet::Pubrec(pid))?;
-                        if duplicate {
-                            return Ok(None); // acknowledged, not delivered twice (MQTT-4.3.3-2)
-                        }
-                    }
+                let duplicate = self.received_before(p.qos);
+                self.acknowledge(p.qos, duplicate)?;
+                match duplicate {
+                    true => Ok(None), // acknowledged, not delivered twice (MQTT-4.3.3-2)
+                    false => Ok(Some(Ready::FromRx)),
                 }
-                Ok(Some(Ready::FromRx))
             }
             // The end of a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) delivery: the id is free again.
             Packet::Puback(pid) | Packet::Pubcomp(pid) => {

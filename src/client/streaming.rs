@@ -15,12 +15,7 @@ impl<B: Buffer> Core<B> {
         match decode_head(data).map_err(BrokerError::Malformed)? {
             Some(head) if head.head_len < capacity => {
                 let qos = head.publish.qos;
-                let duplicate = match qos {
-                    QosPid::ExactlyOnce(pid) => {
-                        self.store.find(pid, Kinds::of(Kind::Inbound)).is_some()
-                    }
-                    _ => false,
-                };
+                let duplicate = self.received_before(qos);
                 self.streaming = Some(Streaming {
                     head_len: head.head_len,
                     payload_len: head.payload_len,
@@ -55,20 +50,7 @@ impl<B: Buffer> Core<B> {
         }
         let offset = s.done;
         if last {
-            match s.qos {
-                QosPid::AtMostOnce => {}
-                QosPid::AtLeastOnce(pid) => {
-                    self.tx.push_packet(&Packet::Puback(pid))?;
-                    #[cfg(feature = "persistence")]
-                    self.store.touch();
-                }
-                QosPid::ExactlyOnce(pid) => {
-                    if !s.duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
-                        return Err(BrokerError::StoreFull.into());
-                    }
-                    self.tx.push_packet(&Packet::Pubrec(pid))?;
-                }
-            }
+            self.acknowledge(s.qos, s.duplicate)?;
             self.streaming = None;
             self.rx_consumed = s.head_len + len;
         } else {
