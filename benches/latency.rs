@@ -20,9 +20,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use broker::Broker;
-use umqtt::adapters::tokio::TokioDelay;
 use umqtt::packet::{Connect, Packet, PacketId, Publish, QosPid, Subscribe};
 use umqtt::topic::TopicName;
+use umqtt::transport::tokio::TokioDelay;
 use umqtt::{Async, Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 
 const PAYLOAD: [u8; 64] = [b'x'; 64];
@@ -74,7 +74,7 @@ fn umqtt_async(addr: SocketAddr, qos: QoS, trips: usize) -> Vec<Duration> {
             vec![0; 4096],
             vec![0; 4096],
         );
-        let io = umqtt::adapters::tokio::connect(addr).await.unwrap();
+        let io = umqtt::transport::tokio::connect(addr).await.unwrap();
         let mut m = Async::new(client.unwrap(), io, StdClock::new(), TokioDelay, |_| {});
         m.connect().await.unwrap();
         let topic = format!("lat/async/{}", qos as u8);

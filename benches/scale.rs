@@ -10,8 +10,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use umqtt::adapters::router::Router;
 use umqtt::packet::{Packet, PacketId};
+use umqtt::topic::router::Router;
 use umqtt::topic::{TopicName, matches_str};
 use umqtt::{Client, ConnectOptions, Event, QoS};
 

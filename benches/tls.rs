@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use broker::Broker;
 use criterion::{Criterion, SamplingMode, Throughput};
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, Outgoing, Packet, TlsConfiguration, Transport};
-use umqtt::adapters::tls::{TlsOptions, TlsTransport};
+use umqtt::transport::tls::{TlsOptions, TlsTransport};
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 
 /// Messages per throughput batch.

@@ -1,5 +1,5 @@
 //! tokio: one task publishes every 200 ms, another prints a wildcard subscription, both
-//! through one cloneable `AsyncClient`; the event loop reconnects with backoff (restart the
+//! through one cloneable `TokioClient`; the event loop reconnects with backoff (restart the
 //! broker while it runs: it carries on) and restores the subscription.
 //!
 //! `cargo run --example tokio [-- --count N] [--host H --port P]` (in-process broker and 5
@@ -8,7 +8,7 @@
 use std::time::Duration;
 use umqtt_testbroker as broker;
 
-use umqtt::adapters::tokio::{AsyncClient, OwnedEvent};
+use umqtt::managed::tokio::{OwnedEvent, TokioClient};
 use umqtt::{ConnectOptions, QoS};
 
 #[tokio::main]
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count = arg("--count").map(|c| c.parse()).transpose()?.or(count);
 
     let options = ConnectOptions::new("umqtt-tokio")?.keep_alive_secs(5);
-    let (client, mut eventloop) = AsyncClient::new(options, addr, 16)?;
+    let (client, mut eventloop) = TokioClient::new(options, addr, 16)?;
     client.subscribe("umqtt/tokio/#", QoS::AtLeastOnce).await?; // queued
 
     // A publish is answered by the event loop, which this task polls below.

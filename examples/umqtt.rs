@@ -26,8 +26,8 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::topic::TopicFilter;
+use umqtt::transport::tls::{TlsOptions, TlsTransport};
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, SubackCode, Subscription};
 use umqtt::{Error, TcpTransport};
 

@@ -14,8 +14,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use umqtt_testbroker as broker;
 use umqtt_w5500_app as app;
 
-use umqtt::adapters::tokio::TokioDelay;
-use umqtt::time::{StdClock, StdDelay};
+use umqtt::driver::time::{StdClock, StdDelay};
+use umqtt::transport::tokio::TokioDelay;
 use w5500_io::NetConfig;
 use w5500_io::emulator::Emulator;
 

@@ -3,7 +3,7 @@
 the innermost frame outside `core` (crate::function at file:line, inlining resolved).
 
 Usage: python3 panic_sites.py BIN   (after a release build with `--features find-panics`,
-or `--features tls` for `w5500_tls`). Prints a Markdown list and the count per crate.
+or `--features embedded-tls` for `w5500_tls`). Prints a Markdown list and the count per crate.
 """
 import collections
 import re

@@ -38,7 +38,7 @@
 //! ```
 //!
 //! Above the codec: the sans-IO [`Client`] and its drivers ([`Blocking`], [`NonBlocking`],
-//! [`Async`]); `std`, `tokio` and TLS adapters in [`adapters`]. Diagnostics: feature `defmt`
+//! [`Async`]); transports in [`transport`], managed clients in [`managed`]. Diagnostics: feature `defmt`
 //! makes every public error, event and packet type `defmt::Format` and sends the library's
 //! few log records (connect, refusal, protocol close, lost connection, reconnect attempts —
 //! none per message) to defmt; feature `log` sends the same records to the `log` crate
@@ -60,37 +60,32 @@ extern crate std;
 #[macro_use]
 mod logging;
 
-pub mod adapters;
-pub mod asynch;
-pub mod blocking;
 pub mod client;
-mod driver;
+pub mod driver;
 mod error;
+#[cfg(feature = "std")]
+pub mod managed;
+pub mod packet;
+pub mod transport;
+
 #[cfg(feature = "std")]
 pub use error::StdError;
 pub use error::{BrokerError, CallerError, ConfigError, Error, LinkError};
-pub mod nonblocking;
-pub mod packet;
-#[cfg(feature = "persistence")]
-pub mod persist;
-pub mod reconnect;
-mod scan;
-pub mod time;
-pub mod topic;
+pub use packet::topic;
 
 // The front door: what a program using the client needs, under `umqtt::`.
-pub use asynch::Async;
-pub use blocking::Blocking;
 pub use client::{Chunk, Client, ConnectOptions, Event, Lost, State};
-pub use nonblocking::NonBlocking;
+pub use driver::asynch::Async;
+pub use driver::blocking::Blocking;
+pub use driver::nonblocking::NonBlocking;
+pub use driver::reconnect::Backoff;
+pub use driver::time::Clock;
 pub use packet::{PacketId, Publish, QoS, SubackCode, Subscription};
-pub use reconnect::Backoff;
-pub use time::Clock;
 #[cfg(feature = "std")]
 pub use {
-    adapters::std_client::StdClient,
-    adapters::std_tcp::TcpTransport,
-    time::{StdClock, StdDelay},
+    driver::time::{StdClock, StdDelay},
+    managed::std_client::StdClient,
+    transport::tcp::TcpTransport,
 };
 
 /// The README's examples, compiled and run as doc tests.

@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::broker::*;
-use umqtt::adapters::tokio::{TokioDelay, connect};
+use umqtt::transport::tokio::{TokioDelay, connect};
 use umqtt::{
     Async, Blocking, Client, ConnectOptions, Event, NonBlocking, QoS, StdClock, SubackCode,
     TcpTransport,

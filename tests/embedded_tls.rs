@@ -16,11 +16,11 @@ use embedded_io::{ErrorType, Read, Write};
 use rand_core::OsRng;
 use support::broker::Broker;
 use support::pki::*;
-use umqtt::adapters::embedded_tls::{
+use umqtt::driver::time::StdDelay;
+use umqtt::transport::embedded_tls::{
     MAX_RECORD, NoClock, TlsClock, TlsError, TlsLink, TlsLinkOptions,
 };
-use umqtt::adapters::tls::{TlsOptions, TlsTransport};
-use umqtt::time::StdDelay;
+use umqtt::transport::tls::{TlsOptions, TlsTransport};
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, TcpTransport};
 use w5500_io::emulator::Emulator;
 use w5500_io::{NetConfig, TcpSocket, Timeouts, W5500};

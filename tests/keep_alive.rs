@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::broker::*;
-use umqtt::adapters::tokio::{TokioDelay, connect};
 use umqtt::packet::{PacketType, Status, decode};
+use umqtt::transport::tokio::{TokioDelay, connect};
 use umqtt::{
     Async, Blocking, Client, ConnectOptions, Event, NonBlocking, QoS, StdClock, TcpTransport,
 };

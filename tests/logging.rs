@@ -10,8 +10,8 @@ use std::net::TcpListener;
 use std::sync::Mutex;
 
 use support::broker::Broker;
-use umqtt::adapters::std_tcp::TcpTransport;
-use umqtt::time::{StdClock, StdDelay};
+use umqtt::driver::time::{StdClock, StdDelay};
+use umqtt::transport::tcp::TcpTransport;
 use umqtt::{Backoff, Blocking, BrokerError, Client, ConnectOptions, Error, Event};
 
 /// Every record of target "umqtt", as "LEVEL message".

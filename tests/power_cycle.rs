@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use support::broker::Broker;
 use support::flash::{Power, RamFlash};
-use umqtt::persist::FlashSlots;
+use umqtt::client::persist::FlashSlots;
 use umqtt::{
     Blocking, CallerError, Client, ConnectOptions, Error, Event, QoS, StdClock, TcpTransport,
 };

@@ -1,4 +1,4 @@
-//! TLS (feature `tls`) against mosquitto with a TLS listener and certificates generated here
+//! TLS (feature `rustls`) against mosquitto with a TLS listener and certificates generated here
 //! (rcgen; nothing committed): server verification by our CA, mutual TLS, and the refusals —
 //! wrong CA, wrong host name, expired certificate, missing client certificate — each a
 //! sentence, before any MQTT byte reaches the broker (its log shows no CONNECT).
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use support::broker::{find_program, mosquitto_required};
 use support::pki::*;
-use umqtt::adapters::tls::{TlsOptions, TlsTransport};
 use umqtt::packet::ConnectReturnCode;
+use umqtt::transport::tls::{TlsOptions, TlsTransport};
 use umqtt::{
     Blocking, BrokerError, Client, ConnectOptions, Error, Event, NonBlocking, QoS, StdClock,
 };
@@ -196,7 +196,8 @@ fn password_login_over_tls() {
 
 #[tokio::test]
 async fn tokio_async_driver_and_shared_handle_over_tls() {
-    use umqtt::adapters::tokio::{AsyncClient, OwnedEvent, TokioDelay, connect_tls};
+    use umqtt::managed::tokio::{OwnedEvent, TokioClient};
+    use umqtt::transport::tokio::{TokioDelay, connect_tls};
     use umqtt::{Async, Backoff};
     let pki = pki();
     let d = dir("tokio");
@@ -230,7 +231,7 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
     }
     m.disconnect().await.unwrap();
     // The shared handle: its event loop connects (and would reconnect) over TLS.
-    let (handle, mut eventloop) = AsyncClient::new(
+    let (handle, mut eventloop) = TokioClient::new(
         ConnectOptions::new("tls-handle").unwrap(),
         b.addr().to_string(),
         8,

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use support::broker::*;
+use umqtt::driver::time::{StdClock, StdDelay};
 use umqtt::packet::QoS;
-use umqtt::time::{StdClock, StdDelay};
 use umqtt::{Blocking, Client, ConnectOptions, Event, NonBlocking};
 use w5500_io::emulator::Emulator;
 use w5500_io::{NetConfig, TcpSocket, Timeouts, W5500};
@@ -491,7 +491,7 @@ fn async_program(id: &'static str, interrupt: bool) -> (Vec<Vec<u8>>, Vec<String
         let pin = interrupt.then(|| chip.int_pin());
         let result = rt.block_on(app::run_async(
             chip,
-            umqtt::adapters::tokio::TokioDelay,
+            umqtt::transport::tokio::TokioDelay,
             StdClock::new(),
             &settings,
             &mut buffers,
@@ -547,7 +547,7 @@ fn the_async_w5500_program_sleeps_on_intn_instead_of_polling() {
 /// 4 KiB at QoS 1: 13× the window, 2 KiB chip buffers), every byte checked.
 #[test]
 fn mqtt_through_the_w5500_one_mib_each_way_async_on_intn() {
-    use umqtt::adapters::tokio::TokioDelay;
+    use umqtt::transport::tokio::TokioDelay;
     use w5500_io::{AsyncTcpSocket, AsyncW5500};
     let broker = Broker::any(None);
     let emu = Emulator::new();

@@ -3,7 +3,7 @@
 
 use cortex_m::peripheral::DWT;
 use embedded_hal::delay::DelayNs;
-use umqtt::time::Clock;
+use umqtt::driver::time::Clock;
 
 /// The core clock the binaries configure, in Hz.
 pub const CORE_HZ: u32 = 96_000_000;

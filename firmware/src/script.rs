@@ -10,7 +10,7 @@ pub static NOW_MS: AtomicU32 = AtomicU32::new(0);
 /// Virtual milliseconds a read without data takes (the blocking driver's read timeout).
 const IDLE_MS: u32 = 100;
 
-/// The virtual clock, as a [`umqtt::time::Clock`].
+/// The virtual clock, as a [`umqtt::driver::time::Clock`].
 pub fn now_ms() -> u64 {
     u64::from(NOW_MS.load(Ordering::Relaxed))
 }

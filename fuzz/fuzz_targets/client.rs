@@ -17,7 +17,7 @@ use std::rc::Rc;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use umqtt::client::{Client, ConnectOptions, Event, Lost, State};
-use umqtt::nonblocking::NonBlocking;
+use umqtt::driver::nonblocking::NonBlocking;
 
 /// What the model needs of an event, owned: the driver's handler records these for events
 /// that arrive while an operation waits.

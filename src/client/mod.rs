@@ -43,6 +43,8 @@ mod inbound;
 mod options;
 mod outbound;
 #[cfg(feature = "persistence")]
+pub mod persist;
+#[cfg(feature = "persistence")]
 mod saving;
 #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
 pub(crate) mod session;

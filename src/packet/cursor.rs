@@ -58,7 +58,7 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let bytes = self.binary()?;
         let s = self.utf8(bytes)?;
-        if crate::scan::has_any(bytes, [0]) {
+        if crate::packet::scan::has_any(bytes, [0]) {
             return Err(DecodeError::NullCharacter);
         }
         Ok(s)

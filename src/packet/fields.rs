@@ -82,10 +82,10 @@ impl core::error::Error for StrError {}
 /// Checks the rules of 1.5.3 that `&str` does not already guarantee.
 pub(crate) const fn check_str(s: &str) -> Result<(), StrError> {
     let bytes = s.as_bytes();
-    if bytes.len() > crate::scan::MAX_STR_LEN {
+    if bytes.len() > crate::packet::scan::MAX_STR_LEN {
         return Err(StrError::TooLong);
     }
-    if crate::scan::has_any(bytes, [0]) {
+    if crate::packet::scan::has_any(bytes, [0]) {
         return Err(StrError::NullCharacter);
     }
     Ok(())

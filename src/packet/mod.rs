@@ -17,7 +17,9 @@ mod error;
 mod fields;
 mod header;
 mod publish;
+pub(crate) mod scan;
 mod subscribe;
+pub mod topic;
 
 pub use connect::{Connack, Connect, ConnectReturnCode, Login, Protocol, Will};
 pub use error::{DecodeError, EncodeError};

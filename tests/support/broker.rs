@@ -46,7 +46,7 @@ pub enum Broker {
     Tls {
         inner: Box<Broker>,
         name: String,
-        options: umqtt::adapters::tls::TlsOptions,
+        options: umqtt::transport::tls::TlsOptions,
     },
     /// Another broker program (aedes, amqtt, RabbitMQ), in a process group of its own.
     External {
@@ -319,7 +319,7 @@ type Handler = Box<dyn FnMut(Event<'_>)>;
 /// A test client's socket: TCP, or TLS over it.
 pub enum Link {
     Tcp(TcpTransport),
-    Tls(Box<umqtt::adapters::tls::TlsTransport>),
+    Tls(Box<umqtt::transport::tls::TlsTransport>),
 }
 
 impl embedded_io::ErrorType for Link {
@@ -400,7 +400,7 @@ impl Conn {
                 name,
                 options: tls,
             } => {
-                let io = umqtt::adapters::tls::TlsTransport::connect(inner.addr(), name, tls)
+                let io = umqtt::transport::tls::TlsTransport::connect(inner.addr(), name, tls)
                     .map_err(umqtt::Error::Io)?;
                 Conn::over(Link::Tls(Box::new(io)), options, buf)
             }

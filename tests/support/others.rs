@@ -99,7 +99,7 @@ fn mosquitto_tls(user: (&str, &str)) -> Option<Broker> {
         passwd.display()
     );
     let inner = super::pki::tls_broker(&dir, &pki, false, &extra)?;
-    let options = umqtt::adapters::tls::TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
+    let options = umqtt::transport::tls::TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
     Some(Broker::Tls {
         inner: Box::new(inner),
         name: "localhost".into(),

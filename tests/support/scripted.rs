@@ -7,10 +7,10 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Poll;
 
-use umqtt::asynch::Async;
-use umqtt::blocking::Blocking;
 use umqtt::client::{Client, Event, Lost};
-use umqtt::nonblocking::NonBlocking;
+use umqtt::driver::asynch::Async;
+use umqtt::driver::blocking::Blocking;
+use umqtt::driver::nonblocking::NonBlocking;
 use umqtt::packet::{
     Connack, Connect, ConnectReturnCode, MqttStr, Packet, PacketId, Protocol, Publish, QoS, QosPid,
     SubackCode,

@@ -1,10 +1,10 @@
-//! The seed program with its session kept across resets (feature `persist`): the same board
+//! The seed program with its session kept across resets (feature `flash-session`): the same board
 //! as `w5500` (STM32F411 with a W5500 on SPI1), QoS 1 status messages and LED commands, and
 //! the session — unacknowledged messages, answered QoS 2 ids — plus the LED state saved to the
 //! MCU's own flash before anything that depends on them goes out, restored at boot.
 //!
 //! The snapshots live in the last two 128 KiB sectors (6 and 7, `memory.x` keeps the program
-//! out of them), through stm32f4xx-hal's `NorFlash` and `umqtt::persist::FlashSlots`. On this
+//! out of them), through stm32f4xx-hal's `NorFlash` and `umqtt::client::persist::FlashSlots`. On this
 //! MCU a sector erase takes about a second: a product saving this often puts the slots on a
 //! small-sector flash (an SPI NOR with 4 KiB sectors) instead; the code is the same.
 //!
@@ -18,8 +18,8 @@ use core::cell::Cell;
 
 use cortex_m_rt::entry;
 use stm32f4xx_hal::flash::{FlashExt, LockedFlash};
-use umqtt::persist::FlashSlots;
-use umqtt::time::Clock;
+use umqtt::client::persist::FlashSlots;
+use umqtt::driver::time::Clock;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS};
 use umqtt_firmware::app::Buffers;
 use umqtt_firmware::board::{Board, CycleClock, CycleDelay, bring_up};

@@ -1,6 +1,6 @@
-//! The seed program over TLS 1.3 (feature `tls`): the same board as `w5500` (STM32F411 with
+//! The seed program over TLS 1.3 (feature `embedded-tls`): the same board as `w5500` (STM32F411 with
 //! a W5500 on SPI1), the broker verified against `CA_DER` by embedded-tls in no_std, the
-//! blocking driver over `umqtt::adapters::embedded_tls::TlsLink`. It publishes a status every
+//! blocking driver over `umqtt::transport::embedded_tls::TlsLink`. It publishes a status every
 //! second and switches the LED on "0"/"1".
 //!
 //! This is the footprint build of TLS on the board. Two things a product must supply:
@@ -17,8 +17,8 @@
 use cortex_m_rt::entry;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
-use umqtt::adapters::embedded_tls::{MAX_RECORD, NoClock, TlsLink, TlsLinkOptions};
-use umqtt::time::Clock;
+use umqtt::transport::embedded_tls::{MAX_RECORD, NoClock, TlsLink, TlsLinkOptions};
+use umqtt::driver::time::Clock;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS};
 use umqtt_firmware::app::Buffers;
 use umqtt_firmware::board::{Board, CycleClock, CycleDelay, bring_up};

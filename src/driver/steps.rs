@@ -236,7 +236,7 @@ macro_rules! operations {
                         backoff.reset();
                         return Ok(session_present);
                     }
-                    Err(e) if !crate::reconnect::worth_retrying(&e) => return Err(e),
+                    Err(e) if !crate::driver::reconnect::worth_retrying(&e) => return Err(e),
                     Err(e) => e,
                 };
                 match backoff.next_delay_ms() {

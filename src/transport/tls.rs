@@ -1,4 +1,4 @@
-//! TLS over std TCP for the blocking and non-blocking drivers (feature `tls`): rustls with the
+//! TLS over std TCP for the blocking and non-blocking drivers (feature `rustls`): rustls with the
 //! `ring` provider (it builds with a C compiler alone; aws-lc-rs would need CMake and more on
 //! a fresh machine).
 //!
@@ -10,7 +10,7 @@
 //! requires a client certificate").
 //!
 //! ```no_run
-//! use umqtt::adapters::tls::{TlsOptions, TlsTransport};
+//! use umqtt::transport::tls::{TlsOptions, TlsTransport};
 //!
 //! let ca = std::fs::read("ca.pem")?;
 //! let options = TlsOptions::with_ca_pem(&ca)?
@@ -295,7 +295,7 @@ pub(crate) fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 /// A TLS connection over std TCP implementing `embedded_io::{Read, Write, ReadReady,
-/// WriteReady}`, like [`super::std_tcp::TcpTransport`]: a 100 ms read timeout reads as
+/// WriteReady}`, like [`super::tcp::TcpTransport`]: a 100 ms read timeout reads as
 /// `ErrorKind::TimedOut` ("no data yet"); the readiness answers never block.
 pub struct TlsTransport {
     conn: ClientConnection,
@@ -370,7 +370,7 @@ impl TlsTransport {
 
     /// Is the socket readable (or writable) now, without waiting?
     fn socket_ready(&self, write: bool) -> io::Result<bool> {
-        super::std_tcp::ready(&self.sock, write)
+        super::tcp::ready(&self.sock, write)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The async driver, over `embedded_io_async::{Read, Write}` (embassy-net sockets; tokio
 //! through `embedded-io-adapters`), with an `embedded_hal_async::delay::DelayNs` to wake up
-//! for keep-alive while no bytes arrive. Same operations as [`crate::blocking::Blocking`],
+//! for keep-alive while no bytes arrive. Same operations as [`crate::driver::blocking::Blocking`],
 //! from the same source: operations that wait for room drive the connection and hand the
 //! events that arrive meanwhile to the handler.
 //!
@@ -27,11 +27,11 @@ use embedded_io_async::{Read, Write};
 
 use crate::Error;
 use crate::client::{Buffer, Client, Event, Progress, State};
-use crate::driver::{after_read, after_write, lost, operations, topic_filter, topic_name};
+use crate::driver::reconnect::Backoff;
+use crate::driver::steps::{after_read, after_write, lost, operations, topic_filter, topic_name};
+use crate::driver::time::Clock;
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
-use crate::reconnect::Backoff;
-use crate::time::Clock;
 
 /// An async MQTT client: the [`Client`] core driven over an async transport, with a handler
 /// for the events that arrive while an operation waits.

@@ -18,11 +18,11 @@ use embedded_io::{Read, Write};
 
 use crate::Error;
 use crate::client::{Buffer, Client, Event, Progress, State};
-use crate::driver::{after_read, after_write, lost, operations, topic_filter, topic_name};
+use crate::driver::reconnect::Backoff;
+use crate::driver::steps::{after_read, after_write, lost, operations, topic_filter, topic_name};
+use crate::driver::time::Clock;
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
-use crate::reconnect::Backoff;
-use crate::time::Clock;
 
 /// A blocking MQTT client: the [`Client`] core driven over a blocking transport, with a
 /// handler for the events that arrive while an operation waits.

@@ -13,11 +13,11 @@ use embedded_io::{Read, ReadReady, Write, WriteReady};
 
 use crate::Error;
 use crate::client::{Buffer, Client, Event, Progress, State};
-use crate::driver::{after_read, after_write, lost, topic_filter, topic_name};
+use crate::driver::reconnect::{Backoff, worth_retrying};
+use crate::driver::steps::{after_read, after_write, lost, topic_filter, topic_name};
+use crate::driver::time::Clock;
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
-use crate::reconnect::{Backoff, worth_retrying};
-use crate::time::Clock;
 
 /// How many reads, writes and packets one call handles at most before it returns, so that a
 /// flood from the broker cannot keep it busy.
@@ -250,7 +250,7 @@ where
     }
 
     /// Runs a core operation; without room, drives the connection one round (events go to the
-    /// handler) and says `WouldBlock`. See [`crate::blocking::Blocking::publish`] for what
+    /// handler) and says `WouldBlock`. See [`crate::driver::blocking::Blocking::publish`] for what
     /// `Ok` means; a `strict` (QoS 0) packet's write error is returned.
     fn with_room<R>(
         &mut self,

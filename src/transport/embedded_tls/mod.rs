@@ -52,14 +52,16 @@
 //! (a timeout there would lose the record's first bytes), up to [`MID_RECORD_TIMEOUTS`]
 //! timeouts in a row, after which the link is broken (`ErrorKind::BrokenPipe`).
 
+mod verify;
+
 use embedded_io::{Error as _, ErrorKind, ErrorType, Read, Write};
 use embedded_tls::blocking::{Aes128GcmSha256, TlsConfig, TlsConnection, TlsContext};
 use embedded_tls::pki::CertVerifier;
 use embedded_tls::{Certificate, CryptoProvider, SignatureScheme, TlsVerifier};
 use p256::ecdsa::{DerSignature, SigningKey};
 
-use super::embedded_tls_verify::Checked;
 use p256::pkcs8::DecodePrivateKey;
+use verify::Checked;
 
 pub use embedded_tls::{CryptoRngCore, NoClock, TlsClock, TlsError};
 

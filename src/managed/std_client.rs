@@ -30,9 +30,9 @@ use std::vec::Vec;
 
 use super::owned::{ExactlyOnce, Message};
 use super::subscriptions::{Answer, Resend, Subscriptions};
-use crate::adapters::router::Router;
 use crate::client::{Lost, State};
-use crate::driver::topic_filter;
+use crate::driver::steps::topic_filter;
+use crate::topic::router::Router;
 use crate::{
     Backoff, Blocking, Client, ConnectOptions, Error, Event, PacketId, Publish, QoS, StdClock,
     StdDelay, StdError, TcpTransport,

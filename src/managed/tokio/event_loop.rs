@@ -1,28 +1,4 @@
-//! tokio: a cloneable [`AsyncClient`] any task publishes and subscribes through, and an
-//! [`EventLoop`] that owns the connection, reconnects with backoff and restores
-//! subscriptions — plus the pieces for driving [`crate::Async`] yourself: [`connect`] (a
-//! `tokio::net::TcpStream` seen through `embedded-io-async`) and [`TokioDelay`].
-//!
-//! ```no_run
-//! use umqtt::adapters::tokio::{AsyncClient, OwnedEvent};
-//! use umqtt::{ConnectOptions, QoS};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let (client, mut eventloop) = AsyncClient::new(ConnectOptions::new("app")?, "127.0.0.1:1883", 64)?;
-//! client.subscribe("sensors/#", QoS::AtLeastOnce).await?; // queued
-//! // Any task, any number of clones: a publish waits for the event loop polled below.
-//! let publisher = client.clone();
-//! tokio::spawn(async move { publisher.publish("sensors/t", "21.5", QoS::AtLeastOnce, false).await });
-//! while !eventloop.is_done() {
-//!     match eventloop.poll().await {
-//!         Ok(OwnedEvent::Message(m)) => println!("{}: {:?}", m.topic, m.payload),
-//!         Ok(_) => {}
-//!         Err(e) => eprintln!("{e}"), // the next poll reconnects (unless it is done)
-//!     }
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! The tokio event loop: owns the connection, carries out the handles' commands.
 
 use std::boxed::Box;
 use std::collections::VecDeque;
@@ -30,275 +6,22 @@ use std::string::String;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
-use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::sync::{mpsc, oneshot};
 
+use super::{Command, gone};
 use crate::StdClock;
-use crate::adapters::owned::ExactlyOnce;
-pub use crate::adapters::owned::{Message, OwnedEvent};
-use crate::adapters::subscriptions::{Answer, Resend, Subscriptions};
-use crate::client::ConfigError;
-use crate::driver::{topic_filter, topic_name};
+use crate::driver::reconnect::worth_retrying;
 use crate::error::LinkError;
-use crate::reconnect::worth_retrying;
-use crate::{Async, Backoff, Client, ConnectOptions, Error, Event, PacketId, QoS, StdError};
-
-/// The async transport: tokio's TCP stream seen through `embedded_io_async`.
-pub type TokioTcp = FromTokio<tokio::net::TcpStream>;
-
-/// Connects to `addr` (Nagle off).
-pub async fn connect(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<TokioTcp> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(FromTokio::new(stream))
-}
-
-/// The async TLS transport (feature `tokio-tls`): tokio-rustls seen through
-/// `embedded_io_async`.
-#[cfg(feature = "tokio-tls")]
-pub type TokioTls = FromTokio<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
-
-/// Connects to `addr` (Nagle off) and completes a TLS handshake, verifying the broker as
-/// `server_name` (feature `tokio-tls`; see [`crate::adapters::tls`] for the options and the
-/// errors): nothing MQTT is sent to a broker that fails verification.
-#[cfg(feature = "tokio-tls")]
-pub async fn connect_tls(
-    addr: impl tokio::net::ToSocketAddrs,
-    server_name: &str,
-    options: &crate::adapters::tls::TlsOptions,
-) -> std::io::Result<TokioTls> {
-    use crate::adapters::tls::{config_error, unwrap_tls};
-    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
-    let config = options.client_config().map_err(invalid)?;
-    let name = rustls::pki_types::ServerName::try_from(String::from(server_name))
-        .map_err(|e| invalid(config_error("server name", e)))?;
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, stream)
-        .await
-        .map_err(unwrap_tls)?;
-    Ok(FromTokio::new(tls))
-}
-
-/// `embedded_hal_async::delay::DelayNs` over `tokio::time::sleep`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioDelay;
-
-impl embedded_hal_async::delay::DelayNs for TokioDelay {
-    async fn delay_ns(&mut self, ns: u32) {
-        tokio::time::sleep(std::time::Duration::from_nanos(u64::from(ns))).await;
-    }
-}
-
-/// What a handle asks the event loop to do, with where the answer goes.
-enum Command {
-    Publish {
-        topic: String,
-        payload: Vec<u8>,
-        qos: QoS,
-        retain: bool,
-        reply: oneshot::Sender<Result<Option<PacketId>, StdError>>,
-        /// A QoS 0 message already queued, answered once written (a QoS 1/2 message is
-        /// answered as it enters the session).
-        queued: bool,
-    },
-    Subscribe {
-        filter: String,
-        qos: QoS,
-    },
-    Unsubscribe {
-        filter: String,
-    },
-    Disconnect {
-        reply: oneshot::Sender<Result<(), StdError>>,
-    },
-}
-
-/// A cloneable handle to an [`EventLoop`]. [`AsyncClient::subscribe`] and
-/// [`AsyncClient::unsubscribe`] return once the command is queued (call them before the
-/// event loop runs, if you like). [`AsyncClient::publish`] and [`AsyncClient::disconnect`]
-/// wait for the event loop's answer — room in the in-flight window, the packet id — so the
-/// event loop must be polled by another task meanwhile: awaiting them in the task that polls
-/// it never returns. Calls wait while the event loop reconnects; they fail with
-/// [`LinkError::NotConnected`] once it is gone.
-#[derive(Debug, Clone)]
-pub struct AsyncClient {
-    commands: mpsc::Sender<Command>,
-}
-
-/// The answer to a command whose event loop is gone.
-fn gone<T>() -> Result<T, StdError> {
-    Err(LinkError::NotConnected.into())
-}
-
-impl AsyncClient {
-    /// A handle and the event loop for a client with `options`, connecting to `addr`
-    /// (`host:port`) at the event loop's first [`EventLoop::poll`]. `capacity` bounds the
-    /// commands waiting for the event loop. Buffers: rx and tx of 64 KiB (the largest packet
-    /// either way) and a 256 KiB session store; see [`AsyncClient::with_client`] to choose.
-    pub fn new(
-        options: ConnectOptions<'_>,
-        addr: impl Into<String>,
-        capacity: usize,
-    ) -> Result<(AsyncClient, EventLoop), ConfigError> {
-        let client = crate::adapters::owned::client(options)?;
-        Ok(AsyncClient::with_client(client, addr, capacity))
-    }
-
-    /// Like [`AsyncClient::new`], over a client you built (your buffer sizes).
-    pub fn with_client(
-        client: Client<Vec<u8>>,
-        addr: impl Into<String>,
-        capacity: usize,
-    ) -> (AsyncClient, EventLoop) {
-        let (commands, inbox) = mpsc::channel(capacity.max(1));
-        let queued: Queued = Arc::default();
-        let handled = queued.clone();
-        let handler: Handler = Box::new(move |e: Event<'_>| {
-            if let Ok(mut q) = handled.lock() {
-                q.push_back(e.into());
-            }
-        });
-        let driver = Async::new(client, Link::Down, StdClock::new(), TokioDelay, handler);
-        let eventloop = EventLoop {
-            driver,
-            inbox,
-            queued,
-            addr: addr.into(),
-            #[cfg(feature = "tokio-tls")]
-            tls: None,
-            backoff: Backoff::default(),
-            state: LoopState::Down,
-            current: None,
-            subscriptions: Subscriptions::default(),
-            exactly_once: ExactlyOnce::default(),
-            lost: VecDeque::new(),
-            resend: VecDeque::new(),
-            retry_at: None,
-        };
-        (AsyncClient { commands }, eventloop)
-    }
-
-    async fn ask<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, StdError>>) -> Command,
-    ) -> Result<T, StdError> {
-        let (reply, answer) = oneshot::channel();
-        if self.commands.send(command(reply)).await.is_err() {
-            return gone();
-        }
-        answer.await.unwrap_or_else(|_| gone())
-    }
-
-    /// Publishes; resolves once the message is in the session (QoS 1/2: with the id the
-    /// [`OwnedEvent::Published`] will carry; it is delivered even across reconnects: a
-    /// message a new session lost is published again by the event loop, under a new id) or
-    /// written (QoS 0).
-    pub async fn publish(
-        &self,
-        topic: impl Into<String>,
-        payload: impl Into<Vec<u8>>,
-        qos: QoS,
-        retain: bool,
-    ) -> Result<Option<PacketId>, StdError> {
-        let topic = topic.into();
-        topic_name::<std::io::Error>(&topic)?;
-        let payload = payload.into();
-        self.ask(|reply| Command::Publish {
-            topic,
-            payload,
-            qos,
-            retain,
-            reply,
-            queued: false,
-        })
-        .await
-    }
-
-    /// Subscribes to `filter`: checks it, queues the command and returns (waiting only while
-    /// the command channel is full). The event loop sends it (again after a reconnect if the
-    /// link failed first), restores it after a reconnect whose session the broker did not
-    /// keep, and reports the SUBACK as [`OwnedEvent::Subscribed`].
-    pub async fn subscribe(&self, filter: impl Into<String>, qos: QoS) -> Result<(), StdError> {
-        let filter = filter.into();
-        topic_filter::<std::io::Error>(&filter)?;
-        self.queue(Command::Subscribe { filter, qos }).await
-    }
-
-    /// Unsubscribes from `filter` (and stops restoring it); returns once queued, like
-    /// [`AsyncClient::subscribe`]. The UNSUBACK comes as [`OwnedEvent::Unsubscribed`].
-    pub async fn unsubscribe(&self, filter: impl Into<String>) -> Result<(), StdError> {
-        let filter = filter.into();
-        topic_filter::<std::io::Error>(&filter)?;
-        self.queue(Command::Unsubscribe { filter }).await
-    }
-
-    async fn queue(&self, command: Command) -> Result<(), StdError> {
-        match self.commands.send(command).await {
-            Ok(()) => Ok(()),
-            Err(_) => gone(),
-        }
-    }
-
-    /// Disconnects gracefully (see [`crate::Blocking::disconnect`]) and ends the event loop.
-    /// While the broker is unreachable it waits as long as the event loop keeps reconnecting
-    /// (forever with the default backoff).
-    pub async fn disconnect(&self) -> Result<(), StdError> {
-        self.ask(|reply| Command::Disconnect { reply }).await
-    }
-}
+use crate::managed::owned::{ExactlyOnce, Message, OwnedEvent};
+use crate::managed::subscriptions::{Answer, Resend, Subscriptions};
+#[cfg(feature = "tokio-rustls")]
+use crate::transport::tokio::connect_tls;
+use crate::transport::tokio::{Link, TokioDelay, connect};
+use crate::{Async, Backoff, Client, Error, Event, PacketId, QoS, StdError};
 
 /// The events the driver's handler got while an operation waited.
 type Queued = Arc<Mutex<VecDeque<OwnedEvent>>>;
 type Handler = Box<dyn FnMut(Event<'_>) + Send>;
-
-/// The event loop's transport: not connected yet, TCP, or TLS.
-enum Link {
-    Down,
-    Tcp(TokioTcp),
-    #[cfg(feature = "tokio-tls")]
-    Tls(Box<TokioTls>),
-}
-
-impl embedded_io_async::ErrorType for Link {
-    type Error = std::io::Error;
-}
-
-fn not_connected() -> std::io::Error {
-    std::io::ErrorKind::NotConnected.into()
-}
-
-impl embedded_io_async::Read for Link {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Link::Tcp(io) => io.read(buf).await,
-            #[cfg(feature = "tokio-tls")]
-            Link::Tls(io) => io.read(buf).await,
-            Link::Down => Err(not_connected()),
-        }
-    }
-}
-
-impl embedded_io_async::Write for Link {
-    async fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Link::Tcp(io) => io.write(buf).await,
-            #[cfg(feature = "tokio-tls")]
-            Link::Tls(io) => io.write(buf).await,
-            Link::Down => Err(not_connected()),
-        }
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Link::Tcp(io) => io.flush().await,
-            #[cfg(feature = "tokio-tls")]
-            Link::Tls(io) => io.flush().await,
-            Link::Down => Err(not_connected()),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoopState {
@@ -316,7 +39,7 @@ enum LoopState {
 /// every failed attempt is returned (like `rumqttc`), and the next poll waits the backoff
 /// and tries again. It restores subscriptions, publishes again what a new session lost (as
 /// [`crate::StdClient`] does; a QoS 2 message the broker had received may then arrive
-/// twice), and carries out the [`AsyncClient`]s' commands. After
+/// twice), and carries out the [`TokioClient`](super::TokioClient)s' commands. After
 /// [`OwnedEvent::Disconnected`] (or a refusal that retrying cannot change, or the backoff's
 /// last attempt, returned once) every poll returns [`LinkError::NotConnected`]: stop polling
 /// then.
@@ -326,8 +49,8 @@ pub struct EventLoop {
     queued: Queued,
     addr: String,
     /// TLS: the broker's name to verify, and the options.
-    #[cfg(feature = "tokio-tls")]
-    tls: Option<(String, crate::adapters::tls::TlsOptions)>,
+    #[cfg(feature = "tokio-rustls")]
+    tls: Option<(String, crate::transport::tls::TlsOptions)>,
     backoff: Backoff,
     state: LoopState,
     /// The command being carried out, kept until it is answered: carried out again after a
@@ -354,6 +77,38 @@ enum Outcome {
 }
 
 impl EventLoop {
+    /// The event loop of a new handle: connects to `addr` at the first poll.
+    pub(super) fn new(
+        client: Client<Vec<u8>>,
+        inbox: mpsc::Receiver<Command>,
+        addr: String,
+    ) -> Self {
+        let queued: Queued = Arc::default();
+        let handled = queued.clone();
+        let handler: Handler = Box::new(move |e: Event<'_>| {
+            if let Ok(mut q) = handled.lock() {
+                q.push_back(e.into());
+            }
+        });
+        let driver = Async::new(client, Link::Down, StdClock::new(), TokioDelay, handler);
+        EventLoop {
+            driver,
+            inbox,
+            queued,
+            addr,
+            #[cfg(feature = "tokio-rustls")]
+            tls: None,
+            backoff: Backoff::default(),
+            state: LoopState::Down,
+            current: None,
+            subscriptions: Subscriptions::default(),
+            exactly_once: ExactlyOnce::default(),
+            lost: VecDeque::new(),
+            resend: VecDeque::new(),
+            retry_at: None,
+        }
+    }
+
     /// Sets the backoff between reconnect attempts (default: 100 ms doubling to 10 s,
     /// unlimited attempts).
     pub fn set_backoff(&mut self, backoff: Backoff) {
@@ -365,10 +120,10 @@ impl EventLoop {
         self.driver.client()
     }
 
-    /// Connects over TLS (feature `tokio-tls`), verifying the broker as `server_name`; every
+    /// Connects over TLS (feature `tokio-rustls`), verifying the broker as `server_name`; every
     /// reconnect does the same. Call it before the first poll.
-    #[cfg(feature = "tokio-tls")]
-    pub fn use_tls(&mut self, server_name: &str, options: crate::adapters::tls::TlsOptions) {
+    #[cfg(feature = "tokio-rustls")]
+    pub fn use_tls(&mut self, server_name: &str, options: crate::transport::tls::TlsOptions) {
         self.tls = Some((server_name.into(), options));
     }
 
@@ -572,7 +327,7 @@ impl EventLoop {
     /// Opens a transport (TCP or TLS) and connects on it: session_present.
     async fn attempt(&mut self) -> Result<bool, StdError> {
         let addr = self.addr.clone();
-        #[cfg(feature = "tokio-tls")]
+        #[cfg(feature = "tokio-rustls")]
         if let Some((name, options)) = &self.tls {
             let io = connect_tls(addr, name, options).await.map_err(Error::Io)?;
             self.driver.replace_transport(Link::Tls(Box::new(io)));

@@ -5,9 +5,12 @@
 //! wildcard in a name; in a filter, `+` only as a whole level and `#` only as the whole last
 //! level.
 
+#[cfg(feature = "std")]
+pub mod router;
+
 use core::fmt;
 
-use crate::scan::{MAX_STR_LEN, has_any};
+use crate::packet::scan::{MAX_STR_LEN, has_any};
 
 /// Why a string is not a valid topic name or topic filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! use embedded_storage::nor_flash::NorFlash;
-//! use umqtt::persist::FlashSlots;
+//! use umqtt::client::persist::FlashSlots;
 //! use umqtt::{Client, Event};
 //!
 //! /// At boot: the slots, and the session (with the application's bytes) put back.
