@@ -48,6 +48,7 @@ pub mod persist;
 mod saving;
 #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
 pub(crate) mod session;
+mod state;
 mod store;
 #[cfg(feature = "streaming")]
 mod streaming;
@@ -58,7 +59,10 @@ pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 #[cfg(feature = "persistence")]
 use session::SaveFailure;
 pub use session::{SNAPSHOT_VERSION, Session, SnapshotError};
+pub use state::{Progress, State};
 pub use store::ENTRY_OVERHEAD;
+
+use state::{Core, Ready, Settings, Step, busy, filter_count, unknown_id};
 
 use buffers::{RxBuffer, TxQueue};
 #[cfg(feature = "streaming")]
@@ -77,188 +81,10 @@ use crate::packet::{
 };
 use crate::topic::{TopicFilter, TopicName};
 
-/// The longest packet the core queues in answer to an inbound one (PUBACK, PUBREC, PUBREL,
-/// PUBCOMP: 4 bytes). Inbound packets wait while the tx buffer has less room than this.
-const ACK_LEN: usize = 4;
-
 /// How long before the keep-alive interval ends the core asks for a PINGREQ: a quarter of the
 /// interval, at most this many milliseconds. A driver that wakes up this late (a transport
 /// read timeout, a polling period) still sends it in time (MQTT-3.1.2-23).
 pub const KEEP_ALIVE_MARGIN_MS: u64 = 1_000;
-
-/// A busy answer: the operation needs room that driving the connection will free.
-fn busy<T>() -> nb::Result<T, Error> {
-    Err(nb::Error::WouldBlock)
-}
-
-/// Where the connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum State {
-    /// No connection: before [`Client::connect`], after an error, or after a disconnect.
-    Closed,
-    /// CONNECT queued; waiting for CONNACK.
-    Connecting,
-    /// CONNACK accepted; the session is live.
-    Connected,
-    /// [`Client::disconnect`] was called: inbound QoS 2 exchanges still open are completed
-    /// (within the response timeout), then DISCONNECT is queued and nothing more is sent on
-    /// this connection (MQTT-3.14.4-2).
-    Disconnecting,
-}
-
-/// What one [`Client::advance`] achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Progress {
-    /// An event is ready: take it with [`Client::event`].
-    Event,
-    /// Something was done without an event (an acknowledgement processed, a PINGREQ queued):
-    /// write what [`Client::poll_transmit`] has and advance again.
-    Continue,
-    /// Nothing more can happen without new bytes from the transport, room in the tx buffer,
-    /// or time passing (see [`Client::next_deadline`]).
-    Idle,
-}
-
-/// An event found by [`Client::advance`], without borrows; [`Client::event`] builds the
-/// borrowed [`Event`] from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ready {
-    Connected {
-        session_present: bool,
-    },
-    /// A PUBLISH or SUBACK occupying the first bytes of rx.
-    FromRx,
-    Published {
-        pid: PacketId,
-        qos: QoS,
-    },
-    Unsubscribed {
-        pid: PacketId,
-    },
-    /// The lost store entry at this offset.
-    Lost(usize),
-    /// A piece of the streamed PUBLISH whose head occupies the first bytes of rx: `len`
-    /// payload bytes behind the head, at `offset` in the payload.
-    #[cfg(feature = "streaming")]
-    Chunk {
-        offset: usize,
-        len: usize,
-    },
-    /// The session changed (up to this change count): save it before anything goes out.
-    #[cfg(feature = "persistence")]
-    SaveSession(u32),
-    Disconnected,
-}
-
-/// The core's answer to one advance.
-enum Step {
-    Ready(Ready),
-    Continue,
-    Idle,
-}
-
-/// What the core keeps of [`ConnectOptions`]: the numbers, and where in the store's prefix
-/// the encoded CONNECT and resubscribe SUBSCRIBE are.
-#[derive(Debug, Clone, Copy)]
-struct Settings {
-    keep_alive_secs: u16,
-    clean_session: bool,
-    response_timeout_ms: u32,
-    max_inflight: u16,
-    /// [`ConnectOptions::inbound_window`].
-    inbound_window: u16,
-    /// The CONNECT's length: prefix bytes `0..connect_len`.
-    connect_len: usize,
-    /// The resubscribe SUBSCRIBE's length (0: none), after the CONNECT; its filter count; and
-    /// where its packet identifier is.
-    resubscribe_len: usize,
-    resubscribe_count: u16,
-    resubscribe_pid_at: usize,
-    /// `ConnectOptions::stream_oversized` (feature `streaming`).
-    #[cfg(feature = "streaming")]
-    stream_oversized: bool,
-    /// `ConnectOptions::persist_session` (feature `persistence`).
-    #[cfg(feature = "persistence")]
-    persist: bool,
-    /// Which client and options a session snapshot belongs to: CRC-32 of the store's prefix
-    /// without the password (feature `persistence`).
-    #[cfg(feature = "persistence")]
-    identity: u32,
-}
-
-#[cfg(feature = "streaming")]
-/// An inbound PUBLISH larger than rx, being streamed: its head stays at the front of rx.
-#[derive(Debug, Clone, Copy)]
-struct Streaming {
-    head_len: usize,
-    payload_len: usize,
-    /// Payload bytes handed out (or skipped) so far.
-    done: usize,
-    qos: QosPid,
-    /// A QoS 2 message already received: read and dropped, acknowledged again.
-    duplicate: bool,
-}
-
-/// Everything but the rx buffer. Its methods live by role: [`Core::advance`] (one step of
-/// the state machine) and `close` here; `inbound.rs` what each packet from the broker does;
-/// `outbound.rs` what we send (publishes, (un)subscribes, packet ids, filling tx, lost
-/// entries); `timers.rs` keep-alive and timeouts; `streaming.rs` and `saving.rs` the two
-/// features' parts.
-struct Core<B> {
-    settings: Settings,
-    state: State,
-    tx: TxQueue<B>,
-    store: Store<B>,
-    next_pid: u16,
-    /// The event [`Client::advance`] found, until the next call that changes the client.
-    ready: Option<Ready>,
-    /// Bytes of rx handed out with the last event, dropped at the next call.
-    rx_consumed: usize,
-    /// The connection closed on an error: rx is cleared at the next call.
-    rx_reset: bool,
-    connack_deadline: u64,
-    /// While disconnecting, until DISCONNECT is queued (nothing may follow it, MQTT-3.14.4-2):
-    /// when it goes out even if inbound QoS 2 is still open.
-    drain_until: Option<u64>,
-    last_sent: u64,
-    /// When the PINGREQ now awaiting its PINGRESP was due.
-    ping_sent: Option<u64>,
-    /// That PINGREQ did not fit tx yet.
-    ping_unqueued: bool,
-    /// [`ConnectOptions::resubscribe`] is still to be sent on this connection.
-    resubscribe_pending: bool,
-    /// A resubscribe SUBSCRIBE was dropped unsent (its save failed): the next connection sends
-    /// it whatever the broker's session holds.
-    resubscribe_owed: bool,
-    /// The last accepted CONNACK's session_present.
-    session_present: bool,
-    /// The PUBLISH being streamed, if any.
-    #[cfg(feature = "streaming")]
-    streaming: Option<Streaming>,
-    /// Payload bytes of rx handed out in the last chunk (start, length), dropped at the next
-    /// call.
-    #[cfg(feature = "streaming")]
-    rx_chunk: Option<(usize, usize)>,
-    /// Bytes of a streamed outbound payload still to be written after the head in tx;
-    /// nothing else is processed or queued meanwhile.
-    #[cfg(feature = "streaming")]
-    payload_due: usize,
-    /// The QoS 1/2 message whose payload is due: dropped from the session if the connection
-    /// ends first (the broker never got it whole; the caller hears the error).
-    #[cfg(feature = "streaming")]
-    payload_pid: Option<PacketId>,
-    /// The store's change count at the last snapshot saved.
-    #[cfg(feature = "persistence")]
-    saved: u32,
-    /// [`Session::failed`]'s word.
-    #[cfg(feature = "persistence")]
-    save_failure: SaveFailure,
-    /// A save failed: the next [`Client::advance`] or [`Client::connect`] says so.
-    #[cfg(feature = "persistence")]
-    save_error: bool,
-}
 
 /// Memory for a [`Client`]: any byte buffer (`Vec<u8>`, `[u8; N]`, `&mut [u8]`, …).
 pub trait Buffer: AsRef<[u8]> + AsMut<[u8]> {}
@@ -271,6 +97,22 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + ?Sized> Buffer for B {}
 /// `B` is any byte buffer: `Vec<u8>` (the client owns its memory and lives in a struct with
 /// no lifetime), `[u8; N]` (one `N` for the three buffers), or `&mut [u8]` (static or stack
 /// buffers of any lengths on firmware).
+///
+/// Its methods, by family:
+/// - **building and state**: [`Client::new`], [`Client::state`], [`Client::session_present`],
+///   [`Client::session_resumed`], [`Client::inflight`], [`Client::all_published`],
+///   [`Client::unacknowledged`];
+/// - **operations** (what a program asks for): [`Client::connect`], [`Client::publish`],
+///   [`Client::subscribe`], [`Client::unsubscribe`], [`Client::disconnect`],
+///   [`Client::connection_lost`];
+/// - **for drivers** (moving bytes and time): [`Client::poll_transmit`],
+///   [`Client::transmitted`], [`Client::wants_write`], [`Client::rx_space`],
+///   [`Client::received`], [`Client::next_deadline`], [`Client::poll`] and its two halves
+///   [`Client::advance`] and [`Client::event`];
+/// - **streamed payloads** (feature `streaming`, `streaming.rs`): `publish_head`,
+///   `payload_space`, `payload_written`, `payload_due`;
+/// - **sessions across a reset** (feature `persistence`, `saving.rs`): `restore_session`,
+///   `save_due`.
 pub struct Client<B> {
     rx: RxBuffer<B>,
     core: Core<B>,
@@ -324,20 +166,8 @@ impl<B: Buffer> Client<B> {
         if store.free() < needed - prefix {
             return Err(ConfigError::StoreTooSmall { needed });
         }
-        // The password is the CONNECT's last field: the identity leaves it out, and the fixed
-        // header (its Remaining Length counts the password's length).
         #[cfg(feature = "persistence")]
-        let identity = {
-            let password = options.login.and_then(|l| l.password);
-            let secret = password.map_or(0, |p| 2 + p.as_bytes().len());
-            let whole = store.whole_prefix();
-            let length_bytes = whole.iter().skip(1).take(4).take_while(|b| *b & 0x80 != 0);
-            let head = 2 + length_bytes.count();
-            let before = whole.get(head..connect_len.saturating_sub(secret));
-            let after = whole.get(connect_len..);
-            let crc = session::crc32_update(!0, before.unwrap_or_default());
-            !session::crc32_update(crc, after.unwrap_or_default())
-        };
+        let identity = saving::identity(&store, connect_len, options.login);
         Ok(Client {
             rx: RxBuffer::new(rx),
             core: Core {
@@ -374,19 +204,9 @@ impl<B: Buffer> Client<B> {
                 resubscribe_owed: false,
                 session_present: false,
                 #[cfg(feature = "streaming")]
-                streaming: None,
-                #[cfg(feature = "streaming")]
-                rx_chunk: None,
-                #[cfg(feature = "streaming")]
-                payload_due: 0,
-                #[cfg(feature = "streaming")]
-                payload_pid: None,
+                streaming: streaming::Streaming::default(),
                 #[cfg(feature = "persistence")]
-                saved: 0,
-                #[cfg(feature = "persistence")]
-                save_failure: SaveFailure::default(),
-                #[cfg(feature = "persistence")]
-                save_error: false,
+                saving: saving::Saving::default(),
             },
         })
     }
@@ -401,7 +221,7 @@ impl<B: Buffer> Client<B> {
         let consumed = core::mem::take(&mut self.core.rx_consumed);
         self.rx.consume(consumed);
         #[cfg(feature = "streaming")]
-        if let Some((start, n)) = self.core.rx_chunk.take() {
+        if let Some((start, n)) = self.core.streaming.rx_chunk.take() {
             self.rx.remove(start, n);
         }
         self.rx.compact();
@@ -413,9 +233,9 @@ impl<B: Buffer> Client<B> {
                 }
             }
             #[cfg(feature = "persistence")]
-            Some(Ready::SaveSession(changes)) => match self.core.save_failure.take() {
+            Some(Ready::SaveSession(changes)) => match self.core.saving.failure.take() {
                 false => {
-                    self.core.saved = changes;
+                    self.core.saving.saved = changes;
                     self.core.store.clear_flags(UNSAVED);
                 }
                 true => self.core.save_failed(),
@@ -483,95 +303,6 @@ impl<B: Buffer> Client<B> {
     ) -> nb::Result<Option<PacketId>, Error> {
         self.settle();
         self.core.publish(topic, payload, qos, retain)
-    }
-
-    /// Starts a PUBLISH whose `len`-byte payload the caller writes itself, straight from its
-    /// source (feature `streaming`; drivers: `publish_from`): queues the head (fixed header,
-    /// topic, packet id). Once [`Client::poll_transmit`] has given it out, fill
-    /// [`Client::payload_space`] and report each part written with
-    /// [`Client::payload_written`] until `len` bytes went out; nothing else is processed or
-    /// queued meanwhile. `WouldBlock` until everything queued before it was written.
-    ///
-    /// The payload is not kept: a QoS 1/2 message that the connection loses after its
-    /// payload was written but before its PUBACK / PUBREC is reported [`Lost::Streamed`] after
-    /// the next CONNACK (even a resumed session cannot resend it): publish it again from its
-    /// source (at QoS 2 the broker may have it already: it may then arrive twice). Keep the
-    /// source until [`Event::Published`] (or that `Lost`). A connection lost while the payload
-    /// is still due drops the message from the session: the broker never got it whole, and
-    /// the caller has the error. In the async driver, `publish_from` cancelled mid-payload
-    /// closes the connection at the next call ([`CallerError::PayloadCancelled`]).
-    #[cfg(feature = "streaming")]
-    pub fn publish_head(
-        &mut self,
-        topic: TopicName<'_>,
-        len: usize,
-        qos: QoS,
-        retain: bool,
-    ) -> nb::Result<Option<PacketId>, Error> {
-        self.settle();
-        self.core.publish_head(topic, len, qos, retain)
-    }
-
-    /// Where to put the next bytes of a streamed payload (see [`Client::publish_head`]): the
-    /// free tx space, at most the bytes still due. Empty when none are due.
-    #[cfg(feature = "streaming")]
-    pub fn payload_space(&mut self) -> &mut [u8] {
-        let due = self.core.payload_due;
-        let space = self.core.tx.space();
-        let n = space.len().min(due);
-        space.get_mut(..n).unwrap_or_default()
-    }
-
-    /// `n` payload bytes (from [`Client::payload_space`]) were written to the transport at
-    /// `now`.
-    #[cfg(feature = "streaming")]
-    pub fn payload_written(&mut self, n: usize, now: u64) {
-        self.core.payload_due = self.core.payload_due.saturating_sub(n);
-        if self.core.payload_due == 0 {
-            self.core.payload_pid = None;
-            // A PINGRESP may have waited unread behind the payload: the link just carried it,
-            // so the answer gets its full time again.
-            if self.core.ping_sent.is_some() {
-                self.core.ping_sent = Some(now);
-            }
-        }
-        if n > 0 {
-            self.core.last_sent = now;
-        }
-    }
-
-    /// Payload bytes of a streamed PUBLISH still to write (0: none).
-    #[cfg(feature = "streaming")]
-    pub fn payload_due(&self) -> usize {
-        self.core.payload_due
-    }
-
-    /// Puts back a session saved from [`Event::SaveSession`] (feature `persistence`), before
-    /// `connect`: the client must have been created with the same options. Returns the
-    /// application's bytes saved with it. A torn, damaged, foreign or other-version snapshot
-    /// is refused with the reason, and the client is left as it was (an empty session).
-    #[cfg(feature = "persistence")]
-    pub fn restore_session<'s>(&mut self, snapshot: &'s [u8]) -> Result<&'s [u8], SnapshotError> {
-        self.settle();
-        let core = &mut self.core;
-        if core.state != State::Closed {
-            return Err(SnapshotError::InUse);
-        }
-        let parsed = session::parse(snapshot, core.settings.identity, core.tx.capacity())?;
-        if !core.store.restore(parsed.entries) {
-            return Err(SnapshotError::Corrupt);
-        }
-        core.store.clear_flags(UNSAVED); // what flash holds is saved
-        core.next_pid = parsed.next_pid;
-        core.saved = core.store.changes();
-        Ok(parsed.app)
-    }
-
-    /// True while a session snapshot is due ([`Event::SaveSession`] comes next; nothing is
-    /// written before it).
-    #[cfg(feature = "persistence")]
-    pub fn save_due(&self) -> bool {
-        self.core.save_due()
     }
 
     /// Subscribes to one or more filters in one SUBSCRIBE; [`Event::Subscribed`] carries the
@@ -700,13 +431,13 @@ impl<B: Buffer> Client<B> {
         }
     }
 
-    /// The first half of [`Client::poll`], for drivers: runs timers and processes at most one
+    /// For drivers: the first half of [`Client::poll`]. Runs timers and processes at most one
     /// inbound packet. Drivers use the two halves to decide what to do next (write, read,
     /// wait) before borrowing the event.
     pub fn advance(&mut self, now: u64) -> Result<Progress, Error> {
         self.settle();
         #[cfg(feature = "streaming")]
-        if self.core.payload_due > 0 && !self.core.saving() {
+        if self.core.streaming.payload_due > 0 && !self.core.save_first() {
             return Ok(Progress::Idle); // the payload goes out first (after a save due)
         }
         let Client { rx, core } = self;
@@ -728,7 +459,8 @@ impl<B: Buffer> Client<B> {
         })
     }
 
-    /// The event the last [`Client::advance`] found, borrowing the client's buffers; `None`
+    /// For drivers: the second half of [`Client::poll`]. The event the last
+    /// [`Client::advance`] found, borrowing the client's buffers; `None`
     /// when it found none or the client changed since.
     #[must_use]
     pub fn event(&self) -> Option<Event<'_>> {
@@ -757,7 +489,7 @@ impl<B: Buffer> Client<B> {
                 entries: core.store.entries(),
                 next_pid: core.next_pid,
                 identity: core.settings.identity,
-                failure: &core.save_failure,
+                failure: &core.saving.failure,
             }),
             #[cfg(feature = "streaming")]
             Ready::Chunk { offset, len } => {
@@ -801,128 +533,4 @@ impl<B: Buffer> Client<B> {
                 _ => None, // a streamed message's head: its payload was never kept
             })
     }
-}
-
-impl<B: Buffer> Core<B> {
-    /// See [`Client::advance`].
-    fn advance(&mut self, rx: &RxBuffer<B>, now: u64) -> Result<Step, Error> {
-        self.save_error()?;
-        #[cfg(feature = "persistence")]
-        if self.save_due() {
-            return Ok(Step::Ready(Ready::SaveSession(self.store.changes())));
-        }
-        match self.state {
-            State::Closed => return Ok(Step::Idle),
-            State::Disconnecting => match self.drain_until {
-                None if self.tx.pending().is_empty() => {
-                    self.close();
-                    return Ok(Step::Ready(Ready::Disconnected));
-                }
-                None => return Ok(Step::Idle),
-                Some(deadline) => {
-                    let open = self.store.counts().inbound > 0;
-                    if !open || now >= deadline {
-                        if self.tx.push_packet(&Packet::Disconnect)? {
-                            self.drain_until = None;
-                            return Ok(Step::Continue);
-                        }
-                        return Ok(Step::Idle); // written out first
-                    }
-                }
-            },
-            State::Connecting | State::Connected => {}
-        }
-        if self.timers(now)? {
-            return Ok(Step::Continue);
-        }
-        if self.state == State::Connected {
-            if self.store.counts().lost > 0 {
-                if let Some(e) = self.store.iter().find(|e| e.flags & LOST != 0) {
-                    return Ok(Step::Ready(Ready::Lost(e.offset)));
-                }
-            }
-            if self.resubscribe_pending {
-                match self.resubscribe() {
-                    Err(nb::Error::WouldBlock) => {} // retried once acknowledgements free room
-                    Err(nb::Error::Other(e)) => {
-                        self.resubscribe_pending = false;
-                        return Err(e);
-                    }
-                    Ok(()) => {
-                        self.resubscribe_pending = false;
-                        self.resubscribe_owed = false;
-                        return Ok(Step::Continue);
-                    }
-                }
-            }
-        }
-        self.fill_tx();
-        if self.tx.free() < ACK_LEN {
-            return Ok(Step::Idle);
-        }
-        let data = rx.data();
-        #[cfg(feature = "streaming")]
-        if self.streaming.is_some() {
-            return self.stream(data, rx.capacity());
-        }
-        match decode_from(data, Sender::Server) {
-            Ok(Status::Partial { needed }) => {
-                let size = data.len().saturating_add(needed);
-                if size <= rx.capacity() {
-                    return Ok(Step::Idle);
-                }
-                let too_large = BrokerError::PacketTooLarge {
-                    size,
-                    capacity: rx.capacity(),
-                };
-                // Only a PUBLISH streams: anything else this large is refused at its header.
-                #[cfg(feature = "streaming")]
-                if self.settings.stream_oversized && data.first().map(|b| b >> 4) == Some(3) {
-                    return self.start_stream(data, rx.capacity(), too_large);
-                }
-                Err(too_large.into())
-            }
-            Ok(Status::Complete { packet, len }) => {
-                self.rx_consumed = len;
-                Ok(match self.on_packet(packet)? {
-                    Some(ready) => Step::Ready(ready),
-                    None => Step::Continue,
-                })
-            }
-            // A packet only clients send: the same violation as any other unexpected packet.
-            Err(DecodeError::WrongSender(t)) => Err(BrokerError::UnexpectedPacket(t).into()),
-            Err(e) => Err(BrokerError::Malformed(e).into()),
-        }
-    }
-
-    /// [`CallerError::SessionNotSaved`] (once) after a save failed.
-    fn save_error(&mut self) -> Result<(), Error> {
-        #[cfg(feature = "persistence")]
-        if core::mem::take(&mut self.save_error) {
-            return Err(CallerError::SessionNotSaved.into());
-        }
-        Ok(())
-    }
-
-    /// Ends the connection; the session store stays.
-    fn close(&mut self) {
-        #[cfg(feature = "streaming")]
-        self.abandon_streams();
-        self.state = State::Closed;
-        self.tx.clear();
-        self.rx_reset = true;
-        self.ping_sent = None;
-        self.ping_unqueued = false;
-        self.resubscribe_pending = false;
-    }
-}
-
-/// The error for an acknowledgement of a packet identifier with nothing outstanding.
-fn unknown_id(ack: &Packet<'_>, pid: PacketId) -> Error {
-    BrokerError::UnknownPacketId(ack.packet_type(), pid).into()
-}
-
-/// The error for a SUBSCRIBE or UNSUBSCRIBE with no filters or more than 65,535.
-fn filter_count() -> nb::Error<Error> {
-    nb::Error::Other(CallerError::FilterCount.into())
 }

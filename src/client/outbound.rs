@@ -125,7 +125,7 @@ impl<B: Buffer> Core<B> {
     pub(super) fn usable(&mut self) -> nb::Result<(), Error> {
         self.save_error()?;
         #[cfg(feature = "streaming")]
-        if self.payload_due > 0 {
+        if self.streaming.payload_due > 0 {
             return busy();
         }
         match self.state {
@@ -171,7 +171,7 @@ impl<B: Buffer> Core<B> {
     /// buffer, in store order, as far as they fit.
     pub(super) fn fill_tx(&mut self) {
         #[cfg(feature = "streaming")]
-        if self.payload_due > 0 {
+        if self.streaming.payload_due > 0 {
             return; // nothing between a streamed head and its payload
         }
         let sending = match self.state {
