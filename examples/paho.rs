@@ -72,10 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     mqtt.publish("umqtt/paho/other", "nobody listens", QoS::AtMostOnce, false)?;
 
-    // check_msg returns within 100 ms when nothing arrives, so the deadline is seen.
+    // run_for hands events to the callbacks for 100 ms and returns, so the deadline is seen.
     let deadline = Instant::now() + Duration::from_secs(10);
     while seen.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
-        mqtt.check_msg()?;
+        mqtt.run_for(100)?;
     }
     mqtt.disconnect()?;
     let seen = seen.load(Ordering::SeqCst);

@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count = arg("--count").map(|c| c.parse()).transpose()?.or(count);
 
     let options = ConnectOptions::new("umqtt-tokio")?.keep_alive_secs(5);
-    let (client, mut eventloop) = TokioClient::new(options, addr, 16)?;
+    let (client, mut eventloop) = TokioClient::new(addr, options, 16)?;
     client.subscribe("umqtt/tokio/#", QoS::AtLeastOnce).await?; // queued
 
     // A publish is answered by the event loop, which this task polls below.

@@ -1,14 +1,22 @@
-//! # umqtt
+#![doc = include_str!("../README.md")]
 //!
-//! A `no_std`, zero-allocation MQTT 3.1.1 codec (and, above it, a client): no heap, no
-//! `unsafe`, no panics on any input.
+//! ## The floors, top-down
 //!
-//! The codec lives in [`packet`]: [`packet::decode`] borrows every field of a packet from
-//! the input bytes and reports how many more bytes a partial packet needs;
-//! [`packet::Packet::encode`] writes into a caller-provided buffer whose exact size
-//! [`packet::Packet::encoded_len`] gives first. Topic names and filters are validated types
-//! ([`topic::TopicName`], [`topic::TopicFilter`]) and [`topic::matches`] implements the
-//! matching rules of section 4.7.
+//! - **Managed clients** ([`managed`], feature `std`): [`StdClient`] and the tokio
+//!   [`managed::tokio::TokioClient`] own their buffers and connection, reconnect, restore
+//!   subscriptions and hand out owned events.
+//! - **Transports** ([`transport`]): std TCP, rustls, embedded-tls, tokio.
+//! - **Drivers** ([`driver`]): [`Blocking`], [`NonBlocking`], [`Async`] move bytes between a
+//!   transport and the core, wait for its deadlines and hand its events to a handler; no
+//!   protocol rule lives there.
+//! - **The core** ([`client`]): the sans-IO [`Client`], fed bytes and the time; its module
+//!   docs hold the buffer-sizing rule and how to write a driver. Errors: [`Error`].
+//! - **The codec** ([`packet`], [`topic`]): [`packet::decode`] borrows every field of a
+//!   packet from the input bytes and reports how many more bytes a partial packet needs;
+//!   [`packet::Packet::encode`] writes into a caller-provided buffer whose exact size
+//!   [`packet::Packet::encoded_len`] gives first. Topic names and filters are validated types
+//!   ([`topic::TopicName`], [`topic::TopicFilter`]) and [`topic::matches`] implements the
+//!   matching rules of section 4.7.
 //!
 //! ```
 //! use umqtt::packet::{decode, Packet, Publish, QosPid, Status};
@@ -37,12 +45,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Above the codec: the sans-IO [`Client`] and its drivers ([`Blocking`], [`NonBlocking`],
-//! [`Async`]); transports in [`transport`], managed clients in [`managed`]. Diagnostics: feature `defmt`
-//! makes every public error, event and packet type `defmt::Format` and sends the library's
-//! few log records (connect, refusal, protocol close, lost connection, reconnect attempts —
-//! none per message) to defmt; feature `log` sends the same records to the `log` crate
-//! (target `umqtt`). Without them the records compile to nothing.
+//! Diagnostics: feature `defmt` makes every public error, event and packet type
+//! `defmt::Format` and sends the library's few log records (connect, refusal, protocol
+//! close, lost connection, reconnect attempts — none per message) to defmt; feature `log`
+//! sends the same records to the `log` crate (target `umqtt`). Without them the records
+//! compile to nothing.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -87,8 +94,3 @@ pub use {
     managed::std_client::StdClient,
     transport::tcp::TcpTransport,
 };
-
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

@@ -4,7 +4,7 @@
 //! passes, passes with a note (what the broker chose where 3.1.1 lets it choose), or shows a
 //! deviation from a named normative statement; the other scenarios run on regardless. The test fails on any other
 //! failure, on a deviation not listed in `KNOWN`, and on a `KNOWN` entry that no longer
-//! happens. It prints the table (README "Broker matrix") and writes it to
+//! happens. It prints the table (tests/BROKERS.md) and writes it to
 //! `target/broker-matrix.md`.
 //!
 //! A broker that is not installed is skipped with a message; CI installs them all and sets

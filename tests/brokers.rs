@@ -76,7 +76,7 @@ fn nonblocking_keeps_the_connection_alive_and_delivers() {
     type Nb<'a, H> = NonBlocking<&'a mut [u8], TcpTransport, StdClock, H>;
     let step = |mqtt: &mut Nb<'_, _>| -> Option<String> {
         assert!(Instant::now() < deadline, "timed out");
-        match mqtt.poll() {
+        match mqtt.next_event() {
             Ok(Event::Message(m)) => {
                 Some(format!("Message:{}", String::from_utf8_lossy(m.payload)))
             }

@@ -823,8 +823,8 @@ fn disconnect_while_connecting_sends_disconnect_at_once() {
             panic!("{cfg:?}: never done");
         };
         block(&mut || d.connect().is_ok());
-        block(&mut || matches!(d.poll(), Ok(umqtt::Event::Message(_))));
-        block(&mut || matches!(d.poll(), Err(nb::Error::Other(_))));
+        block(&mut || matches!(d.next_event(), Ok(umqtt::Event::Message(_))));
+        block(&mut || matches!(d.next_event(), Err(nb::Error::Other(_))));
         net.reconnect(vec![
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Expect(enc(&Packet::Disconnect)),
@@ -1340,9 +1340,9 @@ fn connect_while_a_disconnect_drains_never_sends_a_second_connect_on_that_transp
     let clock = net.clock.clone();
     let mut d = umqtt::NonBlocking::new(client, net.io(IoCfg::WHOLE), move || clock.get(), |_| {});
     nb::block!(d.connect()).unwrap();
-    while !matches!(d.poll(), Ok(umqtt::Event::Message(_))) {}
+    while !matches!(d.next_event(), Ok(umqtt::Event::Message(_))) {}
     while d.client().wants_write() {
-        let _ = d.poll();
+        let _ = d.next_event();
     }
     assert!(matches!(d.disconnect(), Err(nb::Error::WouldBlock)));
     assert_eq!(d.client().state(), umqtt::client::State::Disconnecting);

@@ -136,7 +136,7 @@ fn nonblocking(broker: SocketAddr) {
     wake_after(broker, "ka/nb".into());
     // A main loop that polls every 100 ms, as the docs suggest.
     loop {
-        match m.poll() {
+        match m.next_event() {
             Ok(Event::Message(_)) => break,
             Ok(_) => {}
             Err(nb::Error::WouldBlock) => thread::sleep(Duration::from_millis(100)),

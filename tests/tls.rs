@@ -55,7 +55,7 @@ fn pub_sub_over_tls_verified_by_our_ca_blocking_and_nonblocking() {
         m.publish("nb/x", "over TLS", QoS::AtLeastOnce, false)
             .is_ok()
     });
-    block(&mut || matches!(m.poll(), Ok(Event::Message(msg)) if msg.payload == b"over TLS"));
+    block(&mut || matches!(m.next_event(), Ok(Event::Message(msg)) if msg.payload == b"over TLS"));
     block(&mut || m.disconnect().is_ok());
 }
 
@@ -232,8 +232,8 @@ async fn tokio_async_driver_and_shared_handle_over_tls() {
     m.disconnect().await.unwrap();
     // The shared handle: its event loop connects (and would reconnect) over TLS.
     let (handle, mut eventloop) = TokioClient::new(
-        ConnectOptions::new("tls-handle").unwrap(),
         b.addr().to_string(),
+        ConnectOptions::new("tls-handle").unwrap(),
         8,
     )
     .unwrap();

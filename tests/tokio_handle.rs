@@ -76,7 +76,7 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
     // The subscriber: a persistent session, connected directly (no cuts), counting what
     // arrives.
     let sub_options = ConnectOptions::new("tk-sub").unwrap().clean_session(false);
-    let (sub, mut sub_loop) = TokioClient::new(sub_options, broker.addr().to_string(), 16).unwrap();
+    let (sub, mut sub_loop) = TokioClient::new(broker.addr().to_string(), sub_options, 16).unwrap();
     let sub2 = sub.clone();
     let received = tokio::spawn(async move {
         let mut seen = HashSet::new();
@@ -108,7 +108,7 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
         .unwrap()
         .clean_session(false)
         .keep_alive_secs(5);
-    let (client, mut eventloop) = TokioClient::new(options, proxy.addr.to_string(), 64).unwrap();
+    let (client, mut eventloop) = TokioClient::new(proxy.addr.to_string(), options, 64).unwrap();
     eventloop.set_backoff(Backoff::new(5, 200));
     let link_errors = Arc::new(AtomicUsize::new(0));
     let completions = Arc::new(AtomicUsize::new(0));
@@ -190,7 +190,7 @@ async fn qos2_messages_a_new_session_lost_are_published_again_by_the_event_loop(
         .unwrap();
     let proxy = Proxy::start(broker.addr()).await;
     let sub_options = ConnectOptions::new("tk2-sub").unwrap().clean_session(false);
-    let (sub, mut sub_loop) = TokioClient::new(sub_options, broker.addr().to_string(), 16).unwrap();
+    let (sub, mut sub_loop) = TokioClient::new(broker.addr().to_string(), sub_options, 16).unwrap();
     sub.subscribe("tk2/#", QoS::ExactlyOnce).await.unwrap();
     let received = tokio::spawn(async move {
         let mut seen = HashSet::new();
@@ -208,8 +208,8 @@ async fn qos2_messages_a_new_session_lost_are_published_again_by_the_event_loop(
     });
 
     let (client, mut eventloop) = TokioClient::new(
-        ConnectOptions::new("tk2-pub").unwrap(),
         proxy.addr.to_string(),
+        ConnectOptions::new("tk2-pub").unwrap(),
         64,
     )
     .unwrap();
@@ -314,7 +314,7 @@ async fn after_disconnect_calls_fail_and_the_event_loop_is_done() {
     });
     let addr = scripted(script, log).await;
     let (client, mut eventloop) =
-        TokioClient::new(ConnectOptions::new("end").unwrap(), addr, 8).unwrap();
+        TokioClient::new(addr, ConnectOptions::new("end").unwrap(), 8).unwrap();
     let bye = client.clone();
     tokio::spawn(async move { bye.disconnect().await });
     while !matches!(eventloop.poll().await, Ok(OwnedEvent::Disconnected)) {}
@@ -352,7 +352,7 @@ async fn a_publish_waiting_for_room_survives_cancelled_polls() {
     });
     let addr = scripted(script, log).await;
     let options = ConnectOptions::new("cancel").unwrap().max_inflight(1);
-    let (client, mut eventloop) = TokioClient::new(options, addr, 8).unwrap();
+    let (client, mut eventloop) = TokioClient::new(addr, options, 8).unwrap();
     let publisher = tokio::spawn(async move {
         let first = client.publish("t", "1", QoS::AtLeastOnce, false).await;
         let second = client.publish("t", "2", QoS::AtLeastOnce, false).await;
@@ -384,7 +384,7 @@ async fn a_subscribe_lost_across_a_resumed_session_is_sent_again() {
     });
     let addr = scripted(script, log).await;
     let options = ConnectOptions::new("resub").unwrap().clean_session(false);
-    let (client, mut eventloop) = TokioClient::new(options, addr, 8).unwrap();
+    let (client, mut eventloop) = TokioClient::new(addr, options, 8).unwrap();
     eventloop.set_backoff(Backoff::new(10, 10));
     client.subscribe("a/#", QoS::AtLeastOnce).await.unwrap();
     let mut events = vec![];
@@ -418,7 +418,7 @@ async fn a_refusal_ends_the_event_loop_after_one_attempt() {
     });
     let addr = scripted(script, log).await;
     let (_client, mut eventloop) =
-        TokioClient::new(ConnectOptions::new("no").unwrap(), addr, 8).unwrap();
+        TokioClient::new(addr, ConnectOptions::new("no").unwrap(), 8).unwrap();
     let refused = eventloop.poll().await.unwrap_err();
     let not_authorized = BrokerError::Refused(ConnectReturnCode::NotAuthorized);
     assert!(
@@ -444,8 +444,8 @@ async fn every_failed_connection_attempt_reaches_poll() {
         l.local_addr().unwrap().port()
     };
     let (_client, mut eventloop) = TokioClient::new(
-        ConnectOptions::new("nobody").unwrap(),
         format!("127.0.0.1:{port}"),
+        ConnectOptions::new("nobody").unwrap(),
         8,
     )
     .unwrap();
@@ -479,7 +479,7 @@ async fn a_message_a_new_session_lost_is_published_again() {
     });
     let addr = scripted(script, log).await;
     let options = ConnectOptions::new("again").unwrap().clean_session(false);
-    let (client, mut eventloop) = TokioClient::new(options, addr, 8).unwrap();
+    let (client, mut eventloop) = TokioClient::new(addr, options, 8).unwrap();
     eventloop.set_backoff(Backoff::new(10, 10));
     let publisher = tokio::spawn(async move {
         let pid = client.publish("t", "m", QoS::AtLeastOnce, false).await;
@@ -526,7 +526,7 @@ async fn session_present_on_a_clean_session_still_restores_subscriptions() {
     });
     let addr = scripted(script, log).await;
     let (client, mut eventloop) =
-        TokioClient::new(ConnectOptions::new("clean").unwrap(), addr, 8).unwrap();
+        TokioClient::new(addr, ConnectOptions::new("clean").unwrap(), 8).unwrap();
     eventloop.set_backoff(Backoff::new(10, 10));
     client.subscribe("a/#", QoS::AtLeastOnce).await.unwrap();
     let mut subacks = 0;
@@ -582,7 +582,7 @@ async fn cancelled_polls_during_a_stalled_write_publish_nothing_twice() {
         (seen, qos2)
     });
     let (client, mut eventloop) =
-        TokioClient::new(ConnectOptions::new("stall").unwrap(), addr, 8).unwrap();
+        TokioClient::new(addr, ConnectOptions::new("stall").unwrap(), 8).unwrap();
     let message = |i: u32| {
         let mut m = i.to_be_bytes().to_vec();
         m.resize(60_000, 0);
@@ -652,7 +652,7 @@ async fn a_disconnect_cancelled_while_it_drains_still_sends_disconnect() {
     });
     let addr = scripted(script, log).await;
     let (client, mut eventloop) =
-        TokioClient::new(ConnectOptions::new("drain").unwrap(), addr, 8).unwrap();
+        TokioClient::new(addr, ConnectOptions::new("drain").unwrap(), 8).unwrap();
     while !matches!(eventloop.poll().await, Ok(OwnedEvent::Message(_))) {}
     let bye = tokio::spawn(async move { client.disconnect().await });
     let mut done = false;
@@ -689,8 +689,8 @@ async fn the_backoffs_last_attempt_ends_the_event_loop() {
         l.local_addr().unwrap().port()
     };
     let (client, mut eventloop) = TokioClient::new(
-        ConnectOptions::new("limited").unwrap(),
         format!("127.0.0.1:{port}"),
+        ConnectOptions::new("limited").unwrap(),
         8,
     )
     .unwrap();

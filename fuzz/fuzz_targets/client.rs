@@ -454,7 +454,7 @@ fuzz_target!(|ops: Vec<Op>| {
             model.event(e, &wire.borrow());
         }
         for _ in 0..8 {
-            match m.poll() {
+            match m.next_event() {
                 Ok(e) => model.event(Seen::from(&e), &wire.borrow()),
                 Err(nb::Error::WouldBlock) => break,
                 Err(nb::Error::Other(_)) => break,

@@ -118,3 +118,13 @@ pub enum Lost<'a> {
         pid: PacketId,
     },
 }
+
+#[cfg(feature = "std")]
+impl Event<'_> {
+    /// An owned copy (feature `std`): it outlives the client's buffers and crosses threads
+    /// and tasks — what the tokio event loop returns.
+    #[must_use]
+    pub fn to_owned(self) -> crate::managed::owned::OwnedEvent {
+        crate::managed::owned::OwnedEvent::from(self)
+    }
+}

@@ -168,7 +168,7 @@ impl<'a> ConnectOptions<'a> {
     /// [`crate::Client::restore_session`] it at boot. See [`crate::client::Session`]. Use it
     /// with `clean_session(false)`: a clean session is not kept by the broker either. It needs
     /// the event handled before the client goes on: the `Blocking`, `NonBlocking` and `Async`
-    /// drivers' handler (or `next_event` / `poll`) does that; the tokio event loop and
+    /// drivers' handler (or `next_event`) does that; the tokio event loop and
     /// `StdClient` queue events and go on, so they do not keep this guarantee.
     #[cfg(feature = "persistence")]
     pub fn persist_session(mut self, persist: bool) -> Self {

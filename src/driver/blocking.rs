@@ -14,12 +14,14 @@
 //! keeps every interval within the keep-alive: up to 1 s from a 4 s keep-alive on, a quarter
 //! of it below (250 ms for 1 s).
 
-use embedded_io::{Read, Write};
+use embedded_io::{Read, ReadReady, Write};
 
 use crate::Error;
 use crate::client::{Buffer, Client, Event, Progress, State};
 use crate::driver::reconnect::Backoff;
-use crate::driver::steps::{after_read, after_write, lost, operations, topic_filter, topic_name};
+use crate::driver::steps::{
+    STEPS_PER_POLL, after_read, after_write, lost, operations, topic_filter, topic_name,
+};
 use crate::driver::time::Clock;
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
@@ -60,4 +62,49 @@ impl<B: Buffer, T: Read + Write, C: Clock, H: FnMut(Event<'_>)> Blocking<B, T, C
     }
 
     operations!([] [] embedded_hal::delay::DelayNs, FnMut);
+}
+
+impl<B, T, C, H> Blocking<B, T, C, H>
+where
+    B: Buffer,
+    T: Read + Write + ReadReady,
+    C: Clock,
+    H: FnMut(Event<'_>),
+{
+    /// Hands every event that is ready now to the handler and returns without waiting for
+    /// more (`umqtt.simple`'s `check_msg`, as [`crate::NonBlocking::check_msg`]): processes
+    /// what was read, runs the timers, writes what is queued, and reads only while the
+    /// transport says bytes have arrived (`ReadReady`). Call it from a loop that does other
+    /// work, often enough for the keep-alive ([`crate::client::KEEP_ALIVE_MARGIN_MS`]). A
+    /// write still blocks while the transport takes no more.
+    pub fn check_msg(&mut self) -> Result<(), Error<T::Error>> {
+        self.abandoned()?;
+        if self.client.state() == State::Closed {
+            return Err(LinkError::NotConnected.into());
+        }
+        for _ in 0..STEPS_PER_POLL {
+            self.write_queued()?;
+            let now = self.clock.now_ms();
+            match self.client.advance(now).map_err(Error::with_io)? {
+                Progress::Event => {
+                    if let Some(event) = self.client.event() {
+                        (self.handler)(event);
+                    }
+                    if self.client.state() == State::Closed {
+                        return Ok(()); // a disconnect's `Disconnected`
+                    }
+                }
+                Progress::Continue => {}
+                Progress::Idle => {
+                    let ready = self.io.read_ready();
+                    if !ready.map_err(|e| lost(&mut self.client, Error::Io(e)))? {
+                        break;
+                    }
+                    self.read_or_wait(None)?;
+                }
+            }
+        }
+        self.write_queued()?; // the acknowledgements of what was handed out
+        Ok(())
+    }
 }

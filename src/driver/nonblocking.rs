@@ -14,14 +14,12 @@ use embedded_io::{Read, ReadReady, Write, WriteReady};
 use crate::Error;
 use crate::client::{Buffer, Client, Event, Progress, State};
 use crate::driver::reconnect::{Backoff, worth_retrying};
-use crate::driver::steps::{after_read, after_write, lost, topic_filter, topic_name};
+use crate::driver::steps::{
+    STEPS_PER_POLL, after_read, after_write, lost, topic_filter, topic_name,
+};
 use crate::driver::time::Clock;
 use crate::error::LinkError;
 use crate::packet::{PacketId, QoS, Subscription};
-
-/// How many reads, writes and packets one call handles at most before it returns, so that a
-/// flood from the broker cannot keep it busy.
-const STEPS_PER_POLL: usize = 64;
 
 /// A non-blocking MQTT client: the [`Client`] core driven over a non-blocking transport, with
 /// a handler for the events that arrive while an operation waits.
@@ -234,7 +232,7 @@ where
     /// returns the next event (the handler does not see it), or `WouldBlock` when there is
     /// none yet. Call it often (every 100 ms is plenty for keep-alive);
     /// [`Client::next_deadline`] says when it must run.
-    pub fn poll(&mut self) -> NbResult<Event<'_>, T::Error> {
+    pub fn next_event(&mut self) -> NbResult<Event<'_>, T::Error> {
         if self.advance()? {
             if let Some(event) = self.client.event() {
                 return Ok(event);

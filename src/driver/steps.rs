@@ -7,6 +7,10 @@ use crate::client::{Buffer, Client};
 use crate::error::LinkError;
 use crate::topic::{TopicFilter, TopicName};
 
+/// How many reads, writes and packets one call that never blocks handles at most before it
+/// returns, so that a flood from the broker cannot keep it busy.
+pub(crate) const STEPS_PER_POLL: usize = 64;
+
 /// Records a transport failure or end of stream in the core.
 pub(crate) fn lost<B: Buffer, E>(client: &mut Client<B>, e: Error<E>) -> Error<E> {
     if e.closes_connection() {

@@ -19,9 +19,12 @@ pub struct Message {
     pub qos: QoS,
     /// Retained (inbound), or to be retained (a lost message of ours).
     pub retain: bool,
+    /// The broker's redelivery flag (inbound); false for a message of ours.
+    pub dup: bool,
 }
 
-/// An [`Event`], owned: what the tokio event loop's `poll` returns.
+/// An [`Event`], owned ([`Event::to_owned`]): what the tokio event loop's `poll` returns.
+/// Each variant carries what the borrowed event's does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnedEvent {
     /// Connected (after every reconnect, too).
@@ -38,6 +41,10 @@ pub enum OwnedEvent {
         topic: String,
         /// Its QoS.
         qos: QoS,
+        /// The message is retained.
+        retain: bool,
+        /// The broker's redelivery flag.
+        dup: bool,
         /// Where `data` starts in the payload.
         offset: usize,
         /// The whole payload's length.
@@ -92,6 +99,7 @@ impl From<&crate::Publish<'_>> for Message {
             payload: m.payload.to_vec(),
             qos: m.qos(),
             retain: m.retain,
+            dup: m.dup,
         }
     }
 }
@@ -105,6 +113,8 @@ impl From<Event<'_>> for OwnedEvent {
             Event::Chunk(c) => OwnedEvent::Chunk {
                 topic: c.topic.as_str().into(),
                 qos: c.qos,
+                retain: c.retain,
+                dup: c.dup,
                 offset: c.offset,
                 total: c.total,
                 data: c.data.to_vec(),
@@ -175,4 +185,56 @@ pub(crate) fn client(
         std::vec![0; 256 << 10],
     );
     crate::Client::new(options, rx, tx, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Message, OwnedEvent};
+    use crate::Event;
+    use crate::client::Chunk;
+    use crate::packet::{PacketId, Publish, QoS, QosPid};
+    use crate::topic::TopicName;
+
+    #[test]
+    fn an_owned_event_keeps_every_field_of_the_borrowed_one() {
+        let topic = TopicName::new("a/b").unwrap();
+        let chunk = Event::Chunk(Chunk {
+            topic,
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            dup: true,
+            offset: 4,
+            total: 10,
+            data: b"xy",
+        });
+        assert_eq!(
+            chunk.to_owned(),
+            OwnedEvent::Chunk {
+                topic: "a/b".into(),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                dup: true,
+                offset: 4,
+                total: 10,
+                data: b"xy".to_vec(),
+            }
+        );
+        let message = Event::Message(Publish {
+            dup: true,
+            qos: QosPid::ExactlyOnce(PacketId::new(7).unwrap()),
+            retain: true,
+            topic,
+            payload: b"p",
+        });
+        assert_eq!(
+            message.to_owned(),
+            OwnedEvent::Message(Message {
+                topic: "a/b".into(),
+                payload: b"p".to_vec(),
+                qos: QoS::ExactlyOnce,
+                retain: true,
+                dup: true,
+            })
+        );
+    }
 }

@@ -214,6 +214,7 @@ impl StdClient {
                 payload: payload.into(),
                 qos,
                 retain,
+                dup: false,
             };
             self.shared().exactly_once.keep(pid, message);
         }
@@ -221,18 +222,26 @@ impl StdClient {
     }
 
     /// Waits for the next event, as long as it takes, and hands it to the callbacks
-    /// (`umqtt.simple`'s `wait_msg`; see [`StdClient::check_msg`] to wait at most 100 ms). A link that fails meanwhile is reconnected; the error is returned only
+    /// (`umqtt.simple`'s `wait_msg`; [`StdClient::check_msg`] never waits, [`StdClient::run_for`]
+    /// waits a while). A link that fails meanwhile is reconnected; the error is returned only
     /// when reconnecting fails (a refusal, or the attempts ran out).
     pub fn wait_msg(&mut self) -> Result<(), StdError> {
         self.with_link(true, Driver::wait_msg)
     }
 
-    /// Hands the next event to the callbacks if one is ready or arrives within the
-    /// transport's read timeout (100 ms), and returns: for a loop that also checks a flag, a
-    /// timer or a channel (`umqtt.simple`'s `check_msg`). Reconnects like
-    /// [`StdClient::wait_msg`].
+    /// Hands every event that is ready now to the callbacks and returns without waiting for
+    /// more (`umqtt.simple`'s `check_msg`; see [`Blocking::check_msg`]): for a loop that also
+    /// checks a flag, a timer or a channel. Call it often enough for the keep-alive.
+    /// Reconnects like [`StdClient::wait_msg`] (a reconnect waits).
     pub fn check_msg(&mut self) -> Result<(), StdError> {
-        self.with_link(true, |d| d.step().map(|_| ()))
+        self.with_link(true, Driver::check_msg)
+    }
+
+    /// Hands events to the callbacks for `ms` milliseconds, then returns (see
+    /// [`Blocking::run_for`]): the loop of a program with a timer of its own ("publish every
+    /// second"). Reconnects like [`StdClient::wait_msg`].
+    pub fn run_for(&mut self, ms: u64) -> Result<(), StdError> {
+        self.with_link(true, |d| d.run_for(ms))
     }
 
     /// Waits until every QoS 1/2 message published so far is acknowledged (those a new

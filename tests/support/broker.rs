@@ -436,7 +436,7 @@ impl Conn {
 
     /// One poll: records the event and says what it was (None: nothing yet).
     pub fn step(&mut self) -> Result<Option<Seen>, Err> {
-        match self.d.poll() {
+        match self.d.next_event() {
             Ok(e) => Ok(Some(self.rec.borrow_mut().record(e))),
             Err(nb::Error::WouldBlock) => Ok(None),
             Err(nb::Error::Other(e)) => Err(e),

@@ -607,7 +607,7 @@ pub struct N {
 impl N {
     /// Polls once; WouldBlock lets fake time pass.
     fn step(&mut self) -> Result<Option<Ev>, DErr> {
-        match self.d.poll() {
+        match self.d.next_event() {
             Ok(e) => Ok(Some(e.into())),
             Err(nb::Error::WouldBlock) => {
                 self.tick();

@@ -371,6 +371,7 @@ impl EventLoop {
                                 payload,
                                 qos,
                                 retain,
+                                dup: false,
                             };
                             self.exactly_once.keep(pid, message);
                         }

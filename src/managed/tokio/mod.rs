@@ -8,7 +8,7 @@
 //! use umqtt::{ConnectOptions, QoS};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let (client, mut eventloop) = TokioClient::new(ConnectOptions::new("app")?, "127.0.0.1:1883", 64)?;
+//! let (client, mut eventloop) = TokioClient::new("127.0.0.1:1883", ConnectOptions::new("app")?, 64)?;
 //! client.subscribe("sensors/#", QoS::AtLeastOnce).await?; // queued
 //! // Any task, any number of clones: a publish waits for the event loop polled below.
 //! let publisher = client.clone();
@@ -84,8 +84,8 @@ impl TokioClient {
     /// commands waiting for the event loop. Buffers: rx and tx of 64 KiB (the largest packet
     /// either way) and a 256 KiB session store; see [`TokioClient::with_client`] to choose.
     pub fn new(
-        options: ConnectOptions<'_>,
         addr: impl Into<String>,
+        options: ConnectOptions<'_>,
         capacity: usize,
     ) -> Result<(TokioClient, EventLoop), ConfigError> {
         let client = crate::managed::owned::client(options)?;

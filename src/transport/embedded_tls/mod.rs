@@ -2,10 +2,19 @@
 //! blocking `embedded_io` stream — a W5500 socket, a `TcpTransport` — and is itself a
 //! stream the blocking driver takes.
 //!
-//! ```ignore
-//! let options = TlsLinkOptions::new("broker.example", CA_DER);
-//! let io = TlsLink::<_, NoClock>::connect(socket, &options, rng, &mut read_record, &mut write_record)?;
-//! let mut mqtt = Blocking::new(client, io, clock, handler);
+//! ```no_run
+//! # use umqtt::transport::embedded_tls::{CryptoRngCore, MAX_RECORD, NoClock, TlsLink, TlsLinkOptions};
+//! # use umqtt::{Blocking, Client, Clock, Event};
+//! # fn run<S: embedded_io::Read + embedded_io::Write>(
+//! #     socket: S, rng: impl CryptoRngCore, client: Client<&mut [u8]>, clock: impl Clock,
+//! #     ca_der: &[u8],
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let (mut read_record, mut write_record) = ([0; MAX_RECORD], [0; MAX_RECORD]);
+//! let options = TlsLinkOptions::new("broker.example", ca_der);
+//! let io = TlsLink::connect::<NoClock>(socket, &options, rng, &mut read_record, &mut write_record)
+//!     .map_err(|e| format!("{e:?}"))?;
+//! let mut mqtt = Blocking::new(client, io, clock, |_: Event<'_>| {});
+//! # Ok(()) }
 //! ```
 //!
 //! What it checks, in `no_std` (embedded-tls's own verifier, feature `rustpki`, with checks
