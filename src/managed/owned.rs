@@ -188,6 +188,7 @@ pub(crate) fn client(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::{Message, OwnedEvent};
     use crate::Event;
