@@ -120,7 +120,7 @@ fn a_failed_save_writes_nothing_that_depends_on_it_and_is_asked_again() {
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(true, ConnectReturnCode::Accepted)),
             Step::Expect(publish("s", b"one", q1(2), false)),
-            Step::Send(enc(&Packet::Puback(pid(2)))),
+            Step::Send(puback(2)),
         ]);
         d.new_transport(net.io(IoCfg::WHOLE));
         assert!(d.connect().unwrap());
@@ -142,17 +142,17 @@ fn keep_alive_runs_while_a_disconnect_drains() {
             Step::Expect(connect_bytes(true, "c1", 5)),
             Step::Send(connack(false, ConnectReturnCode::Accepted)),
             Step::Send(publish("in", b"two", q2(7), false)),
-            Step::Expect(enc(&Packet::Pubrec(pid(7)))),
+            Step::Expect(pubrec(7)),
         ]);
         d.connect().unwrap();
         assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
         d.write_out();
         net.reconnect(vec![
-            Step::Expect(enc(&Packet::Pingreq)),
-            Step::Send(enc(&Packet::Pingresp)),
-            Step::Send(enc(&Packet::Pubrel(pid(7)))),
-            Step::Expect(enc(&Packet::Pubcomp(pid(7)))),
-            Step::Expect(enc(&Packet::Disconnect)),
+            Step::Expect(pingreq()),
+            Step::Send(pingresp()),
+            Step::Send(pubrel(7)),
+            Step::Expect(pubcomp(7)),
+            Step::Expect(disconnect()),
         ]);
         let from = net.now();
         let sent_before = net.broker.borrow().matched_at.len();
@@ -363,7 +363,7 @@ fn a_burst_of_inbound_qos2_within_the_window_is_tracked_past_it_refused() {
             "message {n}: {got:?}"
         );
         assert!(c.poll(0).unwrap().is_none());
-        assert_eq!(written(&mut c, 0), enc(&Packet::Pubrec(pid(n))));
+        assert_eq!(written(&mut c, 0), pubrec(n));
     }
     // Past the window: tracked while bytes remain, then refused (never dropped).
     let mut n = 20;
@@ -515,13 +515,13 @@ fn a_pingreq_that_waited_for_a_slow_link_gets_its_full_answer_time() {
     c.transmitted(30, 65_000);
     assert!(c.poll(68_000).is_ok());
     let rest = c.poll_transmit().to_vec();
-    assert!(rest.ends_with(&enc(&Packet::Pingreq)), "{rest:02x?}");
+    assert!(rest.ends_with(&pingreq()), "{rest:02x?}");
     c.transmitted(rest.len(), 70_000);
     assert!(
         c.poll(77_000).is_ok(),
         "declared dead 7 s after its PINGREQ"
     );
-    feed(&mut c, &enc(&Packet::Pingresp));
+    feed(&mut c, &pingresp());
     assert!(c.poll(77_500).is_ok());
     assert!(c.poll(85_000).is_ok());
 }

@@ -29,12 +29,12 @@ fn publish_at_qos_0_1_2_completes_with_ids() {
         net.reconnect(vec![
             Step::Expect(publish("a/b", b"zero", QosPid::AtMostOnce, false)),
             Step::Expect(publish("a/b", b"one", q1(1), false)),
-            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Send(puback(1)),
             Step::Expect(publish("a/b", b"two", q2(2), false)),
-            Step::Send(enc(&Packet::Pubrec(pid(2)))),
+            Step::Send(pubrec(2)),
             // MQTT-4.3.3-1: PUBREL with the same id after PUBREC.
-            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
-            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+            Step::Expect(pubrel(2)),
+            Step::Send(pubcomp(2)),
         ]);
         assert_eq!(
             d.publish("a/b", b"zero", QoS::AtMostOnce, false).unwrap(),
@@ -61,12 +61,12 @@ fn pubrel_follows_the_order_pubrecs_arrived_in() {
         net.reconnect(vec![
             Step::Expect(publish("t", b"1", q2(1), false)),
             Step::Expect(publish("t", b"2", q2(2), false)),
-            Step::Send(enc(&Packet::Pubrec(pid(2)))),
-            Step::Send(enc(&Packet::Pubrec(pid(1)))),
-            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
-            Step::Expect(enc(&Packet::Pubrel(pid(1)))),
-            Step::Send(enc(&Packet::Pubcomp(pid(1)))),
-            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+            Step::Send(pubrec(2)),
+            Step::Send(pubrec(1)),
+            Step::Expect(pubrel(2)),
+            Step::Expect(pubrel(1)),
+            Step::Send(pubcomp(1)),
+            Step::Send(pubcomp(2)),
         ]);
         d.publish("t", b"1", QoS::ExactlyOnce, false).unwrap();
         d.publish("t", b"2", QoS::ExactlyOnce, false).unwrap();
@@ -84,7 +84,7 @@ fn many_messages_in_flight_get_unique_nonzero_ids() {
             steps.push(Step::Expect(publish("t", &[i as u8], q1(i), false)));
         }
         for i in [3u16, 1, 5, 2, 4] {
-            steps.push(Step::Send(enc(&Packet::Puback(pid(i)))));
+            steps.push(Step::Send(puback(i)));
         }
         net.reconnect(steps);
         for i in 1..=5u16 {
@@ -108,33 +108,33 @@ fn inbound_qos_0_1_2_are_acknowledged_in_order_and_qos2_delivered_once() {
             Step::Send(publish("x/1", b"b", q1(7), false)),
             Step::Send(publish("x/1", b"c", q1(9), false)),
             // MQTT-4.6.0-2: PUBACKs in the order the PUBLISHes arrived.
-            Step::Expect(enc(&Packet::Puback(pid(7)))),
-            Step::Expect(enc(&Packet::Puback(pid(9)))),
+            Step::Expect(puback(7)),
+            Step::Expect(puback(9)),
             // After its PUBACK the same id is a new message (MQTT-4.3.2-2).
             Step::Send(publish("x/1", b"b2", q1(7), false)),
-            Step::Expect(enc(&Packet::Puback(pid(7)))),
+            Step::Expect(puback(7)),
             Step::Send(publish("x/2", b"d", q2(8), false)),
             Step::Send(publish("x/2", b"f", q2(10), false)),
             // MQTT-4.6.0-3: PUBRECs in the order the PUBLISHes arrived.
-            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
-            Step::Expect(enc(&Packet::Pubrec(pid(10)))),
-            Step::Send(enc(&Packet::Pubrel(pid(10)))),
-            Step::Expect(enc(&Packet::Pubcomp(pid(10)))),
+            Step::Expect(pubrec(8)),
+            Step::Expect(pubrec(10)),
+            Step::Send(pubrel(10)),
+            Step::Expect(pubcomp(10)),
             // The broker repeats the QoS 2 PUBLISH before PUBREL: PUBREC again, no delivery.
             Step::Send(publish("x/2", b"d", q2(8), true)),
-            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
-            Step::Send(enc(&Packet::Pubrel(pid(8)))),
-            Step::Expect(enc(&Packet::Pubcomp(pid(8)))),
+            Step::Expect(pubrec(8)),
+            Step::Send(pubrel(8)),
+            Step::Expect(pubcomp(8)),
             // After PUBCOMP the same id is a new message (MQTT-4.3.3-2).
             Step::Send(publish("x/2", b"e", q2(8), false)),
-            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
+            Step::Expect(pubrec(8)),
             // PUBREL and a new PUBLISH with the released id back to back (one read, usually):
             // the release comes first, so the second message is new, not a duplicate.
             // (Found by the client fuzz target, where the model had it wrong.)
-            Step::Send(enc(&Packet::Pubrel(pid(8)))),
+            Step::Send(pubrel(8)),
             Step::Send(publish("x/2", b"e2", q2(8), false)),
-            Step::Expect(enc(&Packet::Pubcomp(pid(8)))),
-            Step::Expect(enc(&Packet::Pubrec(pid(8)))),
+            Step::Expect(pubcomp(8)),
+            Step::Expect(pubrec(8)),
         ]);
         let m = |t: &str, p: &[u8], qos| Ev::Message {
             topic: t.into(),
@@ -170,27 +170,12 @@ fn subscribe_reports_codes_per_filter_and_unsubscribe_is_answered() {
         let codes = [SubackCode::Success(QoS::AtLeastOnce)];
         let refused = [SubackCode::Failure];
         net.reconnect(vec![
-            Step::Expect(enc(&Packet::Subscribe(Subscribe {
-                pid: pid(1),
-                filters: SubscribeFilters::new(&subs).unwrap(),
-            }))),
-            Step::Expect(enc(&Packet::Subscribe(Subscribe {
-                pid: pid(2),
-                filters: SubscribeFilters::new(&subs2).unwrap(),
-            }))),
-            Step::Send(enc(&Packet::Suback(Suback {
-                pid: pid(2),
-                codes: SubackCodes::new(&refused).unwrap(),
-            }))),
-            Step::Send(enc(&Packet::Suback(Suback {
-                pid: pid(1),
-                codes: SubackCodes::new(&codes).unwrap(),
-            }))),
-            Step::Expect(enc(&Packet::Unsubscribe(Unsubscribe {
-                pid: pid(3),
-                filters: UnsubscribeFilters::new(&uns).unwrap(),
-            }))),
-            Step::Send(enc(&Packet::Unsuback(pid(3)))),
+            Step::Expect(subscribe(1, &subs)),
+            Step::Expect(subscribe(2, &subs2)),
+            Step::Send(suback(2, &refused)),
+            Step::Send(suback(1, &codes)),
+            Step::Expect(unsubscribe(3, &uns)),
+            Step::Send(unsuback(3)),
         ]);
         assert_eq!(d.subscribe("a/+", QoS::AtLeastOnce).unwrap(), pid(1));
         assert_eq!(d.subscribe("b/#", QoS::ExactlyOnce).unwrap(), pid(2));
@@ -220,9 +205,9 @@ fn keep_alive_sends_pingreq_when_idle_and_times_out_without_pingresp() {
         net.reconnect(vec![
             Step::Expect(connect_bytes(true, "c1", 5)),
             Step::Send(connack(false, ConnectReturnCode::Accepted)),
-            Step::Expect(enc(&Packet::Pingreq)),
-            Step::Send(enc(&Packet::Pingresp)),
-            Step::Expect(enc(&Packet::Pingreq)),
+            Step::Expect(pingreq()),
+            Step::Send(pingresp()),
+            Step::Expect(pingreq()),
             // No PINGRESP this time.
         ]);
         let t0 = net.now();
@@ -350,11 +335,11 @@ fn malformed_packets_from_the_broker_are_errors() {
             BrokerError::Malformed(DecodeError::InvalidSubackCode(3)),
         ),
         (
-            enc(&Packet::Puback(pid(42))),
+            puback(42),
             BrokerError::UnknownPacketId(PacketType::Puback, pid(42)),
         ),
         (
-            enc(&Packet::Pingreq),
+            pingreq(),
             BrokerError::UnexpectedPacket(PacketType::Pingreq),
         ),
         (
@@ -385,7 +370,7 @@ fn the_broker_closing_the_connection_is_reported() {
 #[test]
 fn disconnect_sends_disconnect_then_nothing_more() {
     each(opts, 256, |d, net| {
-        start(d, net, vec![Step::Expect(enc(&Packet::Disconnect))]);
+        start(d, net, vec![Step::Expect(disconnect())]);
         d.disconnect().unwrap();
         assert_eq!(
             d.publish("t", b"x", QoS::AtMostOnce, false).unwrap_err(),
@@ -419,13 +404,10 @@ fn interrupted_session(d: &mut dyn Drive, net: &Net) {
                 filter: TopicFilter::new("s/#").unwrap(),
                 qos: QoS::AtLeastOnce,
             }];
-            enc(&Packet::Subscribe(Subscribe {
-                pid: pid(4),
-                filters: SubscribeFilters::new(&subs).unwrap(),
-            }))
+            subscribe(4, &subs)
         }),
-        Step::Send(enc(&Packet::Pubrec(pid(3)))),
-        Step::Expect(enc(&Packet::Pubrel(pid(3)))),
+        Step::Send(pubrec(3)),
+        Step::Expect(pubrel(3)),
         Step::Close,
     ]);
     assert!(!d.connect().unwrap());
@@ -446,12 +428,12 @@ fn session_resume_resends_publish_with_dup_and_pubrel_in_order() {
             // MQTT-4.4.0-1, MQTT-4.6.0-1, MQTT-3.3.1-1: same ids, original order, DUP = 1.
             Step::Expect(publish("s", b"one", q1(1), true)),
             Step::Expect(publish("s", b"two", q2(2), true)),
-            Step::Expect(enc(&Packet::Pubrel(pid(3)))),
-            Step::Send(enc(&Packet::Puback(pid(1)))),
-            Step::Send(enc(&Packet::Pubrec(pid(2)))),
-            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
-            Step::Send(enc(&Packet::Pubcomp(pid(3)))),
-            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+            Step::Expect(pubrel(3)),
+            Step::Send(puback(1)),
+            Step::Send(pubrec(2)),
+            Step::Expect(pubrel(2)),
+            Step::Send(pubcomp(3)),
+            Step::Send(pubcomp(2)),
         ]);
         d.new_transport(net.io(IoCfg::WHOLE));
         assert!(d.connect().unwrap());
@@ -494,7 +476,7 @@ fn inbound_qos2_duplicate_suppression_survives_a_resumed_session() {
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(false, ConnectReturnCode::Accepted)),
             Step::Send(publish("q", b"once", q2(11), false)),
-            Step::Expect(enc(&Packet::Pubrec(pid(11)))),
+            Step::Expect(pubrec(11)),
             Step::Close,
         ]);
         d.connect().unwrap();
@@ -504,9 +486,9 @@ fn inbound_qos2_duplicate_suppression_survives_a_resumed_session() {
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(true, ConnectReturnCode::Accepted)),
             Step::Send(publish("q", b"once", q2(11), true)),
-            Step::Expect(enc(&Packet::Pubrec(pid(11)))),
-            Step::Send(enc(&Packet::Pubrel(pid(11)))),
-            Step::Expect(enc(&Packet::Pubcomp(pid(11)))),
+            Step::Expect(pubrec(11)),
+            Step::Send(pubrel(11)),
+            Step::Expect(pubcomp(11)),
             Step::Send(publish("q", b"next", QosPid::AtMostOnce, false)),
         ]);
         d.new_transport(net.io(IoCfg::WHOLE));
@@ -542,13 +524,13 @@ fn publish_waits_at_a_full_window_and_hands_a_message_arriving_meanwhile_to_the_
             .map(|n| Step::Expect(publish("t", msg(n).as_bytes(), q1(n), false)))
             .collect();
         steps.push(Step::Send(publish("cmd", b"on", q1(7), false)));
-        steps.extend((1..=20).map(|n| Step::Send(enc(&Packet::Puback(pid(n))))));
-        steps.push(Step::Expect(enc(&Packet::Puback(pid(7)))));
+        steps.extend((1..=20).map(|n| Step::Send(puback(n))));
+        steps.push(Step::Expect(puback(7)));
         for window in [21..=40, 41..=N] {
             for n in window.clone() {
                 steps.push(Step::Expect(publish("t", msg(n).as_bytes(), q1(n), false)));
             }
-            steps.extend(window.map(|n| Step::Send(enc(&Packet::Puback(pid(n))))));
+            steps.extend(window.map(|n| Step::Send(puback(n))));
         }
         net.reconnect(steps);
         for n in 1..=N {
@@ -581,10 +563,10 @@ fn disconnect_completes_an_inbound_qos2_exchange_first() {
             net,
             vec![
                 Step::Send(publish("t", b"x", q2(9), false)),
-                Step::Expect(enc(&Packet::Pubrec(pid(9)))),
-                Step::Send(enc(&Packet::Pubrel(pid(9)))),
-                Step::Expect(enc(&Packet::Pubcomp(pid(9)))),
-                Step::Expect(enc(&Packet::Disconnect)),
+                Step::Expect(pubrec(9)),
+                Step::Send(pubrel(9)),
+                Step::Expect(pubcomp(9)),
+                Step::Expect(disconnect()),
             ],
         );
         assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
@@ -602,8 +584,8 @@ fn disconnect_gives_up_on_a_missing_pubrel_after_the_response_timeout() {
             net,
             vec![
                 Step::Send(publish("t", b"x", q2(9), false)),
-                Step::Expect(enc(&Packet::Pubrec(pid(9)))),
-                Step::Expect(enc(&Packet::Disconnect)),
+                Step::Expect(pubrec(9)),
+                Step::Expect(disconnect()),
             ],
         );
         assert!(matches!(d.next_event().unwrap(), Ev::Message { .. }));
@@ -764,21 +746,17 @@ fn the_smallest_store_still_subscribes_and_an_inbound_qos2_always_fits() {
             &mut *d,
             &net,
             vec![
-                Step::Expect(enc(&Packet::Subscribe(Subscribe {
-                    pid: pid(1),
-                    filters: SubscribeFilters::new(&[Subscription {
+                Step::Expect(subscribe(
+                    1,
+                    &[Subscription {
                         filter: TopicFilter::new("t").unwrap(),
                         qos: QoS::ExactlyOnce,
-                    }])
-                    .unwrap(),
-                }))),
+                    }],
+                )),
                 // The inbound QoS 2 arrives while the SUBSCRIBE entry fills the store.
                 Step::Send(publish("t", b"x", q2(5), false)),
-                Step::Expect(enc(&Packet::Pubrec(pid(5)))),
-                Step::Send(enc(&Packet::Suback(Suback {
-                    pid: pid(1),
-                    codes: SubackCodes::new(&codes).unwrap(),
-                }))),
+                Step::Expect(pubrec(5)),
+                Step::Send(suback(1, &codes)),
             ],
         );
         d.subscribe("t", QoS::ExactlyOnce).unwrap();
@@ -807,7 +785,7 @@ fn disconnect_while_connecting_sends_disconnect_at_once() {
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(false, ConnectReturnCode::Accepted)),
             Step::Send(publish("t", b"x", q2(9), false)),
-            Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+            Step::Expect(pubrec(9)),
             Step::Close,
         ]);
         let clock = net.clock.clone();
@@ -827,7 +805,7 @@ fn disconnect_while_connecting_sends_disconnect_at_once() {
         block(&mut || matches!(d.next_event(), Err(nb::Error::Other(_))));
         net.reconnect(vec![
             Step::Expect(connect_bytes(false, "p1", 0)),
-            Step::Expect(enc(&Packet::Disconnect)),
+            Step::Expect(disconnect()),
             Step::Send(connack(true, ConnectReturnCode::Accepted)),
         ]);
         d.replace_transport(net.io(cfg));
@@ -875,19 +853,13 @@ fn resubscribe_is_sent_with_a_fresh_id_whenever_the_session_was_not_kept() {
         })
         .collect();
     let subscribe = |id: u16| {
-        let bytes = enc(&Packet::Subscribe(Subscribe {
-            pid: pid(id),
-            filters: SubscribeFilters::new(&subs).unwrap(),
-        }));
+        let bytes = subscribe(id, &subs);
         assert!(bytes.len() > 130, "a two-byte Remaining Length");
         bytes
     };
     let suback = |id: u16| {
         let codes = [SubackCode::Success(QoS::AtLeastOnce); 3];
-        enc(&Packet::Suback(Suback {
-            pid: pid(id),
-            codes: SubackCodes::new(&codes).unwrap(),
-        }))
+        suback(id, &codes)
     };
     let options = || persistent().resubscribe(&subs);
     for kind in KINDS {
@@ -1001,7 +973,7 @@ fn an_oversized_message_streams_in_order_and_is_acknowledged_after_its_last_piec
         start(d, net, vec![]);
         net.reconnect(vec![
             Step::Send(publish("big/t", &payload, q1(5), false)),
-            Step::Expect(enc(&Packet::Puback(pid(5)))),
+            Step::Expect(puback(5)),
             Step::Send(publish("small", b"s", QosPid::AtMostOnce, false)),
         ]);
         let mut got = vec![];
@@ -1064,7 +1036,7 @@ fn a_message_cut_mid_payload_is_redelivered_from_the_start_and_completes_once() 
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(true, ConnectReturnCode::Accepted)),
             Step::Send(publish("big/t", &payload, q1(6), true)),
-            Step::Expect(enc(&Packet::Puback(pid(6)))),
+            Step::Expect(puback(6)),
         ]);
         d.new_transport(net.io(IoCfg::WHOLE));
         assert!(d.connect().unwrap());
@@ -1086,12 +1058,12 @@ fn a_repeated_streamed_qos2_message_is_acknowledged_and_not_delivered_twice() {
         start(d, net, vec![]);
         net.reconnect(vec![
             Step::Send(publish("big/t", &payload, q2(9), false)),
-            Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+            Step::Expect(pubrec(9)),
             // The broker repeats it before PUBREL: PUBREC again, nothing handed out.
             Step::Send(publish("big/t", &payload, q2(9), true)),
-            Step::Expect(enc(&Packet::Pubrec(pid(9)))),
-            Step::Send(enc(&Packet::Pubrel(pid(9)))),
-            Step::Expect(enc(&Packet::Pubcomp(pid(9)))),
+            Step::Expect(pubrec(9)),
+            Step::Send(pubrel(9)),
+            Step::Expect(pubcomp(9)),
             Step::Send(publish("small", b"s", QosPid::AtMostOnce, false)),
         ]);
         let got: Vec<u8> = chunks(d).unwrap().into_iter().flat_map(|p| p.2).collect();
@@ -1132,11 +1104,11 @@ fn publish_from_streams_a_payload_larger_than_tx_at_qos_0_1_2() {
         net.reconnect(vec![
             Step::Expect(publish("big/t", &payload, QosPid::AtMostOnce, false)),
             Step::Expect(publish("big/t", &payload, q1(1), false)),
-            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Send(puback(1)),
             Step::Expect(publish("big/t", &payload, q2(2), false)),
-            Step::Send(enc(&Packet::Pubrec(pid(2)))),
-            Step::Expect(enc(&Packet::Pubrel(pid(2)))),
-            Step::Send(enc(&Packet::Pubcomp(pid(2)))),
+            Step::Send(pubrec(2)),
+            Step::Expect(pubrel(2)),
+            Step::Send(pubcomp(2)),
         ]);
         for (qos, want) in [
             (QoS::AtMostOnce, None),
@@ -1233,9 +1205,9 @@ fn with_persistence_every_driver_saves_before_it_writes_and_goes_on() {
             Step::Expect(connect_bytes(false, "p1", 0)),
             Step::Send(connack(false, ConnectReturnCode::Accepted)),
             Step::Expect(publish("s", b"one", q1(1), false)),
-            Step::Send(enc(&Packet::Puback(pid(1)))),
+            Step::Send(puback(1)),
             Step::Send(publish("in", b"x", q1(9), false)),
-            Step::Expect(enc(&Packet::Puback(pid(9)))),
+            Step::Expect(puback(9)),
         ]);
         d.connect().unwrap();
         d.publish("s", b"one", QoS::AtLeastOnce, false).unwrap();
@@ -1261,7 +1233,7 @@ fn with_persistence_every_driver_saves_before_it_writes_and_goes_on() {
         }
         net.reconnect(vec![
             Step::Expect(publish("big/t", &payload, q1(2), false)),
-            Step::Send(enc(&Packet::Puback(pid(2)))),
+            Step::Send(puback(2)),
         ]);
         let mut src = Source::new(payload.clone(), 50);
         let r = d.publish_from("big/t", payload.len(), QoS::AtLeastOnce, &mut src);
@@ -1335,7 +1307,7 @@ fn connect_while_a_disconnect_drains_never_sends_a_second_connect_on_that_transp
         Step::Expect(connect_bytes(true, "c1", 0)),
         Step::Send(connack(false, ConnectReturnCode::Accepted)),
         Step::Send(publish("t", b"x", q2(9), false)),
-        Step::Expect(enc(&Packet::Pubrec(pid(9)))),
+        Step::Expect(pubrec(9)),
     ]);
     let clock = net.clock.clone();
     let mut d = umqtt::NonBlocking::new(client, net.io(IoCfg::WHOLE), move || clock.get(), |_| {});

@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use support::scripted::{Ev, enc, pid};
+use support::scripted::*;
 use umqtt::packet::*;
 use umqtt::topic::{TopicFilter, TopicName};
 use umqtt::{Client, ConnectOptions, Error};
@@ -144,10 +144,7 @@ fn connect(client: &mut Client<Vec<u8>>, model: &mut Model, sp: bool, now: u64) 
         // Whatever waited for the client's PUBREL stays owed.
         model.sub.clear();
     }
-    let ack = enc(&Packet::Connack(Connack {
-        session_present: sp,
-        code: ConnectReturnCode::Accepted,
-    }));
+    let ack = connack(sp, ConnectReturnCode::Accepted);
     let events = feed(client, &ack, now).unwrap();
     drain(client, model, now);
     events
@@ -187,13 +184,13 @@ proptest! {
                     if !choices.is_empty() {
                         let (t, i) = choices[k % choices.len()];
                         let bytes = match t {
-                            4 => { model.pub1.remove(&i); enc(&Packet::Puback(pid(i))) }
-                            5 => { model.pub2.remove(&i); model.rec_sent.insert(i); enc(&Packet::Pubrec(pid(i))) }
-                            7 => { model.rel.remove(&i); enc(&Packet::Pubcomp(pid(i))) }
+                            4 => { model.pub1.remove(&i); puback(i) }
+                            5 => { model.pub2.remove(&i); model.rec_sent.insert(i); pubrec(i) }
+                            7 => { model.rel.remove(&i); pubcomp(i) }
                             _ => {
                                 model.sub.remove(&i);
                                 let codes = [SubackCode::Success(QoS::AtLeastOnce)];
-                                enc(&Packet::Suback(Suback { pid: pid(i), codes: SubackCodes::new(&codes).unwrap() }))
+                                suback(i, &codes)
                             }
                         };
                         events = feed(&mut client, &bytes, now).unwrap();
@@ -207,16 +204,13 @@ proptest! {
                 }
                 Op::InboundQos2(p, dup) => {
                     let resend = model.inbound.contains_key(&p);
-                    let bytes = enc(&Packet::Publish(Publish {
-                        dup: dup && resend, qos: QosPid::ExactlyOnce(pid(p)), retain: false,
-                        topic: TopicName::new("in").unwrap(), payload: &[p as u8],
-                    }));
+                    let bytes = publish("in", &[p as u8], QosPid::ExactlyOnce(pid(p)), dup && resend);
                     model.inbound.entry(p).or_insert(0);
                     events = feed(&mut client, &bytes, now).unwrap();
                 }
                 Op::InboundRelease(p) => {
                     model.inbound.remove(&p);
-                    events = feed(&mut client, &enc(&Packet::Pubrel(pid(p))), now).unwrap();
+                    events = feed(&mut client, &pubrel(p), now).unwrap();
                 }
                 Op::Drop(sp) => {
                     client.connection_lost();
@@ -283,7 +277,7 @@ fn packet_ids_wrap_around_skipping_ids_in_flight() {
         seen_wrap |= id.get() == 2 && model.published_events.len() > 1;
         drain(&mut client, &mut model, 0);
         model.pub1.remove(&id.get());
-        let events = feed(&mut client, &enc(&Packet::Puback(id)), 0).unwrap();
+        let events = feed(&mut client, &puback(id.get()), 0).unwrap();
         assert_eq!(events, [Ev::Published(id.get(), QoS::AtLeastOnce)]);
         model.published_events.push(id.get());
     }

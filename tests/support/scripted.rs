@@ -13,9 +13,10 @@ use umqtt::driver::blocking::Blocking;
 use umqtt::driver::nonblocking::NonBlocking;
 use umqtt::packet::{
     Connack, Connect, ConnectReturnCode, MqttStr, Packet, PacketId, Protocol, Publish, QoS, QosPid,
-    SubackCode,
+    Suback, SubackCode, SubackCodes, Subscribe, SubscribeFilters, Subscription, Unsubscribe,
+    UnsubscribeFilters,
 };
-use umqtt::topic::TopicName;
+use umqtt::topic::{TopicFilter, TopicName};
 use umqtt::{Backoff, ConnectOptions};
 
 pub use super::codec::enc;
@@ -52,6 +53,60 @@ pub fn publish(topic: &str, payload: &[u8], qos: QosPid, dup: bool) -> Vec<u8> {
         retain: false,
         topic: TopicName::new(topic).unwrap(),
         payload,
+    }))
+}
+
+/// PUBACK for packet id `n`.
+pub fn puback(n: u16) -> Vec<u8> {
+    enc(&Packet::Puback(pid(n)))
+}
+/// PUBREC for packet id `n`.
+pub fn pubrec(n: u16) -> Vec<u8> {
+    enc(&Packet::Pubrec(pid(n)))
+}
+/// PUBREL for packet id `n`.
+pub fn pubrel(n: u16) -> Vec<u8> {
+    enc(&Packet::Pubrel(pid(n)))
+}
+/// PUBCOMP for packet id `n`.
+pub fn pubcomp(n: u16) -> Vec<u8> {
+    enc(&Packet::Pubcomp(pid(n)))
+}
+/// UNSUBACK for packet id `n`.
+pub fn unsuback(n: u16) -> Vec<u8> {
+    enc(&Packet::Unsuback(pid(n)))
+}
+/// PINGREQ.
+pub fn pingreq() -> Vec<u8> {
+    enc(&Packet::Pingreq)
+}
+/// PINGRESP.
+pub fn pingresp() -> Vec<u8> {
+    enc(&Packet::Pingresp)
+}
+/// DISCONNECT.
+pub fn disconnect() -> Vec<u8> {
+    enc(&Packet::Disconnect)
+}
+/// SUBSCRIBE `n` of these filters.
+pub fn subscribe(n: u16, subscriptions: &[Subscription<'_>]) -> Vec<u8> {
+    enc(&Packet::Subscribe(Subscribe {
+        pid: pid(n),
+        filters: SubscribeFilters::new(subscriptions).unwrap(),
+    }))
+}
+/// SUBACK `n` with one code per filter.
+pub fn suback(n: u16, codes: &[SubackCode]) -> Vec<u8> {
+    enc(&Packet::Suback(Suback {
+        pid: pid(n),
+        codes: SubackCodes::new(codes).unwrap(),
+    }))
+}
+/// UNSUBSCRIBE `n` of these filters.
+pub fn unsubscribe(n: u16, filters: &[TopicFilter<'_>]) -> Vec<u8> {
+    enc(&Packet::Unsubscribe(Unsubscribe {
+        pid: pid(n),
+        filters: UnsubscribeFilters::new(filters).unwrap(),
     }))
 }
 

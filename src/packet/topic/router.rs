@@ -148,6 +148,8 @@ mod tests {
     use super::*;
     use crate::topic::matches_str;
     use std::format;
+    use std::string::String;
+    use std::vec::Vec;
 
     const FILTERS: &[&str] = &[
         "#", "+", "a", "a/#", "a/+", "a/b", "a/b/#", "+/b", "+/+", "a/+/c", "+/#", "a//c", "/#",
@@ -175,6 +177,54 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "topic {name:?}");
         }
+    }
+
+    /// Every `/`-joined sequence of 1 to `max` levels drawn from `alphabet`.
+    fn shapes(alphabet: &[&str], max: usize) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        let mut last: Vec<String> = alphabet.iter().map(|l| (*l).into()).collect();
+        for _ in 1..max {
+            all.extend(last.iter().cloned());
+            last = last
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |l| format!("{t}/{l}")))
+                .collect();
+        }
+        all.extend(last);
+        all
+    }
+
+    /// One rule source for `+`, `#` and `$`: the trie answers as the matcher does for every
+    /// filter and name shape up to four levels (empty levels, `$` levels, wildcards at each
+    /// place), so a change to one that the other lacks fails here.
+    #[test]
+    fn agrees_with_the_matcher_on_every_shape_up_to_four_levels() {
+        let filters: Vec<String> = shapes(&["a", "b", "", "+", "#", "$s"], 4)
+            .into_iter()
+            .filter(|f| crate::topic::TopicFilter::new(f).is_ok())
+            .collect();
+        let names = shapes(&["a", "b", "", "$s"], 4);
+        let mut router = Router::new();
+        for (i, f) in filters.iter().enumerate() {
+            router.insert(f, i);
+        }
+        assert_eq!(router.len(), filters.len());
+        let mut matched = 0;
+        for name in &names {
+            let mut got = Vec::new();
+            router.for_each_match(name, |i| got.push(*i));
+            got.sort();
+            let want: Vec<usize> = filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| matches_str(f, name))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(got, want, "topic {name:?}");
+            matched += want.len();
+        }
+        // 935 valid filters, 340 names, 8,360 matching pairs.
+        assert_eq!((filters.len(), names.len(), matched), (935, 340, 8_360));
     }
 
     #[test]
