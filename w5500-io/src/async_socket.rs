@@ -11,7 +11,7 @@ use embedded_hal_async::spi::SpiDevice;
 use super::async_chip::AsyncW5500;
 use super::chip::POLL_US;
 use super::regs::*;
-use super::socket::{COMMAND_POLLS, Rx, first_port, next_port, polls, sendable};
+use super::socket::{COMMAND_POLLS, Rx, first_port, next_port, polls, sendable, socket_steps};
 use super::{Timeouts, W5500Error};
 
 /// In interrupt mode, the longest sleep between two looks at the socket while INTn stays
@@ -155,35 +155,7 @@ impl<SPI: SpiDevice, D: DelayNs, P: Wait> AsyncTcpSocket<SPI, D, P> {
         (self.chip, self.delay, self.pin)
     }
 
-    fn regs(&self) -> u8 {
-        socket_regs(self.n)
-    }
-
-    /// The socket status (Sn_SR).
-    pub async fn status(&mut self) -> Result<u8, W5500Error<SPI::Error>> {
-        self.chip.read_u8(self.regs(), SN_SR).await
-    }
-
-    /// Is the connection established (or half-closed by the peer with data left to read)?
-    pub async fn is_connected(&mut self) -> Result<bool, W5500Error<SPI::Error>> {
-        Ok(matches!(
-            self.status().await?,
-            SR_ESTABLISHED | SR_CLOSE_WAIT
-        ))
-    }
-
-    /// Issues a socket command and waits (bounded) for the chip to accept it.
-    async fn command(&mut self, cmd: u8) -> Result<(), W5500Error<SPI::Error>> {
-        let regs = self.regs();
-        self.chip.write_u8(regs, SN_CR, cmd).await?;
-        for _ in 0..COMMAND_POLLS {
-            if self.chip.read_u8(regs, SN_CR).await? == 0 {
-                return Ok(());
-            }
-            self.delay.delay_us(POLL_US).await;
-        }
-        Err(W5500Error::CommandTimeout)
-    }
+    socket_steps!([async] [.await]);
 
     /// Connects to `ip:port` from the next local port, closing whatever the socket had open
     /// first; in interrupt mode, unmasks the socket's read interrupts. Waits at most
@@ -279,13 +251,6 @@ impl<SPI: SpiDevice, D: DelayNs, P: Wait> AsyncTcpSocket<SPI, D, P> {
             self.rx_unfreed = None;
         }
         Ok(())
-    }
-
-    /// Status, then bytes received: in that order ([`Rx::of`]).
-    async fn rx_state(&mut self) -> Result<Rx, W5500Error<SPI::Error>> {
-        let status = self.status().await?;
-        let avail = self.chip.read_u16_stable(self.regs(), SN_RX_RSR).await?;
-        Ok(Rx::of(status, avail))
     }
 
     /// Sleeps until there may be news: INTn low (or [`INTERRUPT_GUARD_MS`]) in interrupt

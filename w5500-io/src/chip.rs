@@ -30,6 +30,166 @@ pub struct W5500<SPI> {
     spi: SPI,
 }
 
+/// The chip's register operations, written once: `[async] [.await]` for [`crate::AsyncW5500`],
+/// `[] []` for [`W5500`] (each file brings its own `SpiDevice`, `Operation` and `DelayNs`).
+macro_rules! chip_operations {
+    ([$($async:tt)*] [$($await:tt)*]) => {
+        /// Reads `buf.len()` bytes from `block` starting at `addr`, in one SPI transaction.
+        pub $($async)* fn read(
+            &mut self,
+            block: u8,
+            addr: u16,
+            buf: &mut [u8],
+        ) -> Result<(), W5500Error<SPI::Error>> {
+            let [hi, lo] = addr.to_be_bytes();
+            let header = [hi, lo, control(block, false)];
+            self.spi
+                .transaction(&mut [Operation::Write(&header), Operation::Read(buf)])
+                $($await)*
+                .map_err(W5500Error::Spi)
+        }
+
+        /// Writes `data` to `block` starting at `addr`, in one SPI transaction.
+        pub $($async)* fn write(
+            &mut self,
+            block: u8,
+            addr: u16,
+            data: &[u8],
+        ) -> Result<(), W5500Error<SPI::Error>> {
+            let [hi, lo] = addr.to_be_bytes();
+            let header = [hi, lo, control(block, true)];
+            self.spi
+                .transaction(&mut [Operation::Write(&header), Operation::Write(data)])
+                $($await)*
+                .map_err(W5500Error::Spi)
+        }
+
+        /// Reads one register byte.
+        pub $($async)* fn read_u8(&mut self, block: u8, addr: u16) -> Result<u8, W5500Error<SPI::Error>> {
+            let mut b = [0u8];
+            self.read(block, addr, &mut b)$($await)*?;
+            Ok(b[0])
+        }
+
+        /// Writes one register byte.
+        pub $($async)* fn write_u8(&mut self, block: u8, addr: u16, v: u8) -> Result<(), W5500Error<SPI::Error>> {
+            self.write(block, addr, &[v]) $($await)*
+        }
+
+        /// Reads a 16-bit register.
+        pub $($async)* fn read_u16(&mut self, block: u8, addr: u16) -> Result<u16, W5500Error<SPI::Error>> {
+            let mut b = [0u8; 2];
+            self.read(block, addr, &mut b)$($await)*?;
+            Ok(u16::from_be_bytes(b))
+        }
+
+        /// Reads a 16-bit register the chip may change between its two bytes (Sn_TX_FSR,
+        /// Sn_RX_RSR) until two reads agree, as the datasheet asks; at most 8 tries.
+        pub(crate) $($async)* fn read_u16_stable(
+            &mut self,
+            block: u8,
+            addr: u16,
+        ) -> Result<u16, W5500Error<SPI::Error>> {
+            let mut last = self.read_u16(block, addr)$($await)*?;
+            for _ in 0..8 {
+                let now = self.read_u16(block, addr)$($await)*?;
+                if now == last {
+                    return Ok(now);
+                }
+                last = now;
+            }
+            Ok(last)
+        }
+
+        /// Writes a 16-bit register.
+        pub $($async)* fn write_u16(
+            &mut self,
+            block: u8,
+            addr: u16,
+            v: u16,
+        ) -> Result<(), W5500Error<SPI::Error>> {
+            self.write(block, addr, &v.to_be_bytes()) $($await)*
+        }
+
+        /// Soft-resets the chip, checks VERSIONR (0x04), and writes the network settings.
+        pub $($async)* fn init(
+            &mut self,
+            config: &NetConfig,
+            delay: &mut impl DelayNs,
+        ) -> Result<(), W5500Error<SPI::Error>> {
+            // VERSIONR first: a missing chip reads 0x00 or 0xFF and must not be "reset" forever.
+            let version = self.read_u8(COMMON, VERSIONR)$($await)*?;
+            if version != VERSION {
+                return Err(W5500Error::Version(version));
+            }
+            self.write_u8(COMMON, MR, MR_RST)$($await)*?;
+            let mut reset_done = false;
+            for _ in 0..100 {
+                if self.read_u8(COMMON, MR)$($await)*? & MR_RST == 0 {
+                    reset_done = true;
+                    break;
+                }
+                delay.delay_us(POLL_US) $($await)*;
+            }
+            if !reset_done {
+                return Err(W5500Error::Reset);
+            }
+            self.write(COMMON, SHAR, &config.mac)$($await)*?;
+            self.write(COMMON, GAR, &config.gateway)$($await)*?;
+            self.write(COMMON, SUBR, &config.subnet)$($await)*?;
+            self.write(COMMON, SIPR, &config.ip)$($await)*?;
+            Ok(())
+        }
+
+        /// Is the Ethernet link up (PHYCFGR.LNK)?
+        pub $($async)* fn link_up(&mut self) -> Result<bool, W5500Error<SPI::Error>> {
+            Ok(self.read_u8(COMMON, PHYCFGR)$($await)*? & PHYCFGR_LNK != 0)
+        }
+
+        /// Waits up to `timeout_ms` for the link; [`W5500Error::LinkDown`] after that.
+        pub $($async)* fn wait_link(
+            &mut self,
+            delay: &mut impl DelayNs,
+            timeout_ms: u32,
+        ) -> Result<(), W5500Error<SPI::Error>> {
+            for _ in 0..=timeout_ms {
+                if self.link_up()$($await)*? {
+                    return Ok(());
+                }
+                delay.delay_ms(1) $($await)*;
+            }
+            Err(W5500Error::LinkDown)
+        }
+
+        /// Sets the TX and RX buffer sizes of socket `n` in KiB (0, 1, 2, 4, 8 or 16; the eight
+        /// sockets share 16 KiB each way; the reset value is 2). Only while the socket is closed.
+        ///
+        /// Refused ([`W5500Error::InvalidArgument`]) when the eight sockets would then need more
+        /// than the chip's 16 KiB either way: shrink another socket first.
+        pub $($async)* fn set_buffer_kib(&mut self, n: u8, tx: u8, rx: u8) -> Result<(), W5500Error<SPI::Error>> {
+            if n >= SOCKETS {
+                return Err(W5500Error::InvalidArgument);
+            }
+            let mut others = [(0u8, 0u8); SOCKETS as usize];
+            for (i, sizes) in (0..SOCKETS).zip(others.iter_mut()) {
+                if i != n {
+                    *sizes = (
+                        self.read_u8(socket_regs(i), SN_TXBUF_SIZE)$($await)*?,
+                        self.read_u8(socket_regs(i), SN_RXBUF_SIZE)$($await)*?,
+                    );
+                }
+            }
+            if !buffers_fit(n, tx, rx, &others) {
+                return Err(W5500Error::InvalidArgument);
+            }
+            self.write_u8(socket_regs(n), SN_TXBUF_SIZE, tx)$($await)*?;
+            self.write_u8(socket_regs(n), SN_RXBUF_SIZE, rx) $($await)*
+        }
+
+    };
+}
+pub(crate) use chip_operations;
+
 impl<SPI: SpiDevice> W5500<SPI> {
     /// Wraps the SPI device (mode 0 or 3, up to 80 MHz on the real chip).
     pub fn new(spi: SPI) -> Self {
@@ -41,155 +201,7 @@ impl<SPI: SpiDevice> W5500<SPI> {
         self.spi
     }
 
-    /// Reads `buf.len()` bytes from `block` starting at `addr`, in one SPI transaction.
-    pub fn read(
-        &mut self,
-        block: u8,
-        addr: u16,
-        buf: &mut [u8],
-    ) -> Result<(), W5500Error<SPI::Error>> {
-        let [hi, lo] = addr.to_be_bytes();
-        let header = [hi, lo, control(block, false)];
-        self.spi
-            .transaction(&mut [Operation::Write(&header), Operation::Read(buf)])
-            .map_err(W5500Error::Spi)
-    }
-
-    /// Writes `data` to `block` starting at `addr`, in one SPI transaction.
-    pub fn write(
-        &mut self,
-        block: u8,
-        addr: u16,
-        data: &[u8],
-    ) -> Result<(), W5500Error<SPI::Error>> {
-        let [hi, lo] = addr.to_be_bytes();
-        let header = [hi, lo, control(block, true)];
-        self.spi
-            .transaction(&mut [Operation::Write(&header), Operation::Write(data)])
-            .map_err(W5500Error::Spi)
-    }
-
-    /// Reads one register byte.
-    pub fn read_u8(&mut self, block: u8, addr: u16) -> Result<u8, W5500Error<SPI::Error>> {
-        let mut b = [0u8];
-        self.read(block, addr, &mut b)?;
-        Ok(b[0])
-    }
-
-    /// Writes one register byte.
-    pub fn write_u8(&mut self, block: u8, addr: u16, v: u8) -> Result<(), W5500Error<SPI::Error>> {
-        self.write(block, addr, &[v])
-    }
-
-    /// Reads a 16-bit register.
-    pub fn read_u16(&mut self, block: u8, addr: u16) -> Result<u16, W5500Error<SPI::Error>> {
-        let mut b = [0u8; 2];
-        self.read(block, addr, &mut b)?;
-        Ok(u16::from_be_bytes(b))
-    }
-
-    /// Reads a 16-bit register the chip may change between its two bytes (Sn_TX_FSR,
-    /// Sn_RX_RSR) until two reads agree, as the datasheet asks; at most 8 tries.
-    pub(crate) fn read_u16_stable(
-        &mut self,
-        block: u8,
-        addr: u16,
-    ) -> Result<u16, W5500Error<SPI::Error>> {
-        let mut last = self.read_u16(block, addr)?;
-        for _ in 0..8 {
-            let now = self.read_u16(block, addr)?;
-            if now == last {
-                return Ok(now);
-            }
-            last = now;
-        }
-        Ok(last)
-    }
-
-    /// Writes a 16-bit register.
-    pub fn write_u16(
-        &mut self,
-        block: u8,
-        addr: u16,
-        v: u16,
-    ) -> Result<(), W5500Error<SPI::Error>> {
-        self.write(block, addr, &v.to_be_bytes())
-    }
-
-    /// Soft-resets the chip, checks VERSIONR (0x04), and writes the network settings.
-    pub fn init(
-        &mut self,
-        config: &NetConfig,
-        delay: &mut impl DelayNs,
-    ) -> Result<(), W5500Error<SPI::Error>> {
-        // VERSIONR first: a missing chip reads 0x00 or 0xFF and must not be "reset" forever.
-        let version = self.read_u8(COMMON, VERSIONR)?;
-        if version != VERSION {
-            return Err(W5500Error::Version(version));
-        }
-        self.write_u8(COMMON, MR, MR_RST)?;
-        let mut reset_done = false;
-        for _ in 0..100 {
-            if self.read_u8(COMMON, MR)? & MR_RST == 0 {
-                reset_done = true;
-                break;
-            }
-            delay.delay_us(POLL_US);
-        }
-        if !reset_done {
-            return Err(W5500Error::Reset);
-        }
-        self.write(COMMON, SHAR, &config.mac)?;
-        self.write(COMMON, GAR, &config.gateway)?;
-        self.write(COMMON, SUBR, &config.subnet)?;
-        self.write(COMMON, SIPR, &config.ip)?;
-        Ok(())
-    }
-
-    /// Is the Ethernet link up (PHYCFGR.LNK)?
-    pub fn link_up(&mut self) -> Result<bool, W5500Error<SPI::Error>> {
-        Ok(self.read_u8(COMMON, PHYCFGR)? & PHYCFGR_LNK != 0)
-    }
-
-    /// Waits up to `timeout_ms` for the link; [`W5500Error::LinkDown`] after that.
-    pub fn wait_link(
-        &mut self,
-        delay: &mut impl DelayNs,
-        timeout_ms: u32,
-    ) -> Result<(), W5500Error<SPI::Error>> {
-        for _ in 0..=timeout_ms {
-            if self.link_up()? {
-                return Ok(());
-            }
-            delay.delay_ms(1);
-        }
-        Err(W5500Error::LinkDown)
-    }
-
-    /// Sets the TX and RX buffer sizes of socket `n` in KiB (0, 1, 2, 4, 8 or 16; the eight
-    /// sockets share 16 KiB each way; the reset value is 2). Only while the socket is closed.
-    ///
-    /// Refused ([`W5500Error::InvalidArgument`]) when the eight sockets would then need more
-    /// than the chip's 16 KiB either way: shrink another socket first.
-    pub fn set_buffer_kib(&mut self, n: u8, tx: u8, rx: u8) -> Result<(), W5500Error<SPI::Error>> {
-        if n >= SOCKETS {
-            return Err(W5500Error::InvalidArgument);
-        }
-        let mut others = [(0u8, 0u8); SOCKETS as usize];
-        for (i, sizes) in (0..SOCKETS).zip(others.iter_mut()) {
-            if i != n {
-                *sizes = (
-                    self.read_u8(socket_regs(i), SN_TXBUF_SIZE)?,
-                    self.read_u8(socket_regs(i), SN_RXBUF_SIZE)?,
-                );
-            }
-        }
-        if !buffers_fit(n, tx, rx, &others) {
-            return Err(W5500Error::InvalidArgument);
-        }
-        self.write_u8(socket_regs(n), SN_TXBUF_SIZE, tx)?;
-        self.write_u8(socket_regs(n), SN_RXBUF_SIZE, rx)
-    }
+    chip_operations!([] []);
 }
 
 /// May socket `n` get `tx` / `rx` KiB while the other sockets keep `others` (socket `n`'s own

@@ -104,6 +104,49 @@ pub struct TcpSocket<SPI, D> {
     next_port: u16,
 }
 
+/// The register steps both sockets share, written once: `[async] [.await]` for
+/// [`crate::AsyncTcpSocket`], `[] []` for [`TcpSocket`] (each has the fields `chip`, `n` and
+/// `delay`, and brings its own `DelayNs`). `connect` and `close` differ (the async socket
+/// unmasks and masks its interrupt around them) and stay with each socket.
+macro_rules! socket_steps {
+    ([$($async:tt)*] [$($await:tt)*]) => {
+        fn regs(&self) -> u8 {
+            socket_regs(self.n)
+        }
+
+        /// The socket status (Sn_SR).
+        pub $($async)* fn status(&mut self) -> Result<u8, W5500Error<SPI::Error>> {
+            self.chip.read_u8(self.regs(), SN_SR) $($await)*
+        }
+
+        /// Is the connection established (or half-closed by the peer with data left to read)?
+        pub $($async)* fn is_connected(&mut self) -> Result<bool, W5500Error<SPI::Error>> {
+            Ok(matches!(self.status() $($await)*?, SR_ESTABLISHED | SR_CLOSE_WAIT))
+        }
+
+        /// Issues a socket command and waits (bounded) for the chip to accept it.
+        $($async)* fn command(&mut self, cmd: u8) -> Result<(), W5500Error<SPI::Error>> {
+            let regs = self.regs();
+            self.chip.write_u8(regs, SN_CR, cmd) $($await)*?;
+            for _ in 0..COMMAND_POLLS {
+                if self.chip.read_u8(regs, SN_CR) $($await)*? == 0 {
+                    return Ok(());
+                }
+                self.delay.delay_us(POLL_US) $($await)*;
+            }
+            Err(W5500Error::CommandTimeout)
+        }
+
+        /// Status, then bytes received: in that order ([`Rx::of`]).
+        $($async)* fn rx_state(&mut self) -> Result<Rx, W5500Error<SPI::Error>> {
+            let status = self.status() $($await)*?;
+            let avail = self.chip.read_u16_stable(self.regs(), SN_RX_RSR) $($await)*?;
+            Ok(Rx::of(status, avail))
+        }
+    };
+}
+pub(crate) use socket_steps;
+
 impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
     /// Socket `n` (0–7) of `chip`, not yet connected.
     pub fn new(
@@ -135,32 +178,7 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
         (self.chip, self.delay)
     }
 
-    fn regs(&self) -> u8 {
-        socket_regs(self.n)
-    }
-
-    /// The socket status (Sn_SR).
-    pub fn status(&mut self) -> Result<u8, W5500Error<SPI::Error>> {
-        self.chip.read_u8(self.regs(), SN_SR)
-    }
-
-    /// Is the connection established (or half-closed by the peer with data left to read)?
-    pub fn is_connected(&mut self) -> Result<bool, W5500Error<SPI::Error>> {
-        Ok(matches!(self.status()?, SR_ESTABLISHED | SR_CLOSE_WAIT))
-    }
-
-    /// Issues a socket command and waits (bounded) for the chip to accept it.
-    fn command(&mut self, cmd: u8) -> Result<(), W5500Error<SPI::Error>> {
-        let regs = self.regs();
-        self.chip.write_u8(regs, SN_CR, cmd)?;
-        for _ in 0..COMMAND_POLLS {
-            if self.chip.read_u8(regs, SN_CR)? == 0 {
-                return Ok(());
-            }
-            self.delay.delay_us(POLL_US);
-        }
-        Err(W5500Error::CommandTimeout)
-    }
+    socket_steps!([] []);
 
     /// Connects to `ip:port` from the next local port, closing whatever the socket had
     /// open first. Waits at most [`Timeouts::connect_ms`].
@@ -268,13 +286,6 @@ impl<SPI: SpiDevice, D: DelayNs> TcpSocket<SPI, D> {
             .write_u16(regs, SN_RX_RD, rd.wrapping_add(len as u16))?;
         self.command(CMD_RECV)?;
         Ok(len)
-    }
-
-    /// Status, then bytes received: in that order ([`Rx::of`]).
-    fn rx_state(&mut self) -> Result<Rx, W5500Error<SPI::Error>> {
-        let status = self.status()?;
-        let avail = self.chip.read_u16_stable(self.regs(), SN_RX_RSR)?;
-        Ok(Rx::of(status, avail))
     }
 }
 
