@@ -94,3 +94,8 @@ pub use {
     managed::std_client::StdClient,
     transport::tcp::TcpTransport,
 };
+
+/// The guide's examples (docs/GUIDE.md), compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/GUIDE.md")]
+struct GuideDoctests;
