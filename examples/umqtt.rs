@@ -3,10 +3,11 @@
 //! ```text
 //! cargo run --example umqtt -- pub -t TOPIC (-m MSG | -f FILE | -l | -n) [options]
 //! cargo run --example umqtt -- sub -t FILTER [-t FILTER…] [-v] [-C COUNT] [-N] [options]
-//! options: -h HOST (localhost) -p PORT (1883; 8883 with TLS) -q QOS -r -i ID -u USER
-//!          -P PASSWORD -k KEEPALIVE -c (no clean session)
+//! options: -L URL (mqtt://, mqtts://, ws://HOST:PORT/PATH, wss://; repeat it for brokers to
+//!          try in order) or -h HOST (localhost) -p PORT (1883; 8883 with TLS)
+//!          -q QOS -r -i ID -u USER -P PASSWORD -k KEEPALIVE -c (no clean session)
 //!          --will-topic T --will-payload P --will-qos Q --will-retain
-//!          TLS: --cafile FILE --cert FILE --key FILE --insecure
+//!          TLS (mqtts:// and wss://, or -h/-p): --cafile FILE --cert FILE --key FILE --insecure
 //! ```
 //! Exits non-zero with a message on bad arguments, an unreachable broker or a refusal.
 //! `pub -f` streams the file from disk (`publish_from`) and `sub` prints a message larger
@@ -26,13 +27,16 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::rc::Rc;
 
+use umqtt::Error;
 use umqtt::topic::TopicFilter;
-use umqtt::transport::tls::{TlsOptions, TlsTransport};
+use umqtt::transport::link::{LinkOptions, StdLink};
+use umqtt::transport::tls::TlsOptions;
+use umqtt::transport::url::BrokerUrl;
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS, StdClock, SubackCode, Subscription};
-use umqtt::{Error, TcpTransport};
 
 #[derive(Default)]
 struct Opts {
+    urls: Vec<BrokerUrl>,
     host: String,
     port: Option<u16>,
     cafile: Option<String>,
@@ -71,6 +75,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<(String, Opts), Strin
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "-L" => o
+                .urls
+                .push(value()?.parse().map_err(|e| format!("-L: {e}"))?),
             "-h" => o.host = value()?,
             "-p" => o.port = Some(value()?.parse().map_err(|_| "-p needs a port number")?),
             "--cafile" => o.cafile = Some(value()?),
@@ -152,29 +159,43 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     }
     let size = o.message.as_ref().map_or(0, Vec::len) + 64 * 1024;
     let client = Client::new(options, vec![0; size], vec![0; size], vec![0; 2 * size])?;
-    let tls = o.cafile.is_some() || o.cert.is_some() || o.insecure;
-    let addr = format!(
-        "{}:{}",
-        o.host,
-        o.port.unwrap_or(if tls { 8883 } else { 1883 })
-    );
-    if !tls {
-        let io = TcpTransport::connect(&addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
-        return session(cmd, o, client, io);
-    }
-    let read = |f: &str| std::fs::read(f).map_err(|e| format!("{f}: {e}"));
-    let mut tls = match &o.cafile {
-        Some(f) => TlsOptions::with_ca_pem(&read(f)?)?,
-        None => TlsOptions::webpki_roots(),
+    let tls_flags = o.cafile.is_some() || o.cert.is_some() || o.insecure;
+    let urls = match o.urls.is_empty() {
+        true => {
+            let (scheme, port) = if tls_flags {
+                ("mqtts", 8883)
+            } else {
+                ("mqtt", 1883)
+            };
+            let url = format!("{scheme}://{}:{}", o.host, o.port.unwrap_or(port));
+            vec![url.parse::<BrokerUrl>()?]
+        }
+        false => o.urls.clone(),
     };
-    if let (Some(cert), Some(key)) = (&o.cert, &o.key) {
-        tls = tls.client_auth_pem(&read(cert)?, &read(key)?)?;
+    let mut link = LinkOptions::new(size);
+    if tls_flags || urls.iter().any(|u| u.scheme().is_tls()) {
+        let read = |f: &str| std::fs::read(f).map_err(|e| format!("{f}: {e}"));
+        let mut tls = match &o.cafile {
+            Some(f) => TlsOptions::with_ca_pem(&read(f)?)?,
+            None => TlsOptions::webpki_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&o.cert, &o.key) {
+            tls = tls.client_auth_pem(&read(cert)?, &read(key)?)?;
+        }
+        if o.insecure {
+            tls = tls.insecure_skip_verification();
+        }
+        link = link.tls(tls);
     }
-    if o.insecure {
-        tls = tls.insecure_skip_verification();
+    // The brokers in order: the first that answers carries the session.
+    let mut failures = Vec::new();
+    for url in &urls {
+        match StdLink::open(url, &link) {
+            Ok(io) => return session(cmd, o, client, io),
+            Err(e) => failures.push(format!("cannot reach {url}: {e}")),
+        }
     }
-    let io = TlsTransport::connect(&addr, &o.host, &tls).map_err(|e| format!("{addr}: {e}"))?;
-    session(cmd, o, client, io)
+    Err(failures.join("; ").into())
 }
 
 /// The pub or sub session over a connected transport (TCP or TLS).

@@ -184,7 +184,7 @@ fn an_unreachable_broker_is_an_io_error_after_the_last_attempt() {
         vec![0; 4096],
     )
     .unwrap();
-    let mut mqtt = StdClient::new(client, addr);
+    let mut mqtt = StdClient::new(client, addr).unwrap();
     mqtt.set_backoff(Backoff::new(50, 1_000).max_attempts(3));
     let started = Instant::now();
     let e = mqtt

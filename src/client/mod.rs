@@ -510,6 +510,12 @@ impl<B: Buffer> Client<B> {
         })
     }
 
+    /// The largest packet the rx buffer holds (the sizing rule above).
+    #[must_use]
+    pub fn rx_capacity(&self) -> usize {
+        self.rx.capacity()
+    }
+
     /// Number of QoS 1/2 messages in flight (not yet PUBACK / PUBCOMP).
     #[must_use]
     pub fn inflight(&self) -> usize {

@@ -18,13 +18,18 @@
 //! # }
 //! ```
 //!
-//! Under it is the [`Blocking`] driver over [`TcpTransport`]; use those directly for another
+//! The broker is a URL or a list of them ([`crate::transport::url`]): `mqtt://host:1883`,
+//! `mqtts://` (feature `rustls`; [`StdClient::set_tls`] for your CA or a client certificate),
+//! `ws://host:8080/` or `wss://` (feature `websocket`). A list is tried in order on every
+//! (re)connection, one round per backoff step: the client carries on with the first broker
+//! that answers, and resumes its session there if that broker kept it.
+//!
+//! Under it is the [`Blocking`] driver over a [`StdLink`]; use those directly for another
 //! transport, static buffers or a handler of your own.
 
 use std::boxed::Box;
 use std::collections::VecDeque;
 use std::io;
-use std::string::String;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::vec::Vec;
 
@@ -33,13 +38,15 @@ use super::subscriptions::{Answer, Resend, Subscriptions};
 use crate::client::{Lost, State};
 use crate::driver::steps::topic_filter;
 use crate::topic::router::Router;
+use crate::transport::link::{LinkOptions, StdLink};
+use crate::transport::url::{BrokerUrl, IntoBrokers};
 use crate::{
     Backoff, Blocking, Client, ConnectOptions, Error, Event, PacketId, Publish, QoS, StdClock,
-    StdDelay, StdError, TcpTransport,
+    StdDelay, StdError,
 };
 
 type Handler = Box<dyn FnMut(Event<'_>) + Send>;
-type Driver = Blocking<Vec<u8>, TcpTransport, StdClock, Handler>;
+type Driver = Blocking<Vec<u8>, StdLink, StdClock, Handler>;
 type Callback = Box<dyn FnMut(&Publish<'_>) + Send>;
 
 /// What the driver's handler shares with the client.
@@ -101,24 +108,35 @@ impl Shared {
 pub struct StdClient {
     driver: Driver,
     shared: Arc<Mutex<Shared>>,
-    addr: String,
+    brokers: Vec<BrokerUrl>,
+    link: LinkOptions,
     backoff: Backoff,
 }
 
 impl StdClient {
-    /// Connects to `addr` (`host:port`) with `options` (one attempt: an unreachable or
-    /// refusing broker is the error). Buffers: rx and tx of 64 KiB (the largest packet either
-    /// way) and a 256 KiB session store; see [`StdClient::new`] to choose.
-    pub fn connect(addr: impl Into<String>, options: ConnectOptions<'_>) -> Result<Self, StdError> {
-        let mut client = Self::new(super::owned::client(options)?, addr);
+    /// Connects to `brokers` (a URL such as `mqtt://host:1883`, or a list tried in order)
+    /// with `options` (one round: when no broker of the list answers, or one refuses, that
+    /// is the error). Buffers: rx and tx of 64 KiB (the largest packet either way) and a 256
+    /// KiB session store; see [`StdClient::new`] to choose.
+    pub fn connect(
+        brokers: impl IntoBrokers,
+        options: ConnectOptions<'_>,
+    ) -> Result<Self, StdError> {
+        let mut client = Self::new(super::owned::client(options)?, brokers)?;
         let backoff = core::mem::replace(&mut client.backoff, Backoff::default().max_attempts(1));
         client.reconnect()?;
         client.backoff = backoff;
         Ok(client)
     }
 
-    /// A client over `client` (your buffer sizes), connecting to `addr` at its first call.
-    pub fn new(client: Client<Vec<u8>>, addr: impl Into<String>) -> Self {
+    /// A client over `client` (your buffer sizes), connecting to `brokers` at its first call
+    /// (set TLS options, callbacks and the backoff before). A URL that does not parse is the
+    /// error (an `InvalidInput` I/O error saying what is wrong).
+    pub fn new(client: Client<Vec<u8>>, brokers: impl IntoBrokers) -> Result<Self, StdError> {
+        let brokers = brokers
+            .into_brokers()
+            .map_err(|e| Error::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        let link = LinkOptions::new(client.rx_capacity());
         let shared = Arc::new(Mutex::new(Shared::default()));
         let handled = shared.clone();
         let handler: Handler = Box::new(move |event| {
@@ -127,17 +145,26 @@ impl StdClient {
                 .unwrap_or_else(PoisonError::into_inner)
                 .handle(event);
         });
-        StdClient {
-            driver: Blocking::new(
-                client,
-                TcpTransport::disconnected(),
-                StdClock::new(),
-                handler,
-            ),
+        Ok(StdClient {
+            driver: Blocking::new(client, StdLink::disconnected(), StdClock::new(), handler),
             shared,
-            addr: addr.into(),
+            brokers,
+            link,
             backoff: Backoff::default(),
-        }
+        })
+    }
+
+    /// Whom to trust and who we are for `mqtts://` and `wss://` brokers (feature `rustls`;
+    /// without it the webpki roots, no client certificate): paho's `tls_set`. Takes effect at
+    /// the next connection.
+    #[cfg(feature = "rustls")]
+    pub fn set_tls(&mut self, options: crate::transport::tls::TlsOptions) {
+        self.link = self.link.clone().tls(options);
+    }
+
+    /// The brokers, in the order they are tried.
+    pub fn brokers(&self) -> &[BrokerUrl] {
+        &self.brokers
     }
 
     /// Sets the backoff between reconnect attempts (default: 100 ms doubling to 10 s,
@@ -263,7 +290,7 @@ impl StdClient {
             return Ok(());
         }
         self.driver.disconnect()?;
-        self.driver.replace_transport(TcpTransport::disconnected());
+        self.driver.replace_transport(StdLink::disconnected());
         Ok(())
     }
 
@@ -304,9 +331,29 @@ impl StdClient {
     /// subscriptions (connecting again if the link fails meanwhile).
     fn reconnect(&mut self) -> Result<(), StdError> {
         loop {
-            let addr = self.addr.as_str();
+            let (brokers, link) = (&self.brokers, &self.link);
+            // One attempt is a round over the list; after a broker that opened but failed at
+            // the MQTT level, the next round starts with the one after it.
+            let mut start = 0;
             let session_present = self.driver.reconnect(
-                |_| TcpTransport::connect(addr),
+                |attempt| {
+                    if attempt == 0 {
+                        start = 0;
+                    }
+                    let mut last = io::Error::from(io::ErrorKind::NotFound);
+                    for i in (0..brokers.len()).map(|j| (start + j) % brokers.len()) {
+                        let Some(url) = brokers.get(i) else { continue };
+                        match StdLink::open(url, link) {
+                            Ok(io) => {
+                                start = i + 1;
+                                return Ok(io);
+                            }
+                            Err(e) => last = e,
+                        }
+                    }
+                    start = 0;
+                    Err(last)
+                },
                 &mut self.backoff,
                 &mut StdDelay,
             )?;

@@ -321,22 +321,16 @@ impl TlsTransport {
         server_name: &str,
         options: &TlsOptions,
     ) -> io::Result<Self> {
-        let config = options
-            .client_config()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, config_error("server name", e))
-        })?;
-        let conn = ClientConnection::new(config, name).map_err(tls_error)?;
         let sock = TcpStream::connect(addr)?;
         sock.set_nodelay(true)?;
-        let mut t = TlsTransport { conn, sock };
-        t.sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-        while t.conn.is_handshaking() {
-            t.conn.complete_io(&mut t.sock).map_err(unwrap_tls)?;
-        }
-        t.sock.set_read_timeout(Some(READ_TIMEOUT))?;
-        Ok(t)
+        TlsTransport::over(sock, server_name, options)
+    }
+
+    /// [`TlsTransport::connect`] over a TCP connection you made (a proxy tunnel, say).
+    pub fn over(sock: TcpStream, server_name: &str, options: &TlsOptions) -> io::Result<Self> {
+        let (conn, sock) = handshake(sock, server_name, options)?;
+        sock.set_read_timeout(Some(READ_TIMEOUT))?;
+        Ok(TlsTransport { conn, sock })
     }
 
     /// The negotiated ALPN protocol, if any.
@@ -372,6 +366,26 @@ impl TlsTransport {
     fn socket_ready(&self, write: bool) -> io::Result<bool> {
         super::tcp::ready(&self.sock, write)
     }
+}
+
+/// The TLS handshake over `sock`, verifying the broker as `server_name`, done before it
+/// returns: a broker that cannot be trusted never sees an MQTT byte.
+pub(crate) fn handshake(
+    mut sock: TcpStream,
+    server_name: &str,
+    options: &TlsOptions,
+) -> io::Result<(ClientConnection, TcpStream)> {
+    let config = options
+        .client_config()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, config_error("server name", e)))?;
+    let mut conn = ClientConnection::new(config, name).map_err(tls_error)?;
+    sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).map_err(unwrap_tls)?;
+    }
+    Ok((conn, sock))
 }
 
 /// rustls reports handshake errors inside `io::Error`s; give them our sentence.
