@@ -76,13 +76,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "check" => {
             let io = TcpTransport::connect(&addr)?;
             let mut mqtt = NonBlocking::new(client, io, StdClock::new(), callback);
-            nb::block!(mqtt.connect())?;
-            nb::block!(mqtt.subscribe("umqtt/sub/#", QoS::AtLeastOnce))?;
+            umqtt::nb::block!(mqtt.connect())?;
+            umqtt::nb::block!(mqtt.subscribe("umqtt/sub/#", QoS::AtLeastOnce))?;
             while got.get() < count {
                 mqtt.check_msg()?; // never blocks
                 std::thread::sleep(Duration::from_millis(100)); // the rest of the main loop
             }
-            nb::block!(mqtt.disconnect())?;
+            umqtt::nb::block!(mqtt.disconnect())?;
         }
         other => return Err(format!("--style must be wait or check, not {other}").into()),
     }

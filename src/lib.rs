@@ -78,6 +78,8 @@ pub mod transport;
 #[cfg(feature = "std")]
 pub use error::StdError;
 pub use error::{BrokerError, CallerError, ConfigError, Error, LinkError};
+/// The `nb` crate the non-blocking operations answer in (`nb::block!`, `nb::Error::WouldBlock`).
+pub use nb;
 pub use packet::topic;
 
 // The front door: what a program using the client needs, under `umqtt::`.

@@ -34,8 +34,11 @@ pub struct NonBlocking<B, T, C, H> {
     retry_at: Option<u64>,
 }
 
-/// The driver's result: `WouldBlock` (call again) or done.
-type NbResult<R, E> = nb::Result<R, Error<E>>;
+/// The non-blocking driver's result: `nb::Result`, whose `WouldBlock` means "not done yet,
+/// call again" — so `?` does not apply to it directly: wrap a call in `nb::block!` (umqtt
+/// re-exports [`nb`]) to wait for it, or match `WouldBlock` in a loop that does
+/// other work.
+pub type NbResult<R, E> = nb::Result<R, Error<E>>;
 
 impl<B, T, C, H> NonBlocking<B, T, C, H>
 where

@@ -448,6 +448,8 @@ macro_rules! operations {
         /// every queued acknowledgement (events go to the handler meanwhile, the last one
         /// [`Event::Disconnected`]), then sends DISCONNECT. Close or drop the transport
         /// afterwards. Called again while one drains (a cancelled async one), it goes on.
+        /// It does not wait for the acknowledgements of your own QoS 1/2 messages (they stay
+        /// in the session for the next connection): call [`Self::wait_published`] first.
         pub $($async)* fn disconnect(&mut self) -> core::result::Result<(), Error<T::Error>> {
             self.abandoned()?;
             // A disconnect already draining (one cancelled in the async driver) goes on.

@@ -130,8 +130,12 @@ impl StdClient {
     }
 
     /// A client over `client` (your buffer sizes), connecting to `brokers` at its first call
-    /// (set TLS options, callbacks and the backoff before). A URL that does not parse is the
-    /// error (an `InvalidInput` I/O error saying what is wrong).
+    /// (set TLS options, callbacks and the backoff before; an [`StdClient::on_event`]
+    /// handler set here sees the first `Connected` too). That first call retries with the
+    /// backoff like any reconnect — forever by default: give
+    /// [`Backoff::max_attempts`] to [`StdClient::set_backoff`] to hear that no broker
+    /// answers. A URL that does not parse is the error (an `InvalidInput` I/O error saying
+    /// what is wrong).
     pub fn new(client: Client<Vec<u8>>, brokers: impl IntoBrokers) -> Result<Self, StdError> {
         let brokers = brokers
             .into_brokers()
