@@ -89,6 +89,8 @@ pub use driver::blocking::Blocking;
 pub use driver::nonblocking::NonBlocking;
 pub use driver::reconnect::Backoff;
 pub use driver::time::Clock;
+#[cfg(all(feature = "std", unix))]
+pub use managed::std_handle::StdHandle;
 pub use packet::{PacketId, Publish, QoS, SubackCode, Subscription};
 #[cfg(feature = "std")]
 pub use {

@@ -260,5 +260,71 @@ fn check_msg_returns_on_a_quiet_link_and_keeps_it_alive() {
     mqtt.run_for(1_500).unwrap();
     assert!(started.elapsed() >= Duration::from_millis(1_500));
     assert_eq!(mqtt.client().state(), umqtt::State::Connected);
-    assert_eq!(*reconnects.lock().unwrap(), 0, "the quiet link was dropped");
+    // The first connection's Connected (on_event sees it though it was set after connect),
+    // and no other: the quiet link was never dropped.
+    assert_eq!(*reconnects.lock().unwrap(), 1, "the quiet link was dropped");
+}
+
+/// paho's `loop_start`: 8 threads publish 10,000 QoS 1 messages through one handle while the
+/// network thread receives them (its own subscription): every publish resolves, every
+/// message arrives, and the handler set after `connect` saw the first `Connected`.
+#[test]
+fn eight_threads_publish_ten_thousand_through_one_handle_while_the_network_thread_receives() {
+    watchdog(Duration::from_secs(120));
+    let broker = Broker::any(None);
+    let options = ConnectOptions::new("sc-handle").unwrap();
+    let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    let connected = Arc::new(Mutex::new(Vec::new()));
+    let c = connected.clone();
+    mqtt.on_event(move |event| {
+        if let Event::Connected { session_present } = event {
+            c.lock().unwrap().push(session_present);
+        }
+    });
+    assert_eq!(
+        *connected.lock().unwrap(),
+        [false],
+        "on_event missed the first Connected"
+    );
+    let got = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let g = got.clone();
+    mqtt.on("sc/handle/#", QoS::AtLeastOnce, move |m| {
+        g.lock().unwrap().insert(m.payload.to_vec());
+    })
+    .unwrap();
+    // The publishers outrun the network thread and wait for room in the queue.
+    let (handle, network) = mqtt.spawn().unwrap();
+    let publishers: Vec<_> = (0..8)
+        .map(|t| {
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                for i in 0..1_250 {
+                    let pid = handle
+                        .publish(
+                            &format!("sc/handle/{t}"),
+                            format!("{t}-{i}"),
+                            QoS::AtLeastOnce,
+                            false,
+                        )
+                        .unwrap();
+                    assert!(pid.is_some(), "a QoS 1 publish returns its packet id");
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.lock().unwrap().len() < 10_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20)); // the test waits; the library does not
+    }
+    assert_eq!(got.lock().unwrap().len(), 10_000, "messages delivered");
+    handle.disconnect().unwrap();
+    network.join().unwrap().unwrap();
+    // The network thread is gone: the handle says so.
+    assert!(matches!(
+        handle.publish("sc/handle/x", "late", QoS::AtMostOnce, false),
+        Err(Error::Link(umqtt::LinkError::NotConnected))
+    ));
 }

@@ -78,10 +78,17 @@ where
     /// work, often enough for the keep-alive ([`crate::client::KEEP_ALIVE_MARGIN_MS`]). A
     /// write still blocks while the transport takes no more.
     pub fn check_msg(&mut self) -> Result<(), Error<T::Error>> {
+        self.check_ready().map(|_| ())
+    }
+
+    /// [`Self::check_msg`]; true when it stopped with work left (its step budget ran out:
+    /// call again before waiting).
+    pub(crate) fn check_ready(&mut self) -> Result<bool, Error<T::Error>> {
         self.abandoned()?;
         if self.client.state() == State::Closed {
             return Err(LinkError::NotConnected.into());
         }
+        let mut more = true;
         for _ in 0..STEPS_PER_POLL {
             self.write_queued()?;
             let now = self.clock.now_ms();
@@ -91,13 +98,14 @@ where
                         (self.handler)(event);
                     }
                     if self.client.state() == State::Closed {
-                        return Ok(()); // a disconnect's `Disconnected`
+                        return Ok(false); // a disconnect's `Disconnected`
                     }
                 }
                 Progress::Continue => {}
                 Progress::Idle => {
                     let ready = self.io.read_ready();
                     if !ready.map_err(|e| lost(&mut self.client, Error::Io(e)))? {
+                        more = false;
                         break;
                     }
                     self.read_or_wait(None)?;
@@ -105,6 +113,6 @@ where
             }
         }
         self.write_queued()?; // the acknowledgements of what was handed out
-        Ok(())
+        Ok(more)
     }
 }

@@ -74,6 +74,19 @@ macro_rules! operations {
             &self.client
         }
 
+        /// The transport, for what it knows (a socket to wait on, the peer's address).
+        pub fn transport(&self) -> &T {
+            &self.io
+        }
+
+        /// Milliseconds until the core's next deadline (keep-alive, a timeout) by the
+        /// driver's clock, or `None` when no timer runs: how long a loop that waits on the
+        /// transport itself may sleep.
+        pub fn next_timeout_ms(&mut self) -> Option<u64> {
+            let deadline = self.client.next_deadline()?;
+            Some(deadline.saturating_sub(self.clock.now_ms()))
+        }
+
         /// Replaces the transport, returning the old one: a new transport is a new
         /// connection (the one on the old transport ends; the session is kept), so
         /// [`Self::connect`] next. [`Self::reconnect`] does this for you.

@@ -56,6 +56,9 @@ struct Shared {
     routes: Router<Callback>,
     /// [`StdClient::on_event`]'s handler.
     on_event: Option<Handler>,
+    /// A `Connected` that came before any `on_event` handler (`StdClient::connect` connects
+    /// first): handed to the handler when it is set.
+    connected_unseen: Option<bool>,
     subscriptions: Subscriptions,
     /// Messages a new session lost, to publish again.
     lost: VecDeque<Message>,
@@ -97,8 +100,13 @@ impl Shared {
     }
 
     fn other(&mut self, event: Event<'_>) {
-        if let Some(handler) = &mut self.on_event {
-            handler(event);
+        match &mut self.on_event {
+            Some(handler) => handler(event),
+            None => {
+                if let Event::Connected { session_present } = event {
+                    self.connected_unseen = Some(session_present);
+                }
+            }
         }
     }
 }
@@ -111,6 +119,9 @@ pub struct StdClient {
     brokers: Vec<BrokerUrl>,
     link: LinkOptions,
     backoff: Backoff,
+    /// The queue of the handles ([`StdClient::handle`]), until the network thread takes it.
+    #[cfg(unix)]
+    pub(super) queue: Option<super::std_handle::Queue>,
 }
 
 impl StdClient {
@@ -155,6 +166,8 @@ impl StdClient {
             brokers,
             link,
             backoff: Backoff::default(),
+            #[cfg(unix)]
+            queue: None,
         })
     }
 
@@ -195,11 +208,18 @@ impl StdClient {
     }
 
     /// Calls `handler` with every event that no [`StdClient::on`] callback takes: messages
-    /// no callback's filter matches, `Connected` (after every reconnect too), `Published`,
+    /// no callback's filter matches, `Connected` (the first one too, even when
+    /// [`StdClient::connect`] made it before the handler was set; after every reconnect), `Published`,
     /// `Subscribed`, `Unsubscribed`, `Lost` (except lost messages, which are published
     /// again), `Disconnected`.
     pub fn on_event(&mut self, handler: impl FnMut(Event<'_>) + Send + 'static) {
-        self.shared().on_event = Some(Box::new(handler));
+        let mut shared = self.shared();
+        let mut handler: Handler = Box::new(handler);
+        // The first `Connected` of `StdClient::connect` came before any handler.
+        if let Some(session_present) = shared.connected_unseen.take() {
+            handler(Event::Connected { session_present });
+        }
+        shared.on_event = Some(handler);
     }
 
     /// Subscribes to `filter` (restored after reconnects); its messages go to
@@ -301,6 +321,25 @@ impl StdClient {
     /// The core, for its state and counters.
     pub fn client(&self) -> &Client<Vec<u8>> {
         self.driver.client()
+    }
+
+    /// [`StdClient::check_msg`]; true when it stopped with work left (the network thread
+    /// then goes on before it sleeps).
+    #[cfg(unix)]
+    pub(super) fn check_ready(&mut self) -> Result<bool, StdError> {
+        self.with_link(true, Driver::check_ready)
+    }
+
+    /// Milliseconds until the core's next deadline.
+    #[cfg(unix)]
+    pub(super) fn next_timeout_ms(&mut self) -> Option<u64> {
+        self.driver.next_timeout_ms()
+    }
+
+    /// The current transport.
+    #[cfg(unix)]
+    pub(super) fn link(&self) -> &StdLink {
+        self.driver.transport()
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {

@@ -67,6 +67,19 @@ impl StdLink {
         StdLink::Tcp(TcpTransport::disconnected())
     }
 
+    /// The TCP socket under it (none before the first connection): what a loop that waits
+    /// on several things polls. Bytes TLS or WebSocket already buffered do not show on it:
+    /// ask `read_ready` first.
+    pub fn socket(&self) -> Option<&std::net::TcpStream> {
+        match self {
+            StdLink::Tcp(t) => t.stream(),
+            #[cfg(feature = "rustls")]
+            StdLink::Tls(t) => Some(t.socket()),
+            #[cfg(feature = "websocket")]
+            StdLink::Ws(t) => Some(t.socket()),
+        }
+    }
+
     /// Connects to `url` (and does the TLS and WebSocket handshakes it needs).
     pub fn open(url: &BrokerUrl, options: &LinkOptions) -> io::Result<Self> {
         match url.scheme() {

@@ -333,6 +333,11 @@ impl TlsTransport {
         Ok(TlsTransport { conn, sock })
     }
 
+    /// The TCP socket under the TLS connection.
+    pub fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
     /// The negotiated ALPN protocol, if any.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
         self.conn.alpn_protocol()

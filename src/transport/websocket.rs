@@ -227,6 +227,11 @@ impl WsTransport {
         })
     }
 
+    /// The TCP socket under the WebSocket (and TLS).
+    pub fn socket(&self) -> &TcpStream {
+        self.ws.get_ref().tcp()
+    }
+
     /// Reads one WebSocket message; `Ok(false)` at the end of the stream (a close frame).
     fn next_frame(&mut self) -> io::Result<bool> {
         loop {
