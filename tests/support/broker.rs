@@ -119,9 +119,42 @@ impl Broker {
         Broker::mosquitto_conf_with(|_| extra.to_string())
     }
 
+    /// mosquitto on loopback `port` (not a free one picked here) with `extra` lines.
+    pub fn mosquitto_at(port: u16, extra: &str) -> Option<Broker> {
+        Broker::mosquitto_start(Some(port), |_| extra.to_string())
+    }
+
+    /// mosquitto with a WebSocket listener too (`protocol websockets`, loopback only): the
+    /// broker and the WebSocket port.
+    pub fn mosquitto_ws() -> Option<(Broker, u16)> {
+        let ws = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Without socket_domain the WebSocket listener binds every interface.
+        let extra = format!(
+            "allow_anonymous true\nlistener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n"
+        );
+        let broker = Broker::mosquitto_conf(&extra)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", ws)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the WebSocket listener did not open"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some((broker, ws))
+    }
+
     /// Starts mosquitto on a free loopback port; `extra(dir)` gives the configuration lines
     /// after the listener and the common settings (`dir` is the broker's own folder).
     fn mosquitto_conf_with(extra: impl Fn(&Path) -> String) -> Option<Broker> {
+        Broker::mosquitto_start(None, extra)
+    }
+
+    fn mosquitto_start(at: Option<u16>, extra: impl Fn(&Path) -> String) -> Option<Broker> {
         // UMQTT_NO_MOSQUITTO=1 exercises the fallback on a machine that has mosquitto.
         let hidden = std::env::var("UMQTT_NO_MOSQUITTO").is_ok_and(|v| v == "1");
         let Some(bin) = find_program("mosquitto").filter(|_| !hidden) else {
@@ -140,11 +173,13 @@ impl Broker {
         let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let extra = extra(&dir);
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = at.unwrap_or_else(|| {
+                TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            });
             // Note: mosquitto documents in-order delivery only with max_inflight_messages 1
             // (see tests/fault_injection.rs for what happens with more).
             let conf = format!(

@@ -1,0 +1,182 @@
+//! Reaching brokers the way people do, on real sockets against mosquitto: MQTT over
+//! WebSocket through `StdClient` with the connection cut 20 times during 2,000 QoS 1/2
+//! messages (nothing lost, QoS 2 once), and failover through a list of brokers when the
+//! live one dies and comes back on another port of the list.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::broker::Broker;
+use support::proxy::CutProxy;
+use umqtt::{Backoff, ConnectOptions, Event, QoS, StdClient};
+
+const MESSAGES: u32 = 2_000;
+const CUTS: u32 = 20;
+
+/// Ends the test process if a test hangs (a missing message would otherwise wait forever).
+fn watchdog(limit: Duration) {
+    thread::spawn(move || {
+        thread::sleep(limit);
+        eprintln!("reach: no result after {limit:?}");
+        std::process::abort();
+    });
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn two_thousand_messages_over_websocket_across_twenty_cuts_nothing_lost_qos_2_once() {
+    watchdog(Duration::from_secs(240));
+    let Some((broker, ws)) = Broker::mosquitto_ws() else {
+        eprintln!("mosquitto not installed: no WebSocket broker to test against");
+        return;
+    };
+    let _broker = broker;
+    let url = format!("ws://127.0.0.1:{ws}/");
+
+    // The subscriber over WebSocket, direct: how many times each message arrived.
+    let got: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let options = ConnectOptions::new("ws-sub").unwrap().clean_session(false);
+    let mut sub = StdClient::connect(url.as_str(), options).unwrap();
+    let g = got.clone();
+    sub.on("ws/data/+", QoS::ExactlyOnce, move |m| {
+        let n: u32 = std::str::from_utf8(m.payload).unwrap().parse().unwrap();
+        *g.lock().unwrap().entry(n).or_default() += 1;
+    })
+    .unwrap();
+    let d = done.clone();
+    sub.on("ws/done", QoS::AtLeastOnce, move |_| {
+        d.store(true, Ordering::SeqCst)
+    })
+    .unwrap();
+    let subscriber = thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            sub.wait_msg().unwrap();
+        }
+        sub.disconnect().unwrap();
+    });
+
+    // The publisher over WebSocket through a proxy that cuts the TCP connection under it;
+    // a persistent session, so the broker resumes it and QoS 2 stays exactly once.
+    let proxy = CutProxy::start(([127, 0, 0, 1], ws).into());
+    let options = ConnectOptions::new("ws-pub").unwrap().clean_session(false);
+    let mut publisher = StdClient::connect(format!("ws://{}/", proxy.addr), options).unwrap();
+    publisher.set_backoff(Backoff::new(20, 200));
+    let connects = Arc::new(Mutex::new(Vec::new()));
+    let c = connects.clone();
+    publisher.on_event(move |event| {
+        if let Event::Connected { session_present } = event {
+            c.lock().unwrap().push(session_present);
+        }
+    });
+    for n in 0..MESSAGES {
+        if n % (MESSAGES / CUTS) == MESSAGES / CUTS / 2 {
+            proxy.cut();
+        }
+        let qos = if n % 2 == 0 {
+            QoS::AtLeastOnce
+        } else {
+            QoS::ExactlyOnce
+        };
+        publisher
+            .publish(&format!("ws/data/{}", n % 7), n.to_string(), qos, false)
+            .unwrap_or_else(|e| panic!("publish {n}: {e}"));
+    }
+    publisher.wait_published().unwrap();
+    publisher
+        .publish("ws/done", "", QoS::AtLeastOnce, false)
+        .unwrap();
+    publisher.wait_published().unwrap();
+    publisher.disconnect().unwrap();
+    subscriber.join().unwrap();
+
+    let got = got.lock().unwrap();
+    let missing: Vec<u32> = (0..MESSAGES).filter(|n| !got.contains_key(n)).collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    let twice: Vec<u32> = (1..MESSAGES)
+        .step_by(2)
+        .filter(|n| got.get(n) != Some(&1))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "QoS 2 messages not delivered exactly once: {twice:?}"
+    );
+    let connects = connects.lock().unwrap();
+    assert!(
+        connects.len() > CUTS as usize,
+        "the publisher connected {} times for {CUTS} cuts",
+        connects.len()
+    );
+    assert!(
+        connects.iter().skip(1).all(|present| *present),
+        "every reconnect resumed the session: {connects:?}"
+    );
+}
+
+#[test]
+fn failover_through_a_list_when_the_live_broker_dies_and_comes_back_on_another_port() {
+    watchdog(Duration::from_secs(120));
+    let Some(first) = Broker::mosquitto_conf("allow_anonymous true\n") else {
+        eprintln!("mosquitto not installed: no brokers to fail over between");
+        return;
+    };
+    let (dead, live, third) = (free_port(), first.addr().port(), free_port());
+    let urls = [
+        format!("mqtt://127.0.0.1:{dead}"),
+        format!("mqtt://127.0.0.1:{live}"),
+        format!("mqtt://127.0.0.1:{third}"),
+    ];
+    let got: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
+    let mut mqtt = StdClient::connect(urls.as_slice(), ConnectOptions::new("failover").unwrap())
+        .expect("the dead broker is skipped, the live one answers");
+    mqtt.set_backoff(Backoff::new(50, 500));
+    let connects = Arc::new(Mutex::new(0));
+    let c = connects.clone();
+    mqtt.on_event(move |event| {
+        if let Event::Connected { .. } = event {
+            *c.lock().unwrap() += 1;
+        }
+    });
+    let g = got.clone();
+    mqtt.on("fo/+", QoS::AtLeastOnce, move |m| {
+        let n: u32 = std::str::from_utf8(m.payload).unwrap().parse().unwrap();
+        *g.lock().unwrap().entry(n).or_default() += 1;
+    })
+    .unwrap();
+    let round = |mqtt: &mut StdClient, from: u32| {
+        for n in from..from + 200 {
+            mqtt.publish("fo/n", n.to_string(), QoS::AtLeastOnce, false)
+                .unwrap_or_else(|e| panic!("publish {n}: {e}"));
+        }
+        mqtt.wait_published().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while (from..from + 200).any(|n| !got.lock().unwrap().contains_key(&n)) {
+            assert!(
+                Instant::now() < deadline,
+                "messages {from}.. did not all come back"
+            );
+            mqtt.run_for(20).unwrap();
+        }
+    };
+    round(&mut mqtt, 0);
+
+    // The live broker dies; one comes up on the third port of the list.
+    drop(first);
+    let _third = Broker::mosquitto_at(third, "allow_anonymous true\n").unwrap();
+    round(&mut mqtt, 200);
+    assert_eq!(*connects.lock().unwrap(), 2, "one connection per broker");
+    mqtt.disconnect().unwrap();
+}
