@@ -70,13 +70,13 @@ impl fmt::Display for WsFailure {
 
 impl std::error::Error for WsFailure {}
 
-fn failure(f: WsFailure) -> io::Error {
+pub(crate) fn failure(f: WsFailure) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, f)
 }
 
 /// A tungstenite error as the transport's `io::Error`; `Ok(())` for a closed connection (the
 /// caller reads it as end of stream).
-fn ws_error(e: tungstenite::Error) -> io::Error {
+pub(crate) fn ws_error(e: tungstenite::Error) -> io::Error {
     use tungstenite::error::{CapacityError, Error as E};
     match e {
         E::Io(e) => e,
@@ -196,18 +196,7 @@ impl WsTransport {
                 Stream::Tls(std::boxed::Box::new(rustls::StreamOwned::new(conn, sock)))
             }
         };
-        let scheme = if url.scheme().is_tls() { "wss" } else { "ws" };
-        let uri = std::format!("{scheme}://{}{}", url.socket_addr(), url.path());
-        let mut request = uri.into_client_request().map_err(ws_error)?;
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            tungstenite::http::HeaderValue::from_static("mqtt"),
-        );
-        let config = WebSocketConfig::default()
-            .max_frame_size(Some(max_frame))
-            .max_message_size(Some(max_frame))
-            .read_buffer_size(max_frame.clamp(4096, 128 * 1024))
-            .write_buffer_size(0);
+        let (request, config) = upgrade(url, max_frame)?;
         let (ws, _response) =
             match tungstenite::client::client_with_config(request, stream, Some(config)) {
                 Ok(done) => done,
@@ -261,6 +250,27 @@ impl WsTransport {
     fn pending(&self) -> &[u8] {
         self.frame.get(self.at..).unwrap_or_default()
     }
+}
+
+/// The upgrade request for `url` (subprotocol `mqtt`, the URL's path) and the limits: frames
+/// and messages up to `max_frame` bytes, every write sent at once.
+pub(crate) fn upgrade(
+    url: &BrokerUrl,
+    max_frame: usize,
+) -> io::Result<(tungstenite::handshake::client::Request, WebSocketConfig)> {
+    let scheme = if url.scheme().is_tls() { "wss" } else { "ws" };
+    let uri = std::format!("{scheme}://{}{}", url.socket_addr(), url.path());
+    let mut request = uri.into_client_request().map_err(ws_error)?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tungstenite::http::HeaderValue::from_static("mqtt"),
+    );
+    let config = WebSocketConfig::default()
+        .max_frame_size(Some(max_frame))
+        .max_message_size(Some(max_frame))
+        .read_buffer_size(max_frame.clamp(4096, 128 * 1024))
+        .write_buffer_size(0);
+    Ok((request, config))
 }
 
 /// A TCP connection to `url`'s host and port, with no delay and the handshake's timeouts.

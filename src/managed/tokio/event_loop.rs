@@ -2,6 +2,7 @@
 
 use std::boxed::Box;
 use std::collections::VecDeque;
+#[cfg(feature = "tokio-rustls")]
 use std::string::String;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
@@ -14,9 +15,8 @@ use crate::driver::reconnect::worth_retrying;
 use crate::error::LinkError;
 use crate::managed::owned::{ExactlyOnce, Message, OwnedEvent};
 use crate::managed::subscriptions::{Answer, Resend, Subscriptions};
-#[cfg(feature = "tokio-rustls")]
-use crate::transport::tokio::connect_tls;
-use crate::transport::tokio::{Link, TokioDelay, connect};
+use crate::transport::tokio::{TokioDelay, TokioLink, open};
+use crate::transport::url::{BrokerUrl, Scheme};
 use crate::{Async, Backoff, Client, Error, Event, PacketId, QoS, StdError};
 
 /// The events the driver's handler got while an operation waited.
@@ -44,13 +44,17 @@ enum LoopState {
 /// last attempt, returned once) every poll returns [`LinkError::NotConnected`]: stop polling
 /// then.
 pub struct EventLoop {
-    driver: Async<Vec<u8>, Link, StdClock, TokioDelay, Handler>,
+    driver: Async<Vec<u8>, TokioLink, StdClock, TokioDelay, Handler>,
     inbox: mpsc::Receiver<Command>,
     queued: Queued,
-    addr: String,
-    /// TLS: the broker's name to verify, and the options.
+    /// The brokers, tried in order; `next`: where the next round starts (after a broker that
+    /// opened but failed at the MQTT level).
+    brokers: Vec<BrokerUrl>,
+    next: usize,
+    /// TLS options for `mqtts://` and `wss://`, and (from [`EventLoop::use_tls`]) a name that
+    /// overrides the URL's host, with TLS for `mqtt://` too.
     #[cfg(feature = "tokio-rustls")]
-    tls: Option<(String, crate::transport::tls::TlsOptions)>,
+    tls: Option<(Option<String>, crate::transport::tls::TlsOptions)>,
     backoff: Backoff,
     state: LoopState,
     /// The command being carried out, kept until it is answered: carried out again after a
@@ -77,11 +81,11 @@ enum Outcome {
 }
 
 impl EventLoop {
-    /// The event loop of a new handle: connects to `addr` at the first poll.
+    /// The event loop of a new handle: connects to `brokers` at the first poll.
     pub(super) fn new(
         client: Client<Vec<u8>>,
         inbox: mpsc::Receiver<Command>,
-        addr: String,
+        brokers: Vec<BrokerUrl>,
     ) -> Self {
         let queued: Queued = Arc::default();
         let handled = queued.clone();
@@ -90,12 +94,19 @@ impl EventLoop {
                 q.push_back(e.into());
             }
         });
-        let driver = Async::new(client, Link::Down, StdClock::new(), TokioDelay, handler);
+        let driver = Async::new(
+            client,
+            TokioLink::Down,
+            StdClock::new(),
+            TokioDelay,
+            handler,
+        );
         EventLoop {
             driver,
             inbox,
             queued,
-            addr,
+            brokers,
+            next: 0,
             #[cfg(feature = "tokio-rustls")]
             tls: None,
             backoff: Backoff::default(),
@@ -120,11 +131,19 @@ impl EventLoop {
         self.driver.client()
     }
 
-    /// Connects over TLS (feature `tokio-rustls`), verifying the broker as `server_name`; every
-    /// reconnect does the same. Call it before the first poll.
+    /// Connects over TLS (feature `tokio-rustls`) whatever the URLs say, verifying every
+    /// broker as `server_name`; every reconnect does the same. Call it before the first poll.
+    /// For `mqtts://` and `wss://` URLs, [`EventLoop::set_tls`] is enough.
     #[cfg(feature = "tokio-rustls")]
     pub fn use_tls(&mut self, server_name: &str, options: crate::transport::tls::TlsOptions) {
-        self.tls = Some((server_name.into(), options));
+        self.tls = Some((Some(server_name.into()), options));
+    }
+
+    /// Whom to trust and who we are for `mqtts://` and `wss://` brokers (feature
+    /// `tokio-rustls`; without it the webpki roots). Takes effect at the next connection.
+    #[cfg(feature = "tokio-rustls")]
+    pub fn set_tls(&mut self, options: crate::transport::tls::TlsOptions) {
+        self.tls = Some((None, options));
     }
 
     /// True once the event loop has ended (after [`OwnedEvent::Disconnected`], or a refusal
@@ -324,18 +343,42 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Opens a transport (TCP or TLS) and connects on it: session_present.
+    /// One round over the brokers: opens the first transport that answers (TCP, TLS or
+    /// WebSocket, as its URL says) and connects on it: session_present.
     async fn attempt(&mut self) -> Result<bool, StdError> {
-        let addr = self.addr.clone();
-        #[cfg(feature = "tokio-rustls")]
-        if let Some((name, options)) = &self.tls {
-            let io = connect_tls(addr, name, options).await.map_err(Error::Io)?;
-            self.driver.replace_transport(Link::Tls(Box::new(io)));
-            return self.driver.connect().await;
+        let max_frame = self.driver.client().rx_capacity();
+        let mut last = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let n = self.brokers.len();
+        for i in (0..n).map(|j| (self.next + j) % n) {
+            let Some(url) = self.brokers.get(i) else {
+                continue;
+            };
+            #[cfg(feature = "tokio-rustls")]
+            let opened = match &self.tls {
+                // `use_tls`: TLS to every broker, verified as the name given.
+                Some((Some(name), options)) if url.scheme() == Scheme::Mqtt => {
+                    crate::transport::tokio::connect_tls(url.socket_addr(), name, options)
+                        .await
+                        .map(|io| TokioLink::Tls(Box::new(io)))
+                }
+                tls => open(url, tls.as_ref().map(|(_, o)| o), max_frame).await,
+            };
+            #[cfg(not(feature = "tokio-rustls"))]
+            let opened = {
+                let _ = Scheme::Mqtt;
+                open(url, max_frame).await
+            };
+            match opened {
+                Ok(io) => {
+                    self.next = i + 1;
+                    self.driver.replace_transport(io);
+                    return self.driver.connect().await;
+                }
+                Err(e) => last = e,
+            }
         }
-        let io = connect(addr).await.map_err(Error::Io)?;
-        self.driver.replace_transport(Link::Tcp(io));
-        self.driver.connect().await
+        self.next = 0;
+        Err(Error::Io(last))
     }
 
     /// Carries out a publish: queued and answered in one step with no await between (a

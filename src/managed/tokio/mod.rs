@@ -34,7 +34,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::driver::steps::{topic_filter, topic_name};
 use crate::error::LinkError;
 pub use crate::managed::owned::{Message, OwnedEvent};
-use crate::{Client, ConfigError, ConnectOptions, PacketId, QoS, StdError};
+use crate::transport::url::IntoBrokers;
+use crate::{Client, ConnectOptions, Error, PacketId, QoS, StdError};
 pub use event_loop::EventLoop;
 
 /// What a handle asks the event loop to do, with where the answer goes.
@@ -79,30 +80,36 @@ pub(super) fn gone<T>() -> Result<T, StdError> {
 }
 
 impl TokioClient {
-    /// A handle and the event loop for a client with `options`, connecting to `addr`
-    /// (`host:port`) at the event loop's first [`EventLoop::poll`]. `capacity` bounds the
-    /// commands waiting for the event loop. Buffers: rx and tx of 64 KiB (the largest packet
-    /// either way) and a 256 KiB session store; see [`TokioClient::with_client`] to choose.
+    /// A handle and the event loop for a client with `options`, connecting to `brokers` (a
+    /// URL — `mqtt://`, `mqtts://` (feature `tokio-rustls`), `ws://`, `wss://` (feature
+    /// `tokio-websocket`), or a bare `host:port` — or a list tried in order, one round per
+    /// connection attempt) at the event loop's first [`EventLoop::poll`]. `capacity` bounds
+    /// the commands waiting for the event loop. Buffers: rx and tx of 64 KiB (the largest
+    /// packet either way) and a 256 KiB session store; see [`TokioClient::with_client`] to
+    /// choose. A URL that does not parse is the error (`InvalidInput`).
     pub fn new(
-        addr: impl Into<String>,
+        brokers: impl IntoBrokers,
         options: ConnectOptions<'_>,
         capacity: usize,
-    ) -> Result<(TokioClient, EventLoop), ConfigError> {
+    ) -> Result<(TokioClient, EventLoop), StdError> {
         let client = crate::managed::owned::client(options)?;
-        Ok(TokioClient::with_client(client, addr, capacity))
+        TokioClient::with_client(client, brokers, capacity)
     }
 
     /// Like [`TokioClient::new`], over a client you built (your buffer sizes).
     pub fn with_client(
         client: Client<Vec<u8>>,
-        addr: impl Into<String>,
+        brokers: impl IntoBrokers,
         capacity: usize,
-    ) -> (TokioClient, EventLoop) {
+    ) -> Result<(TokioClient, EventLoop), StdError> {
+        let brokers = brokers
+            .into_brokers()
+            .map_err(|e| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
         let (commands, inbox) = mpsc::channel(capacity.max(1));
-        (
+        Ok((
             TokioClient { commands },
-            EventLoop::new(client, inbox, addr.into()),
-        )
+            EventLoop::new(client, inbox, brokers),
+        ))
     }
 
     async fn ask<T>(
