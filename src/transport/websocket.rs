@@ -237,7 +237,10 @@ impl WsTransport {
                 }
                 // Pings are answered by tungstenite (the pong goes out with the next write).
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
-                Ok(Message::Close(_)) => return Ok(false),
+                Ok(Message::Close(_)) => {
+                    let _ = self.ws.flush(); // the answering close frame: a clean close
+                    return Ok(false);
+                }
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return Ok(false);
                 }
