@@ -297,3 +297,156 @@ fn a_reconnect_with_the_same_options_resumes_the_tls_session() {
     );
     assert!(full(&never));
 }
+
+/// Runs `openssl` with `args` in `dir` (the test needs it installed, like mosquitto).
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = Command::new(find_program("openssl").expect("openssl"))
+        .current_dir(dir)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// Certificates made exactly as mosquitto's TLS documentation and the classic tutorials make
+/// them (`openssl x509 -req` without `-extfile`: X.509 v1, the host name only in the CN), for
+/// the broker and for the client, work as they do with mosquitto_pub and paho: the chain,
+/// its signature, validity and the name (the CN) are checked, not refused outright; a wrong
+/// CA (even one with the same name), and the CN against another host, are refused with a
+/// sentence naming the cause and the openssl fix.
+#[test]
+fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
+    if find_program("openssl").is_none() {
+        assert!(
+            !mosquitto_required(),
+            "openssl is needed where mosquitto is"
+        );
+        return;
+    }
+    let d = dir("v1");
+    std::fs::create_dir_all(&d).unwrap();
+    let path = |f: &str| d.join(f).display().to_string();
+    openssl(
+        &d,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "365",
+            "-nodes",
+            "-subj",
+            "/CN=Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    for (who, cn) in [("server", "localhost"), ("client", "client")] {
+        openssl(&d, &["genrsa", "-out", &format!("{who}.key"), "2048"]);
+        openssl(
+            &d,
+            &[
+                "req",
+                "-out",
+                &format!("{who}.csr"),
+                "-key",
+                &format!("{who}.key"),
+                "-new",
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        openssl(
+            &d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{who}.crt"),
+                "-days",
+                "365",
+            ],
+        );
+    }
+    // Another CA with the very same name: its key did not sign the broker's certificate.
+    openssl(
+        &d,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "365",
+            "-nodes",
+            "-subj",
+            "/CN=Test CA",
+            "-keyout",
+            "impostor.key",
+            "-out",
+            "impostor.crt",
+        ],
+    );
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", &path("server.crt")])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "a v1 certificate"
+    );
+
+    let extra = format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nallow_anonymous true\n",
+        path("ca.crt"),
+        path("server.crt"),
+        path("server.key")
+    );
+    let Some(broker) = support::broker::Broker::mosquitto_conf(&extra) else {
+        return;
+    };
+    let port = broker.addr().port();
+    let read = |f: &str| std::fs::read(d.join(f)).unwrap();
+    let options = |ca: &str| {
+        TlsOptions::with_ca_pem(&read(ca))
+            .unwrap()
+            .client_auth_pem(&read("client.crt"), &read("client.key"))
+            .unwrap()
+    };
+    // Verified by its CA, named by its CN, our v1 client certificate accepted by mosquitto.
+    let io = TlsTransport::connect(("127.0.0.1", port), "localhost", &options("ca.crt")).unwrap();
+    round_trip_as(io, "tls-v1");
+    // Through StdClient and a URL, the way a paho user sets it up (tls_set).
+    let options_std = ConnectOptions::new("tls-v1-std").unwrap();
+    let client = Client::new(options_std, vec![0; 4096], vec![0; 4096], vec![0; 16384]).unwrap();
+    let mut mqtt = umqtt::StdClient::new(client, format!("mqtts://localhost:{port}")).unwrap();
+    mqtt.set_tls(options("ca.crt"));
+    mqtt.publish("v1/t", "x", QoS::AtLeastOnce, false).unwrap();
+    mqtt.wait_published().unwrap();
+    mqtt.disconnect().unwrap();
+
+    // Refused: the impostor CA, and the CN against another name.
+    let e = TlsTransport::connect(("127.0.0.1", port), "localhost", &options("impostor.crt"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not signed by any of your CA certificates") && e.contains("subjectAltName"),
+        "{e}"
+    );
+    let e = TlsTransport::connect(("127.0.0.1", port), "127.0.0.1", &options("ca.crt"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("its CN (localhost) is not 127.0.0.1") && e.contains("openssl x509 -req"),
+        "{e}"
+    );
+}

@@ -28,12 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::vec::Vec;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+
+mod verify;
 
 /// How long the handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,6 +50,9 @@ const READ_TIMEOUT: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct TlsOptions {
     roots: RootCertStore,
+    /// Your CA certificates as given: what [`verify`] checks the certificates webpki cannot
+    /// read against.
+    cas: Vec<CertificateDer<'static>>,
     client: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     alpn: Vec<Vec<u8>>,
     insecure: bool,
@@ -100,6 +106,7 @@ impl TlsOptions {
     fn trusting(roots: RootCertStore) -> Self {
         TlsOptions {
             roots,
+            cas: Vec::new(),
             client: None,
             alpn: Vec::new(),
             insecure: false,
@@ -114,8 +121,9 @@ impl TlsOptions {
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| config_error("CA file", e))?;
             self.roots
-                .add(cert)
+                .add(cert.clone())
                 .map_err(|e| config_error("CA certificate", e))?;
+            self.cas.push(cert);
             added += 1;
         }
         if added == 0 {
@@ -188,10 +196,29 @@ impl TlsOptions {
         let builder = match self.insecure {
             true => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerification(provider))),
-            false => builder.with_root_certificates(self.roots.clone()),
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider.clone()))),
+            false => {
+                let roots = Arc::new(self.roots.clone());
+                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                    .build()
+                    .map_err(|e| config_error("CA certificates", e))?;
+                let verifier = verify::Verifier::new(webpki, &self.cas, &provider);
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+            }
         };
         let mut config = match &self.client {
+            // A v1 certificate (openssl x509 -req without -extfile): rustls's own check that
+            // the key matches it reads it with webpki, which cannot.
+            Some((chain, key)) if chain.first().is_some_and(verify::is_v1_der) => {
+                let signing = provider
+                    .key_provider
+                    .load_private_key(key.clone_key())
+                    .map_err(|e| config_error("client key", e))?;
+                let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+                builder.with_client_cert_resolver(Arc::new(verify::ClientCert(Arc::new(certified))))
+            }
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain.clone(), key.clone_key())
                 .map_err(|e| config_error("client certificate and key", e))?,
@@ -261,6 +288,11 @@ impl TlsFailure {
 impl fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+        if let E::InvalidCertificate(C::Other(other)) = &self.0 {
+            if let Some(why) = other.0.downcast_ref::<verify::LegacyFailure>() {
+                return write!(f, "the broker's certificate is not trusted: {why}");
+            }
+        }
         let what = match &self.0 {
             E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
                 "the broker's certificate is not trusted (unknown issuer)"
