@@ -450,3 +450,37 @@ fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
         "{e}"
     );
 }
+
+/// The first connection over TLS starts from a placeholder, as over TCP
+/// (`TlsTransport::disconnected`, then `reconnect`): the placeholder itself is NotConnected.
+#[test]
+fn the_first_connection_over_tls_starts_from_a_placeholder() {
+    let pki = pki();
+    let d = dir("placeholder");
+    let Some(b) = tls_broker(&d, &pki, false, "allow_anonymous true\n") else {
+        return;
+    };
+    let options = TlsOptions::with_ca_pem(pki.ca.as_bytes()).unwrap();
+    let mut placeholder = TlsTransport::disconnected();
+    let e = embedded_io::Read::read(&mut placeholder, &mut [0; 4]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
+    let client = Client::new(
+        ConnectOptions::new("tls-placeholder").unwrap(),
+        vec![0; 512],
+        vec![0; 512],
+        vec![0; 1024],
+    )
+    .unwrap();
+    let mut m = Blocking::new(client, placeholder, StdClock::new(), |_| {});
+    let addr = b.addr();
+    m.reconnect(
+        |_| TlsTransport::connect(addr, "localhost", &options),
+        &mut umqtt::Backoff::default(),
+        &mut umqtt::StdDelay,
+    )
+    .unwrap();
+    m.publish("placeholder/t", b"x", QoS::AtLeastOnce, false)
+        .unwrap();
+    m.wait_published().unwrap();
+    m.disconnect().unwrap();
+}

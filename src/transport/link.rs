@@ -74,7 +74,7 @@ impl StdLink {
         match self {
             StdLink::Tcp(t) => t.stream(),
             #[cfg(feature = "rustls")]
-            StdLink::Tls(t) => Some(t.socket()),
+            StdLink::Tls(t) => t.socket(),
             #[cfg(feature = "websocket")]
             StdLink::Ws(t) => Some(t.socket()),
         }

@@ -330,15 +330,22 @@ pub(crate) fn tls_error(e: rustls::Error) -> io::Error {
 /// WriteReady}`, like [`super::tcp::TcpTransport`]: a 100 ms read timeout reads as
 /// `ErrorKind::TimedOut` ("no data yet"); the readiness answers never block.
 pub struct TlsTransport {
+    /// None: the placeholder before the first connection ([`TlsTransport::disconnected`]).
+    tls: Option<Tls>,
+}
+
+/// A live TLS connection: rustls's state and the socket under it.
+struct Tls {
     conn: ClientConnection,
     sock: TcpStream,
 }
 
 impl fmt::Debug for TlsTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tls = self.tls.as_ref();
         f.debug_struct("TlsTransport")
-            .field("peer", &self.sock.peer_addr().ok())
-            .field("protocol", &self.conn.protocol_version())
+            .field("peer", &tls.and_then(|t| t.sock.peer_addr().ok()))
+            .field("protocol", &tls.and_then(|t| t.conn.protocol_version()))
             .finish()
     }
 }
@@ -362,25 +369,44 @@ impl TlsTransport {
     pub fn over(sock: TcpStream, server_name: &str, options: &TlsOptions) -> io::Result<Self> {
         let (conn, sock) = handshake(sock, server_name, options)?;
         sock.set_read_timeout(Some(READ_TIMEOUT))?;
-        Ok(TlsTransport { conn, sock })
+        Ok(TlsTransport {
+            tls: Some(Tls { conn, sock }),
+        })
     }
 
-    /// The TCP socket under the TLS connection.
-    pub fn socket(&self) -> &TcpStream {
-        &self.sock
+    /// A placeholder until the first connection, as [`super::tcp::TcpTransport::disconnected`]:
+    /// every read and write is `NotConnected` (hand it to `Blocking::new`, then `reconnect`).
+    pub fn disconnected() -> Self {
+        TlsTransport { tls: None }
+    }
+
+    /// The live connection, or `NotConnected`.
+    fn live(&mut self) -> io::Result<&mut Tls> {
+        self.tls
+            .as_mut()
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
+    /// The TCP socket under the TLS connection (none for the placeholder).
+    pub fn socket(&self) -> Option<&TcpStream> {
+        self.tls.as_ref().map(|t| &t.sock)
     }
 
     /// The negotiated ALPN protocol, if any.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
+        self.tls.as_ref()?.conn.alpn_protocol()
     }
 
     /// True when the handshake resumed an earlier TLS session (a reconnect with the same
     /// [`TlsOptions`] to a broker that allows it).
     pub fn resumed(&self) -> bool {
-        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
     }
+}
 
+impl Tls {
     /// Writes what rustls has queued (records, alerts) to the socket.
     fn send_tls(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
@@ -442,15 +468,16 @@ impl embedded_io::ErrorType for TlsTransport {
 
 impl embedded_io::Read for TlsTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let t = self.live()?;
         loop {
-            match self.conn.reader().read(buf) {
+            match t.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 // The peer closed without close_notify, as brokers do: end of stream.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            match self.receive_tls() {
+            match t.receive_tls() {
                 Ok(true) => {}
                 Ok(false) => return Ok(0),
                 // A read timeout shows as WouldBlock on Unix: report it as TimedOut.
@@ -470,14 +497,16 @@ impl embedded_io::Read for TlsTransport {
 
 impl embedded_io::Write for TlsTransport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.writer().write(buf)?;
-        self.send_tls()?;
+        let t = self.live()?;
+        let n = t.conn.writer().write(buf)?;
+        t.send_tls()?;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.send_tls()?;
-        self.sock.flush()
+        let t = self.live()?;
+        t.send_tls()?;
+        t.sock.flush()
     }
 }
 
@@ -485,15 +514,16 @@ impl embedded_io::ReadReady for TlsTransport {
     /// True when decrypted bytes wait, or the socket has records (read without waiting until
     /// a whole one decrypts), or the stream ended.
     fn read_ready(&mut self) -> io::Result<bool> {
+        let t = self.live()?;
         loop {
-            let state = self.conn.process_new_packets().map_err(tls_error)?;
+            let state = t.conn.process_new_packets().map_err(tls_error)?;
             if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
                 return Ok(true);
             }
-            if !self.socket_ready(false)? {
+            if !t.socket_ready(false)? {
                 return Ok(false);
             }
-            if !self.receive_tls()? {
+            if !t.receive_tls()? {
                 return Ok(true); // end of stream: the next read says so
             }
         }
@@ -502,6 +532,6 @@ impl embedded_io::ReadReady for TlsTransport {
 
 impl embedded_io::WriteReady for TlsTransport {
     fn write_ready(&mut self) -> io::Result<bool> {
-        self.socket_ready(true)
+        self.live()?.socket_ready(true)
     }
 }
