@@ -127,6 +127,11 @@ impl Broker {
     /// mosquitto with a WebSocket listener too (`protocol websockets`, loopback only): the
     /// broker and the WebSocket port.
     pub fn mosquitto_ws() -> Option<(Broker, u16)> {
+        Broker::mosquitto_ws_conf("")
+    }
+
+    /// [`Broker::mosquitto_ws`] with `extra` configuration lines.
+    pub fn mosquitto_ws_conf(extra: &str) -> Option<(Broker, u16)> {
         let ws = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -134,7 +139,7 @@ impl Broker {
             .port();
         // Without socket_domain the WebSocket listener binds every interface.
         let extra = format!(
-            "allow_anonymous true\nlistener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n"
+            "allow_anonymous true\n{extra}listener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n"
         );
         let broker = Broker::mosquitto_conf(&extra)?;
         let deadline = Instant::now() + Duration::from_secs(10);
