@@ -121,7 +121,8 @@ pub(crate) enum Command {
 
 /// A handle to a [`StdClient`] running on its network thread ([`StdClient::spawn`]).
 /// Cloneable and `Send + Sync`; when the last one is dropped, the network thread disconnects
-/// and ends.
+/// and ends (a handle one of the client's own callbacks holds counts: end such a client with
+/// [`StdHandle::disconnect`]).
 #[derive(Clone)]
 pub struct StdHandle {
     commands: SyncSender<Command>,
