@@ -17,8 +17,8 @@
 use cortex_m_rt::entry;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
-use umqtt::transport::embedded_tls::{MAX_RECORD, NoClock, TlsLink, TlsLinkOptions};
 use umqtt::driver::time::Clock;
+use umqtt::transport::embedded_tls::{MAX_RECORD, NoClock, TlsLink, TlsLinkOptions};
 use umqtt::{Blocking, Client, ConnectOptions, Event, QoS};
 use umqtt_firmware::app::Buffers;
 use umqtt_firmware::board::{Board, CycleClock, CycleDelay, bring_up};
