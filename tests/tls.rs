@@ -442,13 +442,18 @@ fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
         e.contains("not signed by any of your CA certificates") && e.contains("subjectAltName"),
         "{e}"
     );
-    let e = TlsTransport::connect(("127.0.0.1", port), "127.0.0.1", &options("ca.crt"))
+    let e = TlsTransport::connect(("127.0.0.1", port), "broker.local", &options("ca.crt"))
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("its CN (localhost) is not 127.0.0.1") && e.contains("openssl x509 -req"),
+        e.contains("its CN (localhost) is not broker.local") && e.contains("openssl x509 -req"),
         "{e}"
     );
+    // A CN never stands for an IP address.
+    let e = TlsTransport::connect(("127.0.0.1", port), "127.0.0.1", &options("ca.crt"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("127.0.0.1 is an IP address"), "{e}");
 }
 
 /// The first connection over TLS starts from a placeholder, as over TCP

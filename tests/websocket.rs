@@ -229,3 +229,84 @@ fn an_upgrade_refused_at_the_path_says_so() {
     );
     server.join().unwrap();
 }
+
+/// Frames tungstenite already read ahead (two in one TCP segment) are seen by the readiness
+/// check too: `check_msg`, which never waits, delivers both, not one now and one at the next
+/// keep-alive.
+#[test]
+fn check_msg_delivers_frames_read_ahead_in_one_segment() {
+    let (url, server) = serve(|ws| {
+        frame(ws);
+        binary(ws, &connack(false, ConnectReturnCode::Accepted));
+        // Both frames go out before the client looks: they arrive together.
+        ws.write(Message::Binary(Bytes::from(publish(
+            "t",
+            b"one",
+            QosPid::AtMostOnce,
+            false,
+        ))))
+        .unwrap();
+        ws.write(Message::Binary(Bytes::from(publish(
+            "t",
+            b"two",
+            QosPid::AtMostOnce,
+            false,
+        ))))
+        .unwrap();
+        ws.flush().unwrap();
+        ws.get_ref()
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let _ = ws.read();
+    });
+    let seen: std::rc::Rc<std::cell::RefCell<Vec<String>>> = std::rc::Rc::default();
+    let mut d = client(&url, 256, std::rc::Rc::clone(&seen));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let messages = |seen: &std::rc::Rc<std::cell::RefCell<Vec<String>>>| {
+        seen.borrow()
+            .iter()
+            .filter(|e| e.starts_with("Message"))
+            .count()
+    };
+    while messages(&seen) < 2 && std::time::Instant::now() < deadline {
+        d.check_msg().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(messages(&seen), 2, "events: {:?}", seen.borrow());
+    drop(d);
+    server.join().unwrap();
+}
+
+/// Through `StdClient`, a frame past rx is the caller's typed error, not a reconnect loop
+/// (the broker would send the same message again on every new connection).
+#[test]
+fn std_client_hears_a_frame_past_rx_instead_of_reconnecting_for_ever() {
+    let (url, server) = serve(|ws| {
+        frame(ws);
+        binary(ws, &connack(false, ConnectReturnCode::Accepted));
+        binary(ws, &[0u8; 300]);
+        let _ = ws.read();
+    });
+    let client = Client::new(
+        ConnectOptions::new("ws-std").unwrap(),
+        vec![0; 256],
+        vec![0; 256],
+        vec![0; 1024],
+    )
+    .unwrap();
+    let mut mqtt = umqtt::StdClient::new(client, url.clone()).unwrap();
+    let e = mqtt.wait_msg().unwrap_err();
+    assert!(
+        matches!(
+            failure(&e),
+            WsFailure::TooLarge {
+                size: 300,
+                limit: 256
+            }
+        ),
+        "{e}"
+    );
+    drop(mqtt);
+    server.join().unwrap();
+}

@@ -364,7 +364,7 @@ impl StdClient {
                 Err(e) => Err(e),
             };
             match result {
-                Err(Error::Link(_) | Error::Io(_)) if again => {}
+                Err(ref e @ (Error::Link(_) | Error::Io(_))) if again && !futile(e) => {}
                 result => return result,
             }
         }
@@ -449,4 +449,18 @@ impl StdClient {
             }
         }
     }
+}
+
+/// An error another connection would only meet again: a WebSocket frame larger than rx
+/// (the broker sends the same message again). The caller hears it instead of a reconnect
+/// loop.
+fn futile(e: &StdError) -> bool {
+    #[cfg(feature = "websocket")]
+    if let Error::Io(io) = e {
+        use crate::transport::websocket::WsFailure;
+        let inner = io.get_ref().and_then(|i| i.downcast_ref::<WsFailure>());
+        return matches!(inner, Some(WsFailure::TooLarge { .. }));
+    }
+    let _ = e;
+    false
 }

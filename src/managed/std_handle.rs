@@ -41,7 +41,7 @@ use std::vec::Vec;
 
 use super::std_client::StdClient;
 use crate::error::LinkError;
-use crate::{BrokerError, Error, PacketId, QoS, StdError};
+use crate::{Error, PacketId, QoS, StdError};
 
 type Reply<T> = SyncSender<Result<T, StdError>>;
 
@@ -261,7 +261,8 @@ impl StdHandle {
 impl StdClient {
     /// A handle to this client for other threads and for its own callbacks (take it before
     /// registering a callback that publishes). Commands sent before [`StdClient::spawn`]
-    /// wait for the network thread: at most [`COMMAND_QUEUE`] of them, then the call waits.
+    /// are queued for the network thread and return at once: at most [`COMMAND_QUEUE`] of
+    /// them, then the call is a `WouldBlock` error.
     pub fn handle(&mut self) -> io::Result<StdHandle> {
         if self.queue.is_none() {
             self.queue = Some(Queue::new()?);
@@ -307,7 +308,8 @@ impl StdClient {
     /// the socket, a handle or the keep-alive has something.
     fn network(mut self, inbox: &Receiver<Command>, woken: &UnixStream) -> Result<(), StdError> {
         loop {
-            loop {
+            // At most a queue's worth of commands per round: reading is not starved.
+            for _ in 0..COMMAND_QUEUE {
                 match inbox.try_recv() {
                     Ok(Command::Disconnect { reply }) => {
                         let result = self.wait_published().and_then(|()| self.disconnect());
@@ -326,8 +328,12 @@ impl StdClient {
             let more = match self.check_ready() {
                 Ok(more) => more,
                 // A broker that broke the protocol: the link is closed, the next round
-                // reconnects.
-                Err(Error::Broker(e)) if !matches!(e, BrokerError::Refused(_)) => true,
+                // reconnects — unless another connection would meet the same (a refusal,
+                // a packet larger than rx): that ends the thread with the error.
+                Err(e @ Error::Broker(_)) if crate::driver::reconnect::worth_retrying(&e) => {
+                    let _ = e;
+                    true
+                }
                 Err(e) => return Err(e),
             };
             if !more {

@@ -185,6 +185,7 @@ impl embedded_io_async::Read for TokioWs {
         use tungstenite::Message;
         while self.pending().is_empty() {
             match self.ws.next().await {
+                Some(Ok(Message::Binary(payload))) if payload.is_empty() => {}
                 Some(Ok(Message::Binary(payload))) => {
                     self.frame = payload;
                     self.at = 0;

@@ -48,8 +48,9 @@ pub enum WsFailure {
         /// The limit.
         limit: usize,
     },
-    /// The broker refused the upgrade (an HTTP status other than 101: a wrong path, no
-    /// WebSocket listener there) or did not accept subprotocol `mqtt`.
+    /// The broker refused the upgrade: an HTTP status other than 101 (a wrong path, no
+    /// WebSocket listener there). A broker that does not accept subprotocol `mqtt` is a
+    /// [`WsFailure::Protocol`] error.
     Refused(String),
     /// A text frame, or a frame that breaks RFC 6455.
     Protocol(String),
@@ -107,17 +108,6 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
-        }
-    }
-
-    /// Decrypted bytes wait inside TLS (the socket may have none left).
-    fn buffered(&mut self) -> bool {
-        match self {
-            Stream::Plain(_) => false,
-            Stream::Tls(s) => s
-                .conn
-                .process_new_packets()
-                .is_ok_and(|state| state.plaintext_bytes_to_read() > 0),
         }
     }
 }
@@ -225,6 +215,8 @@ impl WsTransport {
     fn next_frame(&mut self) -> io::Result<bool> {
         loop {
             match self.ws.read() {
+                // An empty frame carries nothing: not worth a read that would wait.
+                Ok(Message::Binary(payload)) if payload.is_empty() => {}
                 Ok(Message::Binary(payload)) => {
                     self.frame = payload;
                     self.at = 0;
@@ -278,7 +270,19 @@ pub(crate) fn upgrade(
 
 /// A TCP connection to `url`'s host and port, with no delay and the handshake's timeouts.
 pub(crate) fn connect_tcp(url: &BrokerUrl) -> io::Result<TcpStream> {
-    let sock = TcpStream::connect(url.socket_addr())?;
+    use std::net::ToSocketAddrs;
+    let mut last = io::Error::from(io::ErrorKind::NotFound);
+    let mut connected = None;
+    for addr in url.socket_addr().to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, HANDSHAKE_TIMEOUT) {
+            Ok(sock) => {
+                connected = Some(sock);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let sock = connected.ok_or(last)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     sock.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
@@ -335,16 +339,14 @@ impl embedded_io::Write for WsTransport {
 
 impl embedded_io::ReadReady for WsTransport {
     /// True when bytes of a frame wait, or a whole frame (or the end of the stream) can be
-    /// read now: the socket is switched to non-blocking for the look, so a frame still
-    /// arriving does not hold the caller.
+    /// read now: the socket is switched to non-blocking for one look (two `fcntl`s and a
+    /// read attempt), so a frame still arriving does not hold the caller.
     fn read_ready(&mut self) -> io::Result<bool> {
         if !self.pending().is_empty() {
             return Ok(true);
         }
-        let buffered = self.ws.get_mut().buffered();
-        if !buffered && !super::tcp::ready(self.ws.get_ref().tcp(), false)? {
-            return Ok(false);
-        }
+        // tungstenite reads ahead: whole frames may wait in its buffer with the socket (and
+        // TLS) empty, so look with a read that cannot block rather than at the socket.
         self.ws.get_ref().tcp().set_nonblocking(true)?;
         let looked = self.next_frame();
         self.ws.get_ref().tcp().set_nonblocking(false)?;

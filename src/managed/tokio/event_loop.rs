@@ -304,6 +304,7 @@ impl EventLoop {
             }
         };
         self.backoff.reset();
+        self.next = 0; // the next reconnect tries the list from its first broker again
         self.state = LoopState::Up;
         // A QoS 0 message queued on the lost link may or may not have gone out: at most once.
         if let Some(Command::Publish {

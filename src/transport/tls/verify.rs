@@ -140,6 +140,11 @@ impl Verifier {
             .to_der()
             .map_err(|_| refuse("unreadable signature algorithm".into()))?;
         let signature = leaf.signature.as_bytes().unwrap_or_default();
+        if leaf.signature_algorithm != tbs.signature {
+            return Err(refuse(
+                "the certificate's two signature algorithms differ".into(),
+            ));
+        }
         let trusted = self.cas.iter().any(|ca| {
             ca.subject == issuer && self.signed(&ca.spki, contents(&algorithm), &signed, signature)
         });
@@ -188,6 +193,13 @@ fn valid_for(leaf: &Certificate, name: &ServerName<'_>) -> Result<(), Error> {
             false => Err(Error::InvalidCertificate(CertificateError::NotValidForName)),
         };
     }
+    if let ServerName::IpAddress(_) = name {
+        // A CN (or a wildcard) never stands for an IP address.
+        return Err(refuse(std::format!(
+            "the broker's certificate has no subjectAltName, and {wanted} is an IP address: \
+             only an IP subjectAltName names one (or connect by the host name in its CN)"
+        )));
+    }
     let cn = common_name(leaf);
     match cn.as_deref() {
         Some(cn) if dns_matches(cn, &wanted) => Ok(()),
@@ -224,6 +236,22 @@ fn dns_matches(pattern: &str, name: &str) -> bool {
             .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
         None => pattern == name,
     }
+}
+
+/// The schemes TLS 1.3 allows for a handshake signature (RFC 8446 4.2.3: no PKCS#1).
+fn tls13_scheme(scheme: SignatureScheme) -> bool {
+    use SignatureScheme as S;
+    matches!(
+        scheme,
+        S::ECDSA_NISTP256_SHA256
+            | S::ECDSA_NISTP384_SHA384
+            | S::ECDSA_NISTP521_SHA512
+            | S::RSA_PSS_SHA256
+            | S::RSA_PSS_SHA384
+            | S::RSA_PSS_SHA512
+            | S::ED25519
+            | S::ED448
+    )
 }
 
 /// The leaf's version is v1 (webpki refuses those outright).
@@ -264,10 +292,16 @@ impl ServerCertVerifier for Verifier {
             self.verify_v1(&leaf, server_name, now)?;
             return Ok(ServerCertVerified::assertion());
         }
-        // webpki checked the chain before the name: only the name failed. A certificate
-        // without subjectAltName names its host in the CN.
-        let has_san = matches!(leaf.tbs_certificate.get::<SubjectAltName>(), Ok(Some(_)));
-        if name_only(&e) && !has_san {
+        // webpki checked the chain (and the dates) before the name: only the name failed. A
+        // certificate your own CA issued without a subjectAltName names its host in the CN;
+        // one from a public CA must not (name constraints are not checked against a CN).
+        let no_san = matches!(leaf.tbs_certificate.get::<SubjectAltName>(), Ok(None));
+        let issuer = leaf.tbs_certificate.issuer.to_der().ok();
+        let ours = self
+            .cas
+            .iter()
+            .any(|ca| Some(&ca.subject) == issuer.as_ref());
+        if name_only(&e) && no_san && ours {
             valid_for(&leaf, server_name)?;
             return Ok(ServerCertVerified::assertion());
         }
@@ -294,6 +328,8 @@ impl ServerCertVerifier for Verifier {
     ) -> Result<HandshakeSignatureValid, Error> {
         match rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms) {
             Ok(valid) => Ok(valid),
+            // TLS 1.3 allows fewer schemes (no PKCS#1): rustls's rule, kept here too.
+            Err(e) if !tls13_scheme(dss.scheme) => Err(e),
             Err(e) => self.raw_signature(message, cert, dss).ok_or(e),
         }
     }
