@@ -39,6 +39,7 @@ certfile $dir/server.pem
 keyfile $dir/server.key
 CONF
 "$mosquitto_bin" -c "$dir/mosquitto.conf" >/dev/null 2>&1 & wsmosq=$!
+trap 'kill "$wsmosq" 2>/dev/null || true' EXIT  # the ports are free for what follows, pass or fail
 for _ in $(seq 50); do "$cli" pub -L ws://127.0.0.1:18891/ -t probe -n 2>/dev/null && break; sleep 0.1; done
 out=$(mktemp); lines=$(mktemp)
 
@@ -74,6 +75,11 @@ fi
 echo "refused: $msg"
 echo "$msg" | grep -q "not trusted"
 [ "$(grep -c "New client connected" "$dir/log" || true)" = "$connects" ] || { echo "a CONNECT reached the broker"; exit 1; }
+
+# TLS flags with only plain URLs are a mistake, said, not ignored.
+if "$cli" pub -L mqtt://127.0.0.1:18890 --cafile "$dir/ca.pem" -t ws/x -m x 2>/dev/null; then
+  echo "--cafile with an mqtt:// URL must be refused"; exit 1
+fi
 
 # Failover: the first URL refuses, the second is the broker.
 "$cli" pub -L mqtt://127.0.0.1:1 -L mqtt://127.0.0.1:18890 -t ws/failover -m x

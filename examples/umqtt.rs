@@ -172,6 +172,9 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         }
         false => o.urls.clone(),
     };
+    if tls_flags && !o.urls.is_empty() && !urls.iter().any(|u| u.scheme().is_tls()) {
+        return Err("--cafile, --cert, --key and --insecure need an mqtts:// or wss:// URL".into());
+    }
     let mut link = LinkOptions::new(size);
     if tls_flags || urls.iter().any(|u| u.scheme().is_tls()) {
         let read = |f: &str| std::fs::read(f).map_err(|e| format!("{f}: {e}"));
