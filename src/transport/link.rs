@@ -86,15 +86,8 @@ impl StdLink {
             Scheme::Mqtt => TcpTransport::connect(url.socket_addr()).map(StdLink::Tcp),
             #[cfg(feature = "rustls")]
             Scheme::Mqtts => {
-                let default;
-                let tls = match &options.tls {
-                    Some(tls) => tls,
-                    None => {
-                        default = TlsOptions::webpki_roots();
-                        &default
-                    }
-                };
-                TlsTransport::connect(url.socket_addr(), url.host(), tls)
+                let tls = TlsOptions::or_webpki(options.tls.as_ref());
+                TlsTransport::connect(url.socket_addr(), url.host(), &tls)
                     .map(|t| StdLink::Tls(t.into()))
             }
             #[cfg(not(feature = "rustls"))]

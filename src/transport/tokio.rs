@@ -142,15 +142,8 @@ pub async fn connect_ws(
     let stream = match url.scheme().is_tls() {
         false => either::Either::Plain(stream),
         true => {
-            let default;
-            let options = match tls {
-                Some(o) => o,
-                None => {
-                    default = crate::transport::tls::TlsOptions::webpki_roots();
-                    &default
-                }
-            };
-            either::Either::Tls(Box::new(tls_over(stream, url.host(), options).await?))
+            let options = crate::transport::tls::TlsOptions::or_webpki(tls);
+            either::Either::Tls(Box::new(tls_over(stream, url.host(), &options).await?))
         }
     };
     let (request, config) = upgrade(url, max_frame)?;
@@ -258,15 +251,8 @@ pub async fn open(
         Scheme::Mqtt => Ok(TokioLink::Tcp(connect(url.socket_addr()).await?)),
         #[cfg(feature = "tokio-rustls")]
         Scheme::Mqtts => {
-            let default;
-            let options = match tls {
-                Some(o) => o,
-                None => {
-                    default = crate::transport::tls::TlsOptions::webpki_roots();
-                    &default
-                }
-            };
-            let io = connect_tls(url.socket_addr(), url.host(), options).await?;
+            let options = crate::transport::tls::TlsOptions::or_webpki(tls);
+            let io = connect_tls(url.socket_addr(), url.host(), &options).await?;
             Ok(TokioLink::Tls(Box::new(io)))
         }
         #[cfg(not(feature = "tokio-rustls"))]

@@ -174,15 +174,8 @@ impl WsTransport {
         let stream = match url.scheme().is_tls() {
             false => Stream::Plain(tcp),
             true => {
-                let default;
-                let options = match tls {
-                    Some(o) => o,
-                    None => {
-                        default = TlsOptions::webpki_roots();
-                        &default
-                    }
-                };
-                let (conn, sock) = super::tls::handshake(tcp, url.host(), options)?;
+                let options = TlsOptions::or_webpki(tls);
+                let (conn, sock) = super::tls::handshake(tcp, url.host(), &options)?;
                 Stream::Tls(std::boxed::Box::new(rustls::StreamOwned::new(conn, sock)))
             }
         };

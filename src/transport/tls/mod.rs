@@ -115,6 +115,15 @@ impl TlsOptions {
         }
     }
 
+    /// `options`, or the webpki roots when none were given: what `mqtts://` and `wss://`
+    /// URLs connect with by default.
+    pub(crate) fn or_webpki(options: Option<&TlsOptions>) -> std::borrow::Cow<'_, TlsOptions> {
+        match options {
+            Some(o) => std::borrow::Cow::Borrowed(o),
+            None => std::borrow::Cow::Owned(TlsOptions::webpki_roots()),
+        }
+    }
+
     /// Also trust the CA certificates in `pem`.
     pub fn add_ca_pem(mut self, pem: &[u8]) -> Result<Self, TlsConfigError> {
         let mut added = 0;
