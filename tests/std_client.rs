@@ -328,3 +328,33 @@ fn eight_threads_publish_ten_thousand_through_one_handle_while_the_network_threa
         Err(Error::Link(umqtt::LinkError::NotConnected))
     ));
 }
+
+/// Past the command queue where nothing drains it (before `spawn`): the first
+/// `COMMAND_QUEUE` calls are queued and return at once, the next one is an error saying so,
+/// never a wait for a network thread that does not exist yet.
+#[test]
+fn a_handle_past_the_command_queue_before_spawn_is_an_error_not_a_hang() {
+    watchdog(Duration::from_secs(30));
+    let client = umqtt::Client::new(
+        ConnectOptions::new("sc-queue").unwrap(),
+        vec![0; 1024],
+        vec![0; 1024],
+        vec![0; 4096],
+    )
+    .unwrap();
+    let mut mqtt = StdClient::new(client, "mqtt://127.0.0.1:1").unwrap();
+    let handle = mqtt.handle().unwrap();
+    for i in 0..umqtt::managed::std_handle::COMMAND_QUEUE {
+        let queued = handle.publish("sc/q", format!("{i}"), QoS::AtLeastOnce, false);
+        assert_eq!(
+            queued.unwrap(),
+            None,
+            "queued: no id before the network thread runs"
+        );
+    }
+    let full = handle.publish("sc/q", "one too many", QoS::AtLeastOnce, false);
+    assert!(
+        matches!(&full, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "{full:?}"
+    );
+}
