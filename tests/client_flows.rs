@@ -1331,3 +1331,34 @@ fn connect_while_a_disconnect_drains_never_sends_a_second_connect_on_that_transp
     d.replace_transport(net.io(IoCfg::WHOLE));
     assert!(!nb::block!(d.connect()).unwrap());
 }
+
+#[test]
+fn run_for_lasts_at_least_its_milliseconds_on_a_millisecond_clock() {
+    // The fake time counts tenths of a millisecond; the driver's clock shows whole
+    // milliseconds, as `StdClock` does. Started 0.9 ms into a millisecond, `run_for(2)` must
+    // still last 2 ms (CI saw `run_for(2_500)` return after 2.4992 s).
+    let client = Client::new(opts(), vec![0; 256], vec![0; 256], vec![0; 256]).unwrap();
+    let net = Net::new(vec![
+        Step::Expect(connect_bytes(true, "c1", 0)),
+        Step::Send(connack(false, ConnectReturnCode::Accepted)),
+    ]);
+    net.clock.set(10_009);
+    let cfg = IoCfg {
+        tick_ms: 1,
+        ..IoCfg::WHOLE
+    };
+    let tenths = net.clock.clone();
+    let mut d = umqtt::Blocking::new(client, net.io(cfg), move || tenths.get() / 10, |_| {});
+    d.connect().unwrap();
+    for ms in [1, 2, 3, 10] {
+        let start = net.now();
+        d.run_for(ms).unwrap();
+        let waited = net.now() - start;
+        assert!(waited >= ms * 10, "run_for({ms}) lasted {waited} tenths");
+        assert!(
+            waited <= ms * 10 + 10,
+            "run_for({ms}) lasted {waited} tenths"
+        );
+        net.clock.set(net.now() + 9 - net.now() % 10); // 0.9 ms into the next millisecond
+    }
+}

@@ -283,10 +283,15 @@ macro_rules! operations {
         /// event to the handler: the loop of a program that also has a timer of its own
         /// ("publish every second"). Returns then — the blocking driver up to one transport
         /// read timeout later. Unlike cutting `wait_msg` short from outside (a `select` with a
-        /// timer), it never interrupts a write.
+        /// timer), it never interrupts a write. It lasts at least `ms`: a millisecond clock
+        /// reads the start up to 1 ms late, so the wait ends one tick later.
         pub $($async)* fn run_for(&mut self, ms: u64) -> core::result::Result<(), Error<T::Error>> {
             self.abandoned()?;
-            let deadline_ms = self.clock.now_ms().saturating_add(ms);
+            let deadline_ms = self
+                .clock
+                .now_ms()
+                .saturating_add(ms)
+                .saturating_add(u64::from(ms > 0));
             while self.clock.now_ms() < deadline_ms {
                 if self.advance_until(Some(deadline_ms)) $($await)*? {
                     if let Some(event) = self.client.event() {
