@@ -358,3 +358,94 @@ fn a_handle_past_the_command_queue_before_spawn_is_an_error_not_a_hang() {
         "{full:?}"
     );
 }
+
+/// `StdHandle::disconnect` while the network thread waits out a reconnect backoff (the
+/// broker is gone, attempts unlimited): it returns at once, it does not wait for a broker
+/// that may never come back.
+#[test]
+fn disconnect_during_a_reconnect_backoff_returns_at_once() {
+    watchdog(Duration::from_secs(60));
+    let broker = Broker::mosquitto(None).expect("this test stops its broker: mosquitto");
+    let options = ConnectOptions::new("sc-backoff").unwrap();
+    let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    mqtt.set_backoff(Backoff::new(5_000, 5_000));
+    let (handle, network) = mqtt.spawn().unwrap();
+    drop(broker);
+    thread::sleep(Duration::from_millis(500)); // the link is lost; the thread waits 5 s
+    let (done, finished) = std::sync::mpsc::channel();
+    let h = handle.clone();
+    thread::spawn(move || {
+        let _ = done.send(h.disconnect());
+    });
+    let result = finished
+        .recv_timeout(Duration::from_secs(2))
+        .expect("disconnect waited for the backoff");
+    assert!(result.is_ok(), "nothing was unacknowledged: {result:?}");
+    network.join().unwrap().unwrap();
+
+    // Dropping the last handle ends it too.
+    let broker = Broker::mosquitto(None).unwrap();
+    let options = ConnectOptions::new("sc-backoff").unwrap();
+    let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    mqtt.set_backoff(Backoff::new(5_000, 5_000));
+    let (handle, network) = mqtt.spawn().unwrap();
+    drop(broker);
+    thread::sleep(Duration::from_millis(500));
+    drop(handle);
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(network.join().unwrap());
+    });
+    let result = finished
+        .recv_timeout(Duration::from_secs(2))
+        .expect("the network thread waited for the backoff");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+/// A callback that publishes while `StdHandle::disconnect` waits for the last
+/// acknowledgements: its message is published and acknowledged before the DISCONNECT, not
+/// dropped with the network thread.
+#[test]
+fn a_callbacks_publish_during_the_final_wait_is_delivered() {
+    watchdog(Duration::from_secs(60));
+    let broker = Broker::mosquitto(None).expect("this test holds its broker: mosquitto");
+    let (mut watcher, _) = support::broker::Conn::connect(
+        broker.addr(),
+        ConnectOptions::new("sc-watch").unwrap(),
+        1024,
+    )
+    .unwrap();
+    watcher.subscribe("sc/cb/#", QoS::AtLeastOnce).unwrap();
+    let options = ConnectOptions::new("sc-cb").unwrap();
+    let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
+    let answer = mqtt.handle().unwrap();
+    let once = AtomicBool::new(false);
+    mqtt.on_event(move |event| {
+        if let Event::Published { .. } = event {
+            if !once.swap(true, Ordering::SeqCst) {
+                answer
+                    .publish("sc/cb/pong", "pong", QoS::AtLeastOnce, false)
+                    .unwrap();
+            }
+        }
+    });
+    let (handle, network) = mqtt.spawn().unwrap();
+    broker.hold(true); // the PUBACK of "ping" comes only once disconnect is waiting for it
+    handle
+        .publish("sc/cb/ping", "ping", QoS::AtLeastOnce, false)
+        .unwrap();
+    let h = handle.clone();
+    let disconnecting = thread::spawn(move || h.disconnect());
+    thread::sleep(Duration::from_millis(300));
+    broker.hold(false);
+    disconnecting.join().unwrap().unwrap();
+    network.join().unwrap().unwrap();
+    let mut seen = Vec::new();
+    while let Some(m) = watcher.recv(Duration::from_secs(2)).unwrap() {
+        seen.push(m.payload.clone());
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen, [b"ping".to_vec(), b"pong".to_vec()]);
+}

@@ -36,13 +36,15 @@ use std::vec::Vec;
 use super::owned::{ExactlyOnce, Message};
 use super::subscriptions::{Answer, Resend, Subscriptions};
 use crate::client::{Lost, State};
+use crate::driver::reconnect::worth_retrying;
 use crate::driver::steps::topic_filter;
+use crate::error::LinkError;
 use crate::topic::router::Router;
 use crate::transport::link::{LinkOptions, StdLink};
 use crate::transport::url::{BrokerUrl, IntoBrokers};
 use crate::{
     Backoff, Blocking, Client, ConnectOptions, Error, Event, PacketId, Publish, QoS, StdClock,
-    StdDelay, StdError,
+    StdError,
 };
 
 type Handler = Box<dyn FnMut(Event<'_>) + Send>;
@@ -122,6 +124,9 @@ pub struct StdClient {
     /// The queue of the handles ([`StdClient::handle`]), until the network thread takes it.
     #[cfg(unix)]
     pub(super) queue: Option<super::std_handle::Queue>,
+    /// On the network thread: its wake-up socket and stop flag.
+    #[cfg(unix)]
+    pub(super) wakeup: Option<super::std_handle::Wakeup>,
 }
 
 impl StdClient {
@@ -168,6 +173,8 @@ impl StdClient {
             backoff: Backoff::default(),
             #[cfg(unix)]
             queue: None,
+            #[cfg(unix)]
+            wakeup: None,
         })
     }
 
@@ -330,6 +337,12 @@ impl StdClient {
         self.with_link(true, Driver::check_ready)
     }
 
+    /// Nothing waits for an acknowledgement, nothing waits to be published again.
+    #[cfg(unix)]
+    pub(super) fn settled(&self) -> bool {
+        self.driver.client().all_published() && self.shared().lost.is_empty()
+    }
+
     /// Milliseconds until the core's next deadline.
     #[cfg(unix)]
     pub(super) fn next_timeout_ms(&mut self) -> Option<u64> {
@@ -371,46 +384,100 @@ impl StdClient {
     }
 
     /// Connects with backoff (the error once the backoff gives up), then restores the
-    /// subscriptions (connecting again if the link fails meanwhile).
+    /// subscriptions. One attempt is a round over the list; after a broker that opened but
+    /// failed at the MQTT level (or while restoring), the next round starts with the one
+    /// after it. On a network thread, [`StdHandle::disconnect`](super::std_handle::StdHandle)
+    /// ends the wait between rounds.
     fn reconnect(&mut self) -> Result<(), StdError> {
+        self.backoff.reset();
+        let mut next = 0;
         loop {
-            let (brokers, link) = (&self.brokers, &self.link);
-            // One attempt is a round over the list; after a broker that opened but failed at
-            // the MQTT level, the next round starts with the one after it.
-            let mut start = 0;
-            let session_present = self.driver.reconnect(
-                |attempt| {
-                    if attempt == 0 {
-                        start = 0;
-                    }
-                    let mut last = io::Error::from(io::ErrorKind::NotFound);
-                    for i in (0..brokers.len()).map(|j| (start + j) % brokers.len()) {
-                        let Some(url) = brokers.get(i) else { continue };
-                        match StdLink::open(url, link) {
-                            Ok(io) => {
-                                start = i + 1;
-                                return Ok(io);
-                            }
-                            Err(e) => last = e,
-                        }
-                    }
-                    start = 0;
-                    Err(last)
-                },
-                &mut self.backoff,
-                &mut StdDelay,
-            )?;
-            let resend = {
-                let mut shared = self.shared();
-                shared.other(Event::Connected { session_present });
-                let resumed = self.driver.client().session_resumed();
-                shared.subscriptions.after_reconnect(resumed)
+            if self.stopping() {
+                return Err(Error::Link(LinkError::NotConnected));
+            }
+            let attempt = self.backoff.attempt();
+            let e = match self.attempt(&mut next) {
+                Ok(()) => {
+                    self.backoff.reset();
+                    return Ok(());
+                }
+                Err(e) if !worth_retrying(&e) => return Err(e),
+                Err(e) => e,
             };
-            match self.resend(resend) {
-                Err(Error::Link(_) | Error::Io(_)) => {}
-                result => return result,
+            let why = std::format!("{e}");
+            match self.backoff.next_delay_ms() {
+                Some(ms) => {
+                    info!(
+                        "connection attempt {} failed ({}); next in {} ms",
+                        attempt,
+                        why.as_str(),
+                        ms
+                    );
+                    self.pause(ms);
+                }
+                None => {
+                    warn!(
+                        "connection attempt {} failed ({}); giving up",
+                        attempt,
+                        why.as_str()
+                    );
+                    return Err(e);
+                }
             }
         }
+    }
+
+    /// One round over the brokers from `next`: connects on the first transport that opens,
+    /// then restores the subscriptions.
+    fn attempt(&mut self, next: &mut usize) -> Result<(), StdError> {
+        let mut last = io::Error::from(io::ErrorKind::NotFound);
+        let n = self.brokers.len();
+        let mut opened = None;
+        for i in (0..n).map(|j| (*next + j) % n) {
+            let Some(url) = self.brokers.get(i) else {
+                continue;
+            };
+            match StdLink::open(url, &self.link) {
+                Ok(io) => {
+                    *next = i + 1;
+                    opened = Some(io);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let Some(io) = opened else {
+            *next = 0;
+            return Err(Error::Io(last));
+        };
+        self.driver.replace_transport(io);
+        let session_present = self.driver.connect()?;
+        let resend = {
+            let mut shared = self.shared();
+            shared.other(Event::Connected { session_present });
+            let resumed = self.driver.client().session_resumed();
+            shared.subscriptions.after_reconnect(resumed)
+        };
+        self.resend(resend)
+    }
+
+    /// Waits `ms` between connection rounds: on a network thread, until a handle asks it to
+    /// stop at the latest.
+    fn pause(&mut self, ms: u32) {
+        #[cfg(unix)]
+        if let Some(wakeup) = &self.wakeup {
+            return wakeup.wait(ms);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+    }
+
+    /// A handle asked the network thread to end: no more connection attempts.
+    pub(super) fn stopping(&self) -> bool {
+        #[cfg(unix)]
+        if let Some(wakeup) = &self.wakeup {
+            return wakeup.stopping();
+        }
+        false
     }
 
     /// Sends (un)subscribes again after a reconnect.

@@ -31,15 +31,20 @@
 
 use std::cell::Cell;
 use std::io::{self, Read as _, Write as _};
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::string::String;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
 use super::std_client::StdClient;
+use crate::client::State;
 use crate::error::LinkError;
 use crate::{Error, PacketId, QoS, StdError};
 
@@ -65,6 +70,8 @@ pub(crate) struct Queue {
     wake: Arc<UnixStream>,
     started: Arc<AtomicBool>,
     ended: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    handles: Arc<AtomicUsize>,
     inbox: Receiver<Command>,
     woken: UnixStream,
 }
@@ -80,18 +87,85 @@ impl Queue {
             wake: Arc::new(wake),
             started: Arc::default(),
             ended: Arc::default(),
+            stopping: Arc::default(),
+            handles: Arc::default(),
             inbox,
             woken,
         })
     }
 
     fn handle(&self) -> StdHandle {
+        self.handles.fetch_add(1, Ordering::AcqRel);
         StdHandle {
             commands: self.commands.clone(),
             wake: self.wake.clone(),
             started: self.started.clone(),
             ended: self.ended.clone(),
+            stopping: self.stopping.clone(),
+            handles: self.handles.clone(),
         }
+    }
+}
+
+/// The network thread's side of the wake-up socket, and the flag a handle sets to end it.
+pub(crate) struct Wakeup {
+    woken: UnixStream,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Wakeup {
+    /// A handle asked the network thread to end ([`StdHandle::disconnect`], or the last
+    /// handle dropped).
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Waits `ms`, or until a handle asks the thread to end.
+    pub(crate) fn wait(&self, ms: u32) {
+        let deadline = Instant::now() + Duration::from_millis(u64::from(ms));
+        while !self.stopping() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            if self.sleep(None, Some(left_ms.max(1))).is_err() {
+                std::thread::sleep(left); // poll(2) refused: sleep out the rest
+            }
+        }
+    }
+
+    /// Sleeps in `poll(2)` until `socket` has what `flags` ask for, a handle wrote to the
+    /// wake-up socket, or `timeout_ms`; then drains the wake-ups.
+    fn sleep(
+        &self,
+        socket: Option<(BorrowedFd<'_>, PollFlags)>,
+        timeout_ms: Option<u64>,
+    ) -> Result<(), StdError> {
+        let timespec = timeout_ms.map(|ms| Timespec {
+            tv_sec: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
+            tv_nsec: i64::try_from(ms % 1000 * 1_000_000).unwrap_or(0),
+        });
+        let polled = match socket {
+            Some((socket, flags)) => {
+                let mut fds = [
+                    PollFd::new(&socket, flags),
+                    PollFd::new(&self.woken, PollFlags::IN),
+                ];
+                poll(&mut fds, timespec.as_ref())
+            }
+            None => {
+                let mut fds = [PollFd::new(&self.woken, PollFlags::IN)];
+                poll(&mut fds, timespec.as_ref())
+            }
+        };
+        match polled {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::Io(e.into())),
+        }
+        let mut drain = [0u8; 64];
+        while matches!((&self.woken).read(&mut drain), Ok(n) if n > 0) {}
+        Ok(())
     }
 }
 
@@ -123,7 +197,6 @@ pub(crate) enum Command {
 /// Cloneable and `Send + Sync`; when the last one is dropped, the network thread disconnects
 /// and ends (a handle one of the client's own callbacks holds counts: end such a client with
 /// [`StdHandle::disconnect`]).
-#[derive(Clone)]
 pub struct StdHandle {
     commands: SyncSender<Command>,
     wake: Arc<UnixStream>,
@@ -131,12 +204,45 @@ pub struct StdHandle {
     started: Arc<AtomicBool>,
     /// The network thread has ended (or is ending): nobody will answer.
     ended: Arc<AtomicBool>,
+    /// Set by `disconnect` and by the last handle's drop: the network thread stops
+    /// reconnecting.
+    stopping: Arc<AtomicBool>,
+    /// How many handles there are.
+    handles: Arc<AtomicUsize>,
+}
+
+impl Clone for StdHandle {
+    fn clone(&self) -> Self {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+        StdHandle {
+            commands: self.commands.clone(),
+            wake: self.wake.clone(),
+            started: self.started.clone(),
+            ended: self.ended.clone(),
+            stopping: self.stopping.clone(),
+            handles: self.handles.clone(),
+        }
+    }
+}
+
+impl Drop for StdHandle {
+    fn drop(&mut self) {
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.stop();
+        }
+    }
 }
 
 impl core::fmt::Debug for StdHandle {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("StdHandle").finish_non_exhaustive()
     }
+}
+
+/// Answers a command's caller (who may have stopped waiting).
+fn answer<T>(reply: &Reply<T>, result: Result<T, StdError>) -> Result<(), StdError> {
+    let _ = reply.send(result);
+    Ok(())
 }
 
 /// The error of a handle whose network thread has ended.
@@ -148,6 +254,12 @@ impl StdHandle {
     /// Nobody can answer now: a callback on the network thread, or no network thread yet.
     fn queue_only(&self) -> bool {
         on_network() || !self.started.load(Ordering::Acquire)
+    }
+
+    /// Tells the network thread to make no more connection attempts, and wakes it.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = (&*self.wake).write(&[1]);
     }
 
     /// Queues `command` for the network thread and wakes it; when nobody can answer now
@@ -239,8 +351,11 @@ impl StdHandle {
         })
     }
 
-    /// Waits for every QoS 1/2 message published so far to be acknowledged, then disconnects
-    /// gracefully; the network thread ends (its `JoinHandle` returns). Not from a callback.
+    /// Waits for every QoS 1/2 message published so far to be acknowledged (and for what the
+    /// callbacks publish meanwhile), then disconnects gracefully; the network thread ends
+    /// (its `JoinHandle` returns). A link that is down is not reconnected for it: the thread
+    /// ends at once, `Ok` when nothing was left unacknowledged, else `NotConnected` (a
+    /// persistent session keeps those messages for the next client). Not from a callback.
     pub fn disconnect(&self) -> Result<(), StdError> {
         if self.queue_only() {
             return Err(Error::Io(io::Error::new(
@@ -250,6 +365,7 @@ impl StdHandle {
         }
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(Command::Disconnect { reply })?;
+        self.stop(); // after the command: a thread between rounds sees both
         let answered = match self.ended.load(Ordering::Acquire) {
             true => answer.try_recv().ok(),
             false => answer.recv().ok(),
@@ -288,14 +404,16 @@ impl StdClient {
             woken,
             started,
             ended,
+            stopping,
             ..
         } = queue;
+        self.wakeup = Some(Wakeup { woken, stopping });
         started.store(true, Ordering::Release);
         let network = std::thread::Builder::new()
             .name("umqtt-network".into())
             .spawn(move || {
                 ON_NETWORK.with(|on| on.set(true));
-                let result = self.network(&inbox, &woken);
+                let result = self.network(&inbox);
                 // Whatever waits in the queue now gets no answer: said at once, not never.
                 ended.store(true, Ordering::Release);
                 while inbox.try_recv().is_ok() {}
@@ -306,23 +424,19 @@ impl StdClient {
 
     /// The network thread: carry out the commands, hand out what arrived, then sleep until
     /// the socket, a handle or the keep-alive has something.
-    fn network(mut self, inbox: &Receiver<Command>, woken: &UnixStream) -> Result<(), StdError> {
+    fn network(mut self, inbox: &Receiver<Command>) -> Result<(), StdError> {
         loop {
             // At most a queue's worth of commands per round: reading is not starved.
             for _ in 0..COMMAND_QUEUE {
                 match inbox.try_recv() {
                     Ok(Command::Disconnect { reply }) => {
-                        let result = self.wait_published().and_then(|()| self.disconnect());
-                        let _ = reply.send(result); // its error is the caller's to hear
+                        let _ = reply.send(self.finish(inbox)); // the caller's to hear
                         return Ok(());
                     }
-                    Ok(command) => self.carry_out(command),
+                    Ok(command) => self.carry_out(command)?,
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        // Every handle is gone: nobody can ask for anything any more.
-                        let _ = self.wait_published();
-                        return self.disconnect();
-                    }
+                    // Every handle is gone: nobody can ask for anything any more.
+                    Err(TryRecvError::Disconnected) => return self.finish(inbox),
                 }
             }
             let more = match self.check_ready() {
@@ -334,16 +448,46 @@ impl StdClient {
                     let _ = e;
                     true
                 }
+                // A handle asked to stop while the link was down: its command (or the
+                // queue's end, when the last handle is being dropped) comes next.
+                Err(_) if self.stopping() => continue,
                 Err(e) => return Err(e),
             };
             if !more {
-                self.sleep(woken)?;
+                self.sleep()?;
             }
         }
     }
 
-    /// Carries out one command and answers it.
-    fn carry_out(&mut self, command: Command) {
+    /// The end: waits for the acknowledgements of what was published (while the link is
+    /// up: a handle asked to stop, so a lost link is not reconnected), carrying out what
+    /// callbacks queue meanwhile, then disconnects. Unacknowledged messages on a lost link
+    /// are the error `NotConnected`.
+    fn finish(&mut self, inbox: &Receiver<Command>) -> Result<(), StdError> {
+        for _ in 0..COMMAND_QUEUE {
+            if self.client().state() == State::Closed && self.settled() {
+                return Ok(());
+            }
+            self.wait_published()?;
+            let mut queued = false;
+            while let Ok(command) = inbox.try_recv() {
+                queued = true;
+                self.carry_out(command)?;
+            }
+            if !queued {
+                return self.disconnect();
+            }
+        }
+        self.disconnect()?;
+        Err(Error::Io(io::Error::other(
+            "the callbacks went on publishing while the client disconnected",
+        )))
+    }
+
+    /// Carries out one command and answers it. A command nobody waits for (a callback's)
+    /// returns its error: it ends the network thread rather than vanish — except a QoS 0
+    /// message the link lost, which QoS 0 allows.
+    fn carry_out(&mut self, command: Command) -> Result<(), StdError> {
         match command {
             Command::Publish {
                 topic,
@@ -353,61 +497,47 @@ impl StdClient {
                 reply,
             } => {
                 let result = self.publish(&topic, payload, qos, retain);
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                match reply {
+                    Some(reply) => answer(&reply, result),
+                    None if qos == QoS::AtMostOnce => result.map(drop).or_else(|e| match e {
+                        Error::Link(_) | Error::Io(_) => Ok(()),
+                        e => Err(e),
+                    }),
+                    None => result.map(drop),
                 }
             }
             Command::Subscribe { filter, qos, reply } => {
                 let result = self.subscribe(&filter, qos);
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                match reply {
+                    Some(reply) => answer(&reply, result),
+                    None => result.map(drop),
                 }
             }
             Command::Unsubscribe { filter, reply } => {
                 let result = self.unsubscribe(&filter);
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                match reply {
+                    Some(reply) => answer(&reply, result),
+                    None => result.map(drop),
                 }
             }
-            Command::Disconnect { .. } => {}
+            // A second disconnect while the first one finishes: its caller hears
+            // `NotConnected` (the reply is dropped).
+            Command::Disconnect { .. } => Ok(()),
         }
     }
 
     /// Sleeps in `poll(2)` until the socket is readable (or writable, when bytes wait), a
-    /// handle wrote to the wake-up socket, or the core's next deadline; then drains the
-    /// wake-ups.
-    fn sleep(&mut self, woken: &UnixStream) -> Result<(), StdError> {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    /// handle wrote to the wake-up socket, or the core's next deadline.
+    fn sleep(&mut self) -> Result<(), StdError> {
         let timeout = self.next_timeout_ms();
-        let wants_write = self.client().wants_write();
-        let link = self.link();
-        let flags = match wants_write {
+        let flags = match self.client().wants_write() {
             true => PollFlags::IN | PollFlags::OUT,
             false => PollFlags::IN,
         };
-        let timespec = timeout.map(|ms| Timespec {
-            tv_sec: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
-            tv_nsec: i64::try_from(ms % 1000 * 1_000_000).unwrap_or(0),
-        });
-        let polled = match link.socket() {
-            Some(socket) => {
-                let mut fds = [
-                    PollFd::new(socket, flags),
-                    PollFd::new(woken, PollFlags::IN),
-                ];
-                poll(&mut fds, timespec.as_ref())
-            }
-            None => {
-                let mut fds = [PollFd::new(woken, PollFlags::IN)];
-                poll(&mut fds, timespec.as_ref())
-            }
+        let Some(wakeup) = &self.wakeup else {
+            return Ok(());
         };
-        match polled {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(Error::Io(e.into())),
-        }
-        let mut drain = [0u8; 64];
-        while matches!((&*woken).read(&mut drain), Ok(n) if n > 0) {}
-        Ok(())
+        let socket = self.link().socket().map(|s| (s.as_fd(), flags));
+        wakeup.sleep(socket, timeout)
     }
 }

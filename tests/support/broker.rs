@@ -241,6 +241,21 @@ impl Broker {
         }
     }
 
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) the mosquitto process: a broker that holds
+    /// its answers. Panics for the in-process broker.
+    pub fn hold(&self, held: bool) {
+        let Broker::Mosquitto { child, .. } = self else {
+            panic!("only a mosquitto broker can be held")
+        };
+        let signal = if held { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     pub fn is_mosquitto(&self) -> bool {
         matches!(self, Broker::Mosquitto { .. })
     }
