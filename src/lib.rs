@@ -90,7 +90,7 @@ pub use driver::nonblocking::NonBlocking;
 pub use driver::reconnect::Backoff;
 pub use driver::time::Clock;
 #[cfg(all(feature = "std", unix))]
-pub use managed::std_handle::StdHandle;
+pub use managed::std_handle::{StdHandle, StdNetwork};
 pub use packet::{PacketId, Publish, QoS, SubackCode, Subscription};
 #[cfg(feature = "std")]
 pub use {

@@ -293,7 +293,8 @@ fn eight_threads_publish_ten_thousand_through_one_handle_while_the_network_threa
     })
     .unwrap();
     // The publishers outrun the network thread and wait for room in the queue.
-    let (handle, network) = mqtt.spawn().unwrap();
+    let network = mqtt.spawn().unwrap();
+    let handle = network.handle();
     let publishers: Vec<_> = (0..8)
         .map(|t| {
             let handle = handle.clone();
@@ -320,8 +321,7 @@ fn eight_threads_publish_ten_thousand_through_one_handle_while_the_network_threa
         std::thread::sleep(Duration::from_millis(20)); // the test waits; the library does not
     }
     assert_eq!(got.lock().unwrap().len(), 10_000, "messages delivered");
-    handle.disconnect().unwrap();
-    network.join().unwrap().unwrap();
+    network.stop().unwrap();
     // The network thread is gone: the handle says so.
     assert!(matches!(
         handle.publish("sc/handle/x", "late", QoS::AtMostOnce, false),
@@ -359,9 +359,9 @@ fn a_handle_past_the_command_queue_before_spawn_is_an_error_not_a_hang() {
     );
 }
 
-/// `StdHandle::disconnect` while the network thread waits out a reconnect backoff (the
-/// broker is gone, attempts unlimited): it returns at once, it does not wait for a broker
-/// that may never come back.
+/// `StdNetwork::stop` (`StdHandle::disconnect`) while the network thread waits out a
+/// reconnect backoff (the broker is gone, attempts unlimited): it returns at once, it does
+/// not wait for a broker that may never come back. Dropping the network the same.
 #[test]
 fn disconnect_during_a_reconnect_backoff_returns_at_once() {
     watchdog(Duration::from_secs(60));
@@ -369,37 +369,34 @@ fn disconnect_during_a_reconnect_backoff_returns_at_once() {
     let options = ConnectOptions::new("sc-backoff").unwrap();
     let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
     mqtt.set_backoff(Backoff::new(5_000, 5_000));
-    let (handle, network) = mqtt.spawn().unwrap();
+    let network = mqtt.spawn().unwrap();
     drop(broker);
     thread::sleep(Duration::from_millis(500)); // the link is lost; the thread waits 5 s
     let (done, finished) = std::sync::mpsc::channel();
-    let h = handle.clone();
     thread::spawn(move || {
-        let _ = done.send(h.disconnect());
+        let _ = done.send(network.stop());
     });
     let result = finished
         .recv_timeout(Duration::from_secs(2))
         .expect("disconnect waited for the backoff");
     assert!(result.is_ok(), "nothing was unacknowledged: {result:?}");
-    network.join().unwrap().unwrap();
 
-    // Dropping the last handle ends it too.
+    // Dropping the network stops it the same way, and waits for the thread.
     let broker = Broker::mosquitto(None).unwrap();
     let options = ConnectOptions::new("sc-backoff").unwrap();
     let mut mqtt = StdClient::connect(broker.addr().to_string(), options).unwrap();
     mqtt.set_backoff(Backoff::new(5_000, 5_000));
-    let (handle, network) = mqtt.spawn().unwrap();
+    let network = mqtt.spawn().unwrap();
     drop(broker);
     thread::sleep(Duration::from_millis(500));
-    drop(handle);
     let (done, finished) = std::sync::mpsc::channel();
     thread::spawn(move || {
-        let _ = done.send(network.join().unwrap());
+        drop(network);
+        let _ = done.send(());
     });
-    let result = finished
+    finished
         .recv_timeout(Duration::from_secs(2))
         .expect("the network thread waited for the backoff");
-    assert!(result.is_ok(), "{result:?}");
 }
 
 /// A callback that publishes while `StdHandle::disconnect` waits for the last
@@ -429,17 +426,15 @@ fn a_callbacks_publish_during_the_final_wait_is_delivered() {
             }
         }
     });
-    let (handle, network) = mqtt.spawn().unwrap();
+    let network = mqtt.spawn().unwrap();
     broker.hold(true); // the PUBACK of "ping" comes only once disconnect is waiting for it
-    handle
+    network
         .publish("sc/cb/ping", "ping", QoS::AtLeastOnce, false)
         .unwrap();
-    let h = handle.clone();
-    let disconnecting = thread::spawn(move || h.disconnect());
+    let disconnecting = thread::spawn(move || network.stop());
     thread::sleep(Duration::from_millis(300));
     broker.hold(false);
     disconnecting.join().unwrap().unwrap();
-    network.join().unwrap().unwrap();
     let mut seen = Vec::new();
     while let Some(m) = watcher.recv(Duration::from_secs(2)).unwrap() {
         seen.push(m.payload.clone());
@@ -448,4 +443,54 @@ fn a_callbacks_publish_during_the_final_wait_is_delivered() {
         }
     }
     assert_eq!(seen, [b"ping".to_vec(), b"pong".to_vec()]);
+}
+
+/// `on_connect` (paho's): set after `StdClient::connect`, it is called for that first
+/// connection, and again after every reconnect, with a handle its publishes go through.
+#[test]
+fn on_connect_publishes_through_its_handle_on_the_first_connection_and_every_reconnect() {
+    watchdog(Duration::from_secs(60));
+    let broker = Broker::any(None);
+    let proxy = CutProxy::start(broker.addr());
+    let (mut watcher, _) = support::broker::Conn::connect(
+        broker.addr(),
+        ConnectOptions::new("sc-oc-watch").unwrap(),
+        1024,
+    )
+    .unwrap();
+    watcher.subscribe("sc/oc", QoS::AtLeastOnce).unwrap();
+    let options = ConnectOptions::new("sc-oc").unwrap();
+    let mut mqtt = StdClient::connect(proxy.addr.to_string(), options).unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = calls.clone();
+    mqtt.on_connect(move |mqtt| {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        let queued = mqtt.publish("sc/oc", format!("online {n}"), QoS::AtLeastOnce, false);
+        assert_eq!(queued.unwrap(), None, "from a callback: queued");
+    })
+    .unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the first connection, replayed"
+    );
+    let network = mqtt.spawn().unwrap();
+    let next = |watcher: &mut support::broker::Conn| {
+        let m = watcher
+            .recv(Duration::from_secs(5))
+            .unwrap()
+            .expect("a message");
+        String::from_utf8(m.payload).unwrap()
+    };
+    assert_eq!(next(&mut watcher), "online 1");
+    for n in 2..=4 {
+        proxy.cut();
+        assert_eq!(
+            next(&mut watcher),
+            format!("online {n}"),
+            "after a reconnect"
+        );
+    }
+    network.stop().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
 }

@@ -53,7 +53,7 @@ type Callback = Box<dyn FnMut(&Publish<'_>) + Send>;
 
 /// What the driver's handler shares with the client.
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     /// The callback of each filter given to [`StdClient::on`].
     routes: Router<Callback>,
     /// [`StdClient::on_event`]'s handler.
@@ -61,6 +61,10 @@ struct Shared {
     /// A `Connected` that came before any `on_event` handler (`StdClient::connect` connects
     /// first): handed to the handler when it is set.
     connected_unseen: Option<bool>,
+    /// The `on_connect` callback (Unix: it gets a handle), and whether a connection came
+    /// before it was set (handed to it when it is).
+    pub(super) on_connect: Option<Box<dyn FnMut() + Send>>,
+    pub(super) connect_unseen: bool,
     subscriptions: Subscriptions,
     /// Messages a new session lost, to publish again.
     lost: VecDeque<Message>,
@@ -99,6 +103,15 @@ impl Shared {
             }
             other => self.other(other),
         }
+    }
+
+    /// A connection is up (the first, or after a reconnect).
+    fn connected(&mut self, session_present: bool) {
+        match &mut self.on_connect {
+            Some(callback) => callback(),
+            None => self.connect_unseen = true,
+        }
+        self.other(Event::Connected { session_present });
     }
 
     fn other(&mut self, event: Event<'_>) {
@@ -355,7 +368,7 @@ impl StdClient {
         self.driver.transport()
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+    pub(super) fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -454,7 +467,7 @@ impl StdClient {
         let session_present = self.driver.connect()?;
         let resend = {
             let mut shared = self.shared();
-            shared.other(Event::Connected { session_present });
+            shared.connected(session_present);
             let resumed = self.driver.client().session_resumed();
             shared.subscriptions.after_reconnect(resumed)
         };

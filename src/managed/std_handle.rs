@@ -1,34 +1,39 @@
 //! paho's `loop_start` (feature `std`, Unix): [`StdClient::spawn`] moves the client to a
 //! network thread of its own, which owns the connection, reconnects, restores subscriptions
-//! and runs the callbacks, and gives back a [`StdHandle`] — cloneable, `Send + Sync` — that
-//! any thread publishes, subscribes and unsubscribes through.
+//! and runs the callbacks, and gives back a [`StdNetwork`]: the thread, and a
+//! [`StdHandle`] — cloneable, `Send + Sync` — that any thread publishes, subscribes and
+//! unsubscribes through.
 //!
 //! ```no_run
 //! use umqtt::{ConnectOptions, QoS, StdClient};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut mqtt = StdClient::connect("mqtt://127.0.0.1:1883", ConnectOptions::new("app")?)?;
+//! mqtt.on_connect(|mqtt| {
+//!     let _ = mqtt.publish("app/status", "online", QoS::AtLeastOnce, true);
+//! })?;
 //! mqtt.on("sensors/#", QoS::AtLeastOnce, |m| println!("{}: {:?}", m.topic, m.payload))?;
-//! let (handle, network) = mqtt.spawn()?; // the network runs in the background from here
+//! let network = mqtt.spawn()?; // loop_start(): the network runs in the background
 //! for i in 0..10 {
-//!     handle.publish("sensors/temp", format!("{i}"), QoS::AtLeastOnce, false)?;
+//!     network.publish("sensors/temp", format!("{i}"), QoS::AtLeastOnce, false)?;
 //!     std::thread::sleep(std::time::Duration::from_millis(500));
 //! }
-//! handle.disconnect()?; // the network thread ends
-//! network.join().expect("the network thread")?;
+//! network.stop()?; // loop_stop(): every message acknowledged, disconnected, thread ended
 //! # Ok(()) }
 //! ```
 //!
-//! A callback publishes through a handle too: take one with [`StdClient::handle`] before
-//! registering it (there, the call is queued and returns at once).
+//! Callbacks publish through a handle too: [`StdClient::on_connect`] gets one, and any
+//! callback can hold one taken with [`StdClient::handle`] before registering it. From a
+//! callback (and before `spawn`) a call is queued and returns at once.
 //!
-//! The commands wait in a bounded queue ([`COMMAND_QUEUE`] of them): a publisher that outruns the network
-//! blocks until the network thread takes its command — back-pressure, never unbounded
-//! memory. Each call returns what the same call on the [`StdClient`] returns, once the
-//! network thread carried it out. The network thread sleeps in `poll(2)` on its socket and
-//! on a wake-up socket the handles write to, until bytes arrive, a command comes or the
-//! keep-alive is due: no polling sleeps.
+//! The commands wait in a bounded queue ([`COMMAND_QUEUE`] of them): a publisher that
+//! outruns the network blocks until the network thread takes its command — back-pressure,
+//! never unbounded memory. Each call returns what the same call on the [`StdClient`]
+//! returns, once the network thread carried it out. The network thread sleeps in `poll(2)`
+//! on its socket and on a wake-up socket the handles write to, until bytes arrive, a
+//! command comes or the keep-alive is due: no polling sleeps.
 
+use std::boxed::Box;
 use std::cell::Cell;
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::{AsFd as _, BorrowedFd};
@@ -374,6 +379,73 @@ impl StdHandle {
     }
 }
 
+/// The network thread of a spawned [`StdClient`] ([`StdClient::spawn`]), and a handle to
+/// it: it derefs to a [`StdHandle`] (publish, subscribe, …); [`StdNetwork::handle`] gives
+/// other threads one. [`StdNetwork::stop`] is paho's `loop_stop`; dropping it stops the
+/// thread too (and waits for it).
+pub struct StdNetwork {
+    handle: StdHandle,
+    thread: Option<JoinHandle<Result<(), StdError>>>,
+}
+
+impl core::fmt::Debug for StdNetwork {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StdNetwork").finish_non_exhaustive()
+    }
+}
+
+impl core::ops::Deref for StdNetwork {
+    type Target = StdHandle;
+
+    fn deref(&self) -> &StdHandle {
+        &self.handle
+    }
+}
+
+impl StdNetwork {
+    /// A handle for another thread.
+    pub fn handle(&self) -> StdHandle {
+        self.handle.clone()
+    }
+
+    /// Disconnects ([`StdHandle::disconnect`]: every QoS 1/2 message acknowledged first)
+    /// and waits for the network thread to end: the disconnect's result, or the error that
+    /// had ended the thread before.
+    pub fn stop(mut self) -> Result<(), StdError> {
+        self.end(true)
+    }
+
+    /// Waits for the network thread to end by itself — another thread's
+    /// [`StdHandle::disconnect`], or an error no reconnect mends — and returns why.
+    pub fn join(mut self) -> Result<(), StdError> {
+        self.end(false)
+    }
+
+    fn end(&mut self, disconnect: bool) -> Result<(), StdError> {
+        let disconnected = match disconnect {
+            true => self.handle.disconnect(),
+            false => Ok(()),
+        };
+        // A callback that owns this would wait for its own thread.
+        let Some(thread) = self.thread.take().filter(|_| !on_network()) else {
+            return disconnected;
+        };
+        match thread.join() {
+            Ok(Ok(())) => disconnected,
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Io(io::Error::other("the network thread panicked"))),
+        }
+    }
+}
+
+impl Drop for StdNetwork {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.end(true);
+        }
+    }
+}
+
 impl StdClient {
     /// A handle to this client for other threads and for its own callbacks (take it before
     /// registering a callback that publishes). Commands sent before [`StdClient::spawn`]
@@ -389,12 +461,32 @@ impl StdClient {
         }
     }
 
-    /// Moves the client to a network thread of its own (paho's `loop_start`) and returns a
-    /// handle for every other thread and the thread's `JoinHandle`. The thread runs the
-    /// callbacks, reconnects and restores subscriptions as the client's calls do; it ends
-    /// after [`StdHandle::disconnect`], when every handle is dropped, or on an error no
-    /// reconnect can mend (a refusal, the backoff's last attempt), which `join` returns.
-    pub fn spawn(mut self) -> io::Result<(StdHandle, JoinHandle<Result<(), StdError>>)> {
+    /// Calls `callback` with a handle each time a connection is up (paho's `on_connect`):
+    /// the first one too, even when [`StdClient::connect`] made it before the callback was
+    /// set, and after every reconnect — the place to announce the client ("online"). Its
+    /// calls are queued and return at once, as from any callback; subscriptions are
+    /// restored without it. The handle it holds keeps the network thread alive: end such a
+    /// client with [`StdNetwork::stop`] or [`StdHandle::disconnect`].
+    pub fn on_connect(
+        &mut self,
+        mut callback: impl FnMut(&StdHandle) + Send + 'static,
+    ) -> io::Result<()> {
+        let handle = self.handle()?;
+        let mut callback: Box<dyn FnMut() + Send> = Box::new(move || callback(&handle));
+        let mut shared = self.shared();
+        if core::mem::take(&mut shared.connect_unseen) {
+            callback();
+        }
+        shared.on_connect = Some(callback);
+        Ok(())
+    }
+
+    /// Moves the client to a network thread of its own (paho's `loop_start`). The thread
+    /// runs the callbacks, reconnects and restores subscriptions as the client's calls do;
+    /// it ends at [`StdNetwork::stop`] (or [`StdHandle::disconnect`] from any handle), when
+    /// every handle is dropped, or on an error no reconnect can mend (a refusal, the
+    /// backoff's last attempt), which [`StdNetwork::stop`] and [`StdNetwork::join`] return.
+    pub fn spawn(mut self) -> io::Result<StdNetwork> {
         let handle = self.handle()?;
         let Some(queue) = self.queue.take() else {
             return Err(io::ErrorKind::Other.into());
@@ -419,7 +511,10 @@ impl StdClient {
                 while inbox.try_recv().is_ok() {}
                 result
             })?;
-        Ok((handle, network))
+        Ok(StdNetwork {
+            handle,
+            thread: Some(network),
+        })
     }
 
     /// The network thread: carry out the commands, hand out what arrived, then sleep until

@@ -12,6 +12,11 @@ pub fn start() -> SocketAddr {
     start_with_auth(None)
 }
 
+/// [`start`], as a URL: `mqtt://127.0.0.1:PORT`.
+pub fn url() -> String {
+    format!("mqtt://{}", start())
+}
+
 /// Like [`start`], accepting only the given user names and passwords when `auth` is set.
 pub fn start_with_auth(auth: Option<HashMap<String, String>>) -> SocketAddr {
     // Ask the OS for a free port, then hand it to the broker.
