@@ -1,5 +1,6 @@
 //! The broker matrix: the same scenarios against every broker people run — mosquitto (plain
-//! and behind a TLS listener), rumqttd, aedes, amqtt and RabbitMQ's MQTT plugin — each started
+//! and behind a TLS listener), rumqttd, aedes, amqtt and RabbitMQ's MQTT plugin, and
+//! mosquitto, aedes and RabbitMQ over WebSocket too — each started
 //! by the test on a free loopback port with one account (user "alice"). A scenario either
 //! passes, passes with a note (what the broker chose where 3.1.1 lets it choose), or shows a
 //! deviation from a named normative statement; the other scenarios run on regardless. The test fails on any other
@@ -27,7 +28,9 @@ const SHORT: Duration = Duration::from_millis(500);
 /// Deviations from 3.1.1 seen and accepted: (broker, scenario, statement). rumqttd 0.20 and
 /// amqtt 0.12 deliver at the subscription's QoS, not the minimum with the message's; RabbitMQ
 /// 3.10 takes a QoS 2 PUBLISH as QoS 1 (PUBACK), sends retained messages only to
-/// subscriptions without wildcards, and matches `#` with `$` topics.
+/// subscriptions without wildcards, and matches `#` with `$` topics; over WebSocket
+/// (`rabbitmq_web_mqtt` 3.10.8) it also publishes the will after a DISCONNECT — paho-mqtt 1.6
+/// with `transport="websockets"` and a clean `disconnect()` gets the same.
 const KNOWN: &[(Kind, &str, &str)] = &[
     (Kind::Rumqttd, "QoS 0/1/2, exact bytes", "MQTT-3.8.4-6"),
     (Kind::Amqtt, "QoS 0/1/2, exact bytes", "MQTT-3.8.4-6"),
@@ -35,6 +38,14 @@ const KNOWN: &[(Kind, &str, &str)] = &[
     (Kind::RabbitMq, "retained set/clear", "MQTT-3.3.1-6"),
     (
         Kind::RabbitMq,
+        "wildcards, empty levels, `$`",
+        "MQTT-4.7.2-1",
+    ),
+    (Kind::RabbitMqWs, "QoS 0/1/2, exact bytes", "MQTT-4.3.3-2"),
+    (Kind::RabbitMqWs, "will on drop", "MQTT-3.1.2-10"),
+    (Kind::RabbitMqWs, "retained set/clear", "MQTT-3.3.1-6"),
+    (
+        Kind::RabbitMqWs,
         "wildcards, empty levels, `$`",
         "MQTT-4.7.2-1",
     ),

@@ -2,7 +2,7 @@
 //! loopback socket): MQTT packets split across frames and several in one frame are one byte
 //! stream, pings are answered, a frame at the limit passes and one past it is refused with
 //! `WsFailure::TooLarge`, a text frame and a refused upgrade are typed errors, a close frame
-//! ends the stream.
+//! ends the stream, and a client that disconnects sends one.
 
 // tungstenite's server callback returns its large `ErrorResponse` by value.
 #![allow(clippy::result_large_err)]
@@ -308,5 +308,24 @@ fn std_client_hears_a_frame_past_rx_instead_of_reconnecting_for_ever() {
         "{e}"
     );
     drop(mqtt);
+    server.join().unwrap();
+}
+
+/// A client that disconnects sends DISCONNECT, then a Close frame before the TCP connection
+/// closes (RFC 6455's closing handshake, started by the client).
+#[test]
+fn disconnect_then_a_close_frame() {
+    let (url, server) = serve(|ws| {
+        assert_eq!(frame(ws)[0], 0x10, "CONNECT first");
+        binary(ws, &connack(false, ConnectReturnCode::Accepted));
+        assert_eq!(frame(ws), [0xe0, 0x00], "DISCONNECT");
+        match ws.read() {
+            Ok(Message::Close(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    });
+    let mut d = client(&url, 256, std::rc::Rc::default());
+    d.disconnect().unwrap();
+    drop(d);
     server.join().unwrap();
 }

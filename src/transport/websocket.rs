@@ -282,6 +282,22 @@ pub(crate) fn connect_tcp(url: &BrokerUrl) -> io::Result<TcpStream> {
     Ok(sock)
 }
 
+impl Drop for WsTransport {
+    /// Ends the WebSocket the way RFC 6455 asks: a Close frame before the TCP connection
+    /// closes. Best effort, within a short write timeout; the broker's answering Close is
+    /// not awaited.
+    fn drop(&mut self) {
+        let _ = self
+            .ws
+            .get_ref()
+            .tcp()
+            .set_write_timeout(Some(READ_TIMEOUT));
+        if self.ws.close(None).is_ok() {
+            let _ = self.ws.flush();
+        }
+    }
+}
+
 impl embedded_io::ErrorType for WsTransport {
     type Error = io::Error;
 }

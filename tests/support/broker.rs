@@ -48,6 +48,11 @@ pub enum Broker {
         name: String,
         options: umqtt::transport::tls::TlsOptions,
     },
+    /// A broker reached over its WebSocket listener at `url` (`inner` also has a TCP one).
+    Ws {
+        inner: Box<Broker>,
+        url: umqtt::transport::url::BrokerUrl,
+    },
     /// Another broker program (aedes, amqtt, RabbitMQ), in a process group of its own.
     External {
         name: &'static str,
@@ -237,7 +242,7 @@ impl Broker {
             Broker::Mosquitto { addr, .. }
             | Broker::InProcess { addr }
             | Broker::External { addr, .. } => *addr,
-            Broker::Tls { inner, .. } => inner.addr(),
+            Broker::Tls { inner, .. } | Broker::Ws { inner, .. } => inner.addr(),
         }
     }
 
@@ -266,7 +271,7 @@ impl Broker {
             Broker::Mosquitto { dir, .. } => {
                 std::fs::read_to_string(dir.join("mosquitto.log")).ok()
             }
-            Broker::Tls { inner, .. } => inner.log(),
+            Broker::Tls { inner, .. } | Broker::Ws { inner, .. } => inner.log(),
             Broker::InProcess { .. } | Broker::External { .. } => None,
         }
     }
@@ -284,7 +289,7 @@ impl Drop for Broker {
                     .status();
                 (child, dir)
             }
-            Broker::InProcess { .. } | Broker::Tls { .. } => return,
+            Broker::InProcess { .. } | Broker::Tls { .. } | Broker::Ws { .. } => return,
         };
         let _ = child.kill();
         let _ = child.wait();
@@ -374,6 +379,7 @@ type Handler = Box<dyn FnMut(Event<'_>)>;
 /// A test client's socket: TCP, or TLS over it.
 pub enum Link {
     Tcp(TcpTransport),
+    Ws(Box<umqtt::transport::websocket::WsTransport>),
     Tls(Box<umqtt::transport::tls::TlsTransport>),
 }
 
@@ -386,6 +392,7 @@ impl embedded_io::Read for Link {
         match self {
             Link::Tcp(io) => io.read(buf),
             Link::Tls(io) => io.read(buf),
+            Link::Ws(io) => io.read(buf),
         }
     }
 }
@@ -395,6 +402,7 @@ impl embedded_io::Write for Link {
         match self {
             Link::Tcp(io) => io.write(buf),
             Link::Tls(io) => io.write(buf),
+            Link::Ws(io) => io.write(buf),
         }
     }
 
@@ -402,6 +410,7 @@ impl embedded_io::Write for Link {
         match self {
             Link::Tcp(io) => io.flush(),
             Link::Tls(io) => io.flush(),
+            Link::Ws(io) => io.flush(),
         }
     }
 }
@@ -411,6 +420,7 @@ impl embedded_io::ReadReady for Link {
         match self {
             Link::Tcp(io) => io.read_ready(),
             Link::Tls(io) => io.read_ready(),
+            Link::Ws(io) => io.read_ready(),
         }
     }
 }
@@ -420,6 +430,7 @@ impl embedded_io::WriteReady for Link {
         match self {
             Link::Tcp(io) => io.write_ready(),
             Link::Tls(io) => io.write_ready(),
+            Link::Ws(io) => io.write_ready(),
         }
     }
 }
@@ -443,7 +454,8 @@ impl Conn {
         Conn::over(Link::Tcp(io), options, buf)
     }
 
-    /// [`Conn::connect`] to `b`, over TLS when it has a TLS listener.
+    /// [`Conn::connect`] to `b`, over TLS when it has a TLS listener, over WebSocket when
+    /// it is reached that way.
     pub fn connect_to(
         b: &Broker,
         options: ConnectOptions<'_>,
@@ -458,6 +470,11 @@ impl Conn {
                 let io = umqtt::transport::tls::TlsTransport::connect(inner.addr(), name, tls)
                     .map_err(umqtt::Error::Io)?;
                 Conn::over(Link::Tls(Box::new(io)), options, buf)
+            }
+            Broker::Ws { url, .. } => {
+                let io = umqtt::transport::websocket::WsTransport::connect(url, None, buf)
+                    .map_err(umqtt::Error::Io)?;
+                Conn::over(Link::Ws(Box::new(io)), options, buf)
             }
             b => Conn::connect(b.addr(), options, buf),
         }

@@ -23,16 +23,25 @@ pub enum Kind {
     Aedes,
     Amqtt,
     RabbitMq,
+    /// mosquitto's WebSocket listener (`protocol websockets`, path `/`).
+    MosquittoWs,
+    /// aedes behind `websocket-stream` (npm), path `/`.
+    AedesWs,
+    /// RabbitMQ's `rabbitmq_web_mqtt` plugin, path `/ws`.
+    RabbitMqWs,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Mosquitto,
         Kind::MosquittoTls,
         Kind::Rumqttd,
         Kind::Aedes,
         Kind::Amqtt,
         Kind::RabbitMq,
+        Kind::MosquittoWs,
+        Kind::AedesWs,
+        Kind::RabbitMqWs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +52,9 @@ impl Kind {
             Kind::Aedes => "aedes",
             Kind::Amqtt => "amqtt",
             Kind::RabbitMq => "RabbitMQ",
+            Kind::MosquittoWs => "mosquitto ws",
+            Kind::AedesWs => "aedes ws",
+            Kind::RabbitMqWs => "RabbitMQ ws",
         }
     }
 }
@@ -65,9 +77,12 @@ impl Broker {
                     addr: umqtt_testbroker::start_with_auth(Some(auth)),
                 })
             }
-            Kind::Aedes => aedes(user),
+            Kind::Aedes => aedes(user, None),
             Kind::Amqtt => amqtt(user),
-            Kind::RabbitMq => rabbitmq(user),
+            Kind::RabbitMq => rabbitmq(user, None),
+            Kind::MosquittoWs => mosquitto_ws(user),
+            Kind::AedesWs => over_ws(|ws| aedes(user, Some(ws)), "/"),
+            Kind::RabbitMqWs => over_ws(|ws| rabbitmq(user, Some(ws)), "/ws"),
         };
         if started.is_none() {
             assert!(
@@ -107,24 +122,83 @@ fn mosquitto_tls(user: (&str, &str)) -> Option<Broker> {
     })
 }
 
-fn aedes(user: (&str, &str)) -> Option<Broker> {
+/// mosquitto with a password file and a WebSocket listener beside its TCP one.
+fn mosquitto_ws(user: (&str, &str)) -> Option<Broker> {
+    let dir = std::env::temp_dir().join(format!(
+        "umqtt-matrix-ws-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let passwd = dir.join("passwd");
+    let status = Command::new(find_program("mosquitto_passwd")?)
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args([user.0, user.1])
+        .status()
+        .ok()?;
+    assert!(status.success());
+    over_ws(
+        |ws| {
+            // Without socket_domain the WebSocket listener binds every interface.
+            Broker::mosquitto_conf(&format!(
+                "allow_anonymous false\npassword_file {}\nlistener {ws} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\n",
+                passwd.display()
+            ))
+        },
+        "/",
+    )
+}
+
+/// `start(ws)` starts a broker with a WebSocket listener on port `ws` too; the broker is
+/// then reached through it, at `path`.
+fn over_ws(start: impl FnOnce(u16) -> Option<Broker>, path: &str) -> Option<Broker> {
+    let ws = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let inner = start(ws)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", ws)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the WebSocket listener on {ws} did not open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("ws://127.0.0.1:{ws}{path}").parse().unwrap();
+    Some(Broker::Ws {
+        inner: Box::new(inner),
+        url,
+    })
+}
+
+fn aedes(user: (&str, &str), ws: Option<u16>) -> Option<Broker> {
     let node = find_program("node")?;
     let root = Command::new(find_program("npm")?)
         .args(["root", "-g"])
         .output()
         .ok()?;
     let root = PathBuf::from(String::from_utf8(root.stdout).ok()?.trim());
-    if !root.join("aedes").is_dir() {
+    if !root.join("aedes").is_dir() || (ws.is_some() && !root.join("websocket-stream").is_dir()) {
         return None;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/brokers/aedes.js");
     let users = format!("{{{:?}: {:?}}}", user.0, user.1);
-    spawn(Kind::Aedes, Duration::from_secs(20), |port, _| {
+    let kind = if ws.is_some() {
+        Kind::AedesWs
+    } else {
+        Kind::Aedes
+    };
+    spawn(kind, Duration::from_secs(20), |port, _| {
         let mut c = Command::new(&node);
         c.env("NODE_PATH", &root)
             .arg(&script)
             .arg(port.to_string())
             .arg(&users);
+        if let Some(ws) = ws {
+            c.arg(ws.to_string());
+        }
         c
     })
 }
@@ -161,21 +235,30 @@ fn amqtt(user: (&str, &str)) -> Option<Broker> {
     })
 }
 
-fn rabbitmq(user: (&str, &str)) -> Option<Broker> {
+fn rabbitmq(user: (&str, &str), ws: Option<u16>) -> Option<Broker> {
     let server = Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
     if !server.is_file() {
         return None;
     }
     let (name, pass) = (user.0.to_string(), user.1.to_string());
-    spawn(Kind::RabbitMq, Duration::from_secs(90), move |port, dir| {
-        std::fs::write(
-            dir.join("rabbitmq.conf"),
-            format!(
-                "listeners.tcp = none\nmqtt.listeners.tcp.default = 127.0.0.1:{port}\nmqtt.allow_anonymous = false\ndefault_user = {name}\ndefault_pass = {pass}\nloopback_users = none\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("enabled_plugins"), "[rabbitmq_mqtt].\n").unwrap();
+    let kind = if ws.is_some() {
+        Kind::RabbitMqWs
+    } else {
+        Kind::RabbitMq
+    };
+    spawn(kind, Duration::from_secs(90), move |port, dir| {
+        let mut conf = format!(
+            "listeners.tcp = none\nmqtt.listeners.tcp.default = 127.0.0.1:{port}\nmqtt.allow_anonymous = false\ndefault_user = {name}\ndefault_pass = {pass}\nloopback_users = none\n"
+        );
+        let mut plugins = "[rabbitmq_mqtt].\n";
+        if let Some(ws) = ws {
+            conf.push_str(&format!(
+                "web_mqtt.tcp.ip = 127.0.0.1\nweb_mqtt.tcp.port = {ws}\n"
+            ));
+            plugins = "[rabbitmq_mqtt,rabbitmq_web_mqtt].\n";
+        }
+        std::fs::write(dir.join("rabbitmq.conf"), conf).unwrap();
+        std::fs::write(dir.join("enabled_plugins"), plugins).unwrap();
         let dist = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_or(25672, |a| a.port());
