@@ -1,7 +1,9 @@
 //! Reaching brokers the way people do, on real sockets against mosquitto: MQTT over
 //! WebSocket through `StdClient` and through the tokio event loop, with the connection cut
-//! 20 times during 2,000 QoS 1/2 messages (nothing lost, QoS 2 once), and failover through a list of brokers when the
-//! live one dies and comes back on another port of the list.
+//! 20 times during 2,000 QoS 1/2 messages (nothing lost, QoS 2 once); a spawned client over
+//! WebSocket; failover through a list of brokers when the live one dies and comes back on
+//! another port of the list (`StdClient` and `TokioClient`), and a list past its attempt
+//! limit.
 
 mod support;
 
@@ -317,4 +319,165 @@ async fn the_tokio_event_loop_over_websocket_across_twenty_cuts_nothing_lost_qos
         connects.iter().skip(1).all(|present| *present),
         "{connects:?}"
     );
+}
+
+/// Past the backoff's attempt limit with a list: each attempt is one round, and a round after
+/// a broker that opened but failed at the MQTT level starts with the next one; the last
+/// error is the caller's once the attempts run out.
+#[test]
+fn a_list_past_its_attempts_is_an_error_one_broker_per_round_after_mqtt_failures() {
+    watchdog(Duration::from_secs(60));
+    // Two "brokers" that accept and close at once.
+    let accepts: Vec<Arc<Mutex<u32>>> = (0..2).map(|_| Arc::default()).collect();
+    let urls: Vec<String> = accepts
+        .iter()
+        .map(|count| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("mqtt://{}", listener.local_addr().unwrap());
+            let count = count.clone();
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    *count.lock().unwrap() += 1;
+                    drop(conn);
+                }
+            });
+            url
+        })
+        .collect();
+    let client = umqtt::Client::new(
+        ConnectOptions::new("fo-limit").unwrap(),
+        vec![0; 1024],
+        vec![0; 1024],
+        vec![0; 4096],
+    )
+    .unwrap();
+    let mut mqtt = StdClient::new(client, urls.as_slice()).unwrap();
+    mqtt.set_backoff(Backoff::new(10, 10).max_attempts(3));
+    let t = Instant::now();
+    let e = mqtt
+        .publish("fo/x", "x", QoS::AtLeastOnce, false)
+        .expect_err("no broker answers MQTT");
+    assert!(
+        matches!(e, umqtt::Error::Link(_) | umqtt::Error::Io(_)),
+        "{e:?}"
+    );
+    let counts: Vec<u32> = accepts.iter().map(|c| *c.lock().unwrap()).collect();
+    assert_eq!(
+        counts,
+        [2, 1],
+        "three rounds: the first, the second, the first"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+/// `TokioClient` with a list: the dead broker is skipped, the live one used; when it dies,
+/// the third of the list takes over and every QoS 1 message is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokio_client_fails_over_through_a_list() {
+    watchdog(Duration::from_secs(120));
+    let Some(first) =
+        tokio::task::spawn_blocking(|| Broker::mosquitto_conf("allow_anonymous true\n"))
+            .await
+            .unwrap()
+    else {
+        eprintln!("mosquitto not installed: no brokers to fail over between");
+        return;
+    };
+    let (dead, live, third) = (free_port(), first.addr().port(), free_port());
+    let urls = [
+        format!("mqtt://127.0.0.1:{dead}"),
+        format!("mqtt://127.0.0.1:{live}"),
+        format!("mqtt://127.0.0.1:{third}"),
+    ];
+    let (client, mut eventloop) =
+        TokioClient::new(urls.as_slice(), ConnectOptions::new("tfo").unwrap(), 64).unwrap();
+    eventloop.set_backoff(Backoff::new(50, 500));
+    client.subscribe("tfo/+", QoS::AtLeastOnce).await.unwrap();
+    let mut got: HashMap<u32, u32> = HashMap::new();
+    let mut connects = 0;
+    let mut first = Some(first);
+    let mut after = None;
+    for from in [0u32, 200] {
+        if from > 0 {
+            drop(first.take()); // the live broker dies; one comes up on the third port
+            let started = tokio::task::spawn_blocking(move || {
+                Broker::mosquitto_at(third, "allow_anonymous true\n").unwrap()
+            });
+            after = Some(started.await.unwrap());
+        }
+        // The subscription exists (restored on the new broker) before the first message.
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await;
+            match event {
+                Ok(Ok(OwnedEvent::Subscribed { .. })) => break,
+                Ok(Ok(OwnedEvent::Connected { .. })) => connects += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("event loop: {e} (reconnecting)"),
+                Err(_) => panic!("no subscription for round {from}"),
+            }
+        }
+        let c = client.clone();
+        let publisher = tokio::spawn(async move {
+            for n in from..from + 200 {
+                c.publish("tfo/n", n.to_string(), QoS::AtLeastOnce, false)
+                    .await
+                    .unwrap();
+            }
+        });
+        while (from..from + 200).any(|n| !got.contains_key(&n)) {
+            let event = tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await;
+            match event {
+                Ok(Ok(OwnedEvent::Message(m))) => {
+                    let n: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+                    *got.entry(n).or_default() += 1;
+                }
+                Ok(Ok(OwnedEvent::Connected { .. })) => connects += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("event loop: {e} (reconnecting)"),
+                Err(_) => panic!("messages {from}.. did not all come back"),
+            }
+        }
+        publisher.await.unwrap();
+    }
+    assert_eq!(connects, 2, "one connection per broker");
+    // The event loop carries the DISCONNECT out, then ends.
+    let driver = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    client.disconnect().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("the event loop ended")
+        .unwrap();
+    drop(after);
+}
+
+/// paho's `loop_start` over WebSocket: the network thread of a `ws://` client, publishing
+/// from main, its own subscription receiving.
+#[test]
+fn a_spawned_client_over_websocket() {
+    watchdog(Duration::from_secs(60));
+    let Some((_broker, ws)) = Broker::mosquitto_ws() else {
+        eprintln!("mosquitto not installed: no WebSocket broker to test against");
+        return;
+    };
+    let options = ConnectOptions::new("spawn-ws").unwrap();
+    let mut mqtt = StdClient::connect(format!("ws://127.0.0.1:{ws}/"), options).unwrap();
+    let (back, got) = std::sync::mpsc::channel();
+    mqtt.on("sws/+", QoS::AtLeastOnce, move |m| {
+        let _ = back.send(m.payload.to_vec());
+    })
+    .unwrap();
+    let network = mqtt.spawn().unwrap();
+    for n in 0..500 {
+        network
+            .publish("sws/n", n.to_string(), QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 500 {
+        let m = got
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a message");
+        seen.insert(String::from_utf8(m).unwrap());
+    }
+    network.stop().unwrap();
 }

@@ -54,6 +54,17 @@ fn two_thousand_messages_across_twenty_cuts_reach_the_callbacks() {
         d.store(true, Ordering::SeqCst)
     })
     .unwrap();
+    // Both subscriptions exist before the first message is published.
+    let subscribed = Arc::new(Mutex::new(0));
+    let s = subscribed.clone();
+    sub.on_event(move |event| {
+        if let Event::Subscribed { .. } = event {
+            *s.lock().unwrap() += 1;
+        }
+    });
+    while *subscribed.lock().unwrap() < 2 {
+        sub.wait_msg().unwrap();
+    }
     let subscriber = thread::spawn(move || {
         while !done.load(Ordering::SeqCst) {
             sub.wait_msg().unwrap();
