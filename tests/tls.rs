@@ -314,7 +314,7 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
 /// the broker and for the client, work as they do with mosquitto_pub and paho: the chain,
 /// its signature, validity and the name (the CN) are checked, not refused outright; a wrong
 /// CA (even one with the same name), and the CN against another host, are refused with a
-/// sentence naming the cause and the openssl fix.
+/// sentence naming the cause and the openssl fix; so is an expired one.
 #[test]
 fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
     if find_program("openssl").is_none() {
@@ -454,6 +454,33 @@ fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("127.0.0.1 is an IP address"), "{e}");
+
+    // An expired v1 certificate from the right CA, for the right name (`-days -1`): refused.
+    openssl(
+        &d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "expired.crt",
+            "-days",
+            "-1",
+        ],
+    );
+    let extra = extra.replace(&path("server.crt"), &path("expired.crt"));
+    let expired = support::broker::Broker::mosquitto_conf(&extra).unwrap();
+    let port = expired.addr().port();
+    let e = TlsTransport::connect(("127.0.0.1", port), "localhost", &options("ca.crt"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the broker's certificate has expired"), "{e}");
 }
 
 /// The first connection over TLS starts from a placeholder, as over TCP
