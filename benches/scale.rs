@@ -2,8 +2,9 @@
 //! filters grows (10 → 10,000, a mix of exact, `+` and `#` filters), with the trie router
 //! `StdClient` uses and with a linear scan of `topic::matches_str` (what it did before);
 //! and the client core's cost per QoS 1 message (publish, write, PUBACK, event) as the
-//! number of messages in flight grows (1 → 1,000); and one QoS 0 message while the broker
-//! leaves 0, 1,000 or 30,000 QoS 2 ids unreleased (must stay flat: issue 21).
+//! number of messages in flight grows (1 → 10,000); and one QoS 0 message while the broker
+//! leaves 0, 1,000 or 30,000 QoS 2 ids unreleased (must stay flat: issue 21), and a QoS 2
+//! message and a stray PUBREL beside them (a walk of the store each: not flat).
 //!
 //! `cargo bench --bench scale` (criterion; no broker).
 
@@ -52,10 +53,10 @@ fn dispatch(c: &mut Criterion) {
     g.finish();
 }
 
-/// A client with `options` (64 KiB tx, 256 KiB store), connected (CONNECT written, CONNACK
+/// A client with `options` (64 KiB tx, 1 MiB store), connected (CONNECT written, CONNACK
 /// read).
 fn connected(options: ConnectOptions<'_>) -> Client<Vec<u8>> {
-    let mut c = Client::new(options, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 18]).unwrap();
+    let mut c = Client::new(options, vec![0; 4096], vec![0; 1 << 16], vec![0; 1 << 20]).unwrap();
     c.connect(0).unwrap();
     let n = c.poll_transmit().len();
     c.transmitted(n, 0);
@@ -71,17 +72,18 @@ fn in_flight(window: u16) -> (Client<Vec<u8>>, u64) {
     let topic = TopicName::new("scale/t").unwrap();
     for _ in 0..window {
         c.publish(topic, &[7; 64], QoS::AtLeastOnce, false).unwrap();
+        let n = c.poll_transmit().len();
+        c.transmitted(n, 0);
     }
-    let n = c.poll_transmit().len();
-    c.transmitted(n, 0);
     assert_eq!(c.inflight(), usize::from(window));
+    assert!(c.poll_transmit().is_empty(), "all written");
     (c, 1)
 }
 
 fn window(c: &mut Criterion) {
     let mut g = c.benchmark_group("qos1_message_at_window");
     let topic = TopicName::new("scale/t").unwrap();
-    for window in [1u16, 10, 100, 1_000] {
+    for window in [1u16, 10, 100, 1_000, 10_000] {
         let (mut client, mut oldest) = in_flight(window);
         g.bench_with_input(BenchmarkId::from_parameter(window), &window, |b, _| {
             b.iter(|| {
@@ -152,12 +154,45 @@ fn hostile(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the broker's unreleased QoS 2 ids still cost: one QoS 2 message of its own (the
+/// duplicate check, PUBREC, its PUBREL) and a PUBREL for an id never received, each a walk
+/// of the store (there is no packet-id index): this curve is not flat.
+fn hostile_qos2(c: &mut Criterion) {
+    let mut g = c.benchmark_group("qos2_message_and_stray_pubrel_with_unreleased_qos2");
+    let topic = TopicName::new("q2").unwrap();
+    let id = PacketId::new(40_000).unwrap();
+    let message = Packet::Publish(umqtt::Publish {
+        dup: false,
+        qos: umqtt::packet::QosPid::ExactlyOnce(id),
+        retain: false,
+        topic,
+        payload: &[7; 16],
+    });
+    let stray = Packet::Pubrel(PacketId::new(50_000).unwrap());
+    for open in [0u16, 1_000, 30_000] {
+        let mut client = unreleased(open);
+        g.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, _| {
+            b.iter(|| {
+                for p in [&message, &Packet::Pubrel(id), &stray] {
+                    let n = p.encode(client.rx_space()).unwrap();
+                    client.received(n);
+                    while client.poll(0).unwrap().is_some() {}
+                }
+                let n = client.poll_transmit().len();
+                black_box(n);
+                client.transmitted(n, 0);
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_secs(1));
-    targets = dispatch, window, hostile
+    targets = dispatch, window, hostile, hostile_qos2
 }
 criterion_main!(benches);

@@ -283,3 +283,47 @@ fn packet_ids_wrap_around_skipping_ids_in_flight() {
     }
     assert!(seen_wrap, "the identifier counter never wrapped");
 }
+
+/// MQTT-2.3.1-2 with the ids in flight spread over the whole range, through three wraps:
+/// every id handed out is free (none of the held ones, whose free stretches the allocator
+/// counts once and hands out without looking again), and an id freed after it was skipped
+/// is used again on the next wrap.
+#[test]
+fn packet_ids_skip_scattered_ids_in_flight_through_three_wraps() {
+    let options = ConnectOptions::new("wrap3").unwrap().keep_alive_secs(0);
+    let mut client =
+        Client::new(options, vec![0u8; 256], vec![0u8; 4096], vec![0u8; 4096]).unwrap();
+    let mut model = Model::default();
+    connect(&mut client, &mut model, false, 0);
+    let topic = TopicName::new("t").unwrap();
+    let targets = [1u16, 2, 3, 100, 101, 30_000, 65_534, 65_535];
+    let mut held = std::collections::BTreeSet::new();
+    let (mut reused_100, mut handed_out) = (false, 0u32);
+    while handed_out < 3 * 65_535 {
+        let id = client
+            .publish(topic, b"x", QoS::AtLeastOnce, false)
+            .unwrap()
+            .unwrap()
+            .get();
+        handed_out += 1;
+        assert!(!held.contains(&id), "id {id} in flight handed out again");
+        drain(&mut client, &mut model, 0);
+        model.pub1.remove(&id);
+        if targets.contains(&id) && handed_out <= 65_535 {
+            held.insert(id); // stays in flight
+            continue;
+        }
+        reused_100 |= id == 100;
+        let events = feed(&mut client, &puback(id), 0).unwrap();
+        assert_eq!(events, [Ev::Published(id, QoS::AtLeastOnce)]);
+        if handed_out == 2 * 65_535 {
+            // Free 100 in the middle of the second wrap's end: the third wrap uses it.
+            held.remove(&100);
+            let events = feed(&mut client, &puback(100), 0).unwrap();
+            assert_eq!(events, [Ev::Published(100, QoS::AtLeastOnce)]);
+        }
+    }
+    assert_eq!(held.len(), targets.len() - 1);
+    assert!(reused_100, "the freed id 100 was never handed out again");
+    assert_eq!(client.inflight(), held.len());
+}

@@ -192,6 +192,7 @@ impl<B: Buffer> Client<B> {
                 tx: TxQueue::new(tx),
                 store,
                 next_pid: 0,
+                free_pids: 0,
                 ready: None,
                 rx_consumed: 0,
                 rx_reset: false,
@@ -227,8 +228,8 @@ impl<B: Buffer> Client<B> {
         self.rx.compact();
         // An event handed out earlier is over once the client changes.
         match self.core.ready.take() {
-            Some(Ready::Lost(offset)) => {
-                if let Some(e) = self.core.store.entry_at(offset) {
+            Some(Ready::Lost(pid)) => {
+                if let Some(e) = self.core.store.find(pid, Kinds::OURS) {
                     self.core.store.remove(&e);
                 }
             }
@@ -483,7 +484,7 @@ impl<B: Buffer> Client<B> {
             },
             Ready::Published { pid, qos } => Event::Published { pid, qos },
             Ready::Unsubscribed { pid } => Event::Unsubscribed { pid },
-            Ready::Lost(offset) => Event::Lost(core.lost(core.store.entry_at(offset)?)),
+            Ready::Lost(pid) => Event::Lost(core.lost(core.store.find(pid, Kinds::OURS)?)),
             #[cfg(feature = "persistence")]
             Ready::SaveSession(_) => Event::SaveSession(Session {
                 entries: core.store.entries(),

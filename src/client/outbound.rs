@@ -29,12 +29,24 @@ impl<B: Buffer> Core<B> {
     }
 
     /// An unused packet identifier of ours (MQTT-2.3.1-2); `WouldBlock` while all 65,535 are
-    /// outstanding.
+    /// outstanding. Constant time, amortized: one walk of the store counts how many ids
+    /// after `next_pid` no entry holds (`free_pids`, counting 0 as one of them), and those
+    /// are handed out without looking again — with `w` in flight, one walk per 65,535 − `w`.
     pub(super) fn allocate_pid(&mut self) -> nb::Result<PacketId, Error> {
-        for _ in 0..u16::MAX {
-            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
-            if let Some(pid) = PacketId::new(self.next_pid) {
-                if self.store.find(pid, Kinds::OURS).is_none() {
+        for _ in 0..=u16::MAX {
+            let candidate = self.next_pid.wrapping_add(1);
+            if self.free_pids == 0 {
+                // The nearest id ahead that an entry of ours holds.
+                self.free_pids = (self.store.iter())
+                    .filter(|e| Kinds::OURS.contains(e.kind))
+                    .map(|e| e.pid.get().wrapping_sub(candidate))
+                    .min()
+                    .unwrap_or(u16::MAX);
+            }
+            self.next_pid = candidate;
+            if let Some(left) = self.free_pids.checked_sub(1) {
+                self.free_pids = left;
+                if let Some(pid) = PacketId::new(candidate) {
                     return Ok(pid);
                 }
             }
@@ -182,22 +194,26 @@ impl<B: Buffer> Core<B> {
         if !sending || self.store.counts().unsent == 0 {
             return;
         }
-        let mut offset = self.store.first();
+        let mut offset = self.store.first_unsent();
         while let Some(e) = self.store.entry_at(offset) {
+            if e.flags & UNSENT != 0 {
+                let pushed = match e.kind {
+                    Kind::AwaitPuback | Kind::AwaitPubrec => {
+                        self.tx.push_bytes(self.store.body(&e))
+                    }
+                    Kind::AwaitPubcomp => {
+                        self.tx.push_packet(&Packet::Pubrel(e.pid)).unwrap_or(false)
+                    }
+                    _ => true,
+                };
+                if !pushed {
+                    break;
+                }
+                self.store.set_flags(&e, e.flags & !UNSENT);
+            }
             offset = e.end();
-            if e.flags & UNSENT == 0 {
-                continue;
-            }
-            let pushed = match e.kind {
-                Kind::AwaitPuback | Kind::AwaitPubrec => self.tx.push_bytes(self.store.body(&e)),
-                Kind::AwaitPubcomp => self.tx.push_packet(&Packet::Pubrel(e.pid)).unwrap_or(false),
-                _ => true,
-            };
-            if !pushed {
-                return;
-            }
-            self.store.set_flags(&e, e.flags & !UNSENT);
         }
+        self.store.sent_up_to(offset);
     }
 
     /// The event for a lost store entry.

@@ -86,6 +86,7 @@ impl<B: Buffer> Client<B> {
         }
         core.store.clear_flags(UNSAVED); // what flash holds is saved
         core.next_pid = parsed.next_pid;
+        core.free_pids = 0; // the restored entries hold ids: count again
         core.saving.saved = core.store.changes();
         Ok(parsed.app)
     }

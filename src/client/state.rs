@@ -59,8 +59,9 @@ pub(super) enum Ready {
     Unsubscribed {
         pid: PacketId,
     },
-    /// The lost store entry at this offset.
-    Lost(usize),
+    /// The lost store entry of ours with this packet id (an id, not an offset: a publish
+    /// made before the event is taken may move the entries).
+    Lost(PacketId),
     /// A piece of the streamed PUBLISH whose head occupies the first bytes of rx: `len`
     /// payload bytes behind the head, at `offset` in the payload.
     #[cfg(feature = "streaming")]
@@ -124,6 +125,8 @@ pub(super) struct Core<B> {
     pub(super) tx: TxQueue<B>,
     pub(super) store: Store<B>,
     pub(super) next_pid: u16,
+    /// The ids after `next_pid` that no entry of ours holds (0: not known; count again).
+    pub(super) free_pids: u16,
     /// The event [`Client::advance`] found, until the next call that changes the client.
     pub(super) ready: Option<Ready>,
     /// Bytes of rx handed out with the last event, dropped at the next call.
@@ -189,7 +192,7 @@ impl<B: Buffer> Core<B> {
         if self.state == State::Connected {
             if self.store.counts().lost > 0 {
                 if let Some(e) = self.store.iter().find(|e| e.flags & LOST != 0) {
-                    return Ok(Step::Ready(Ready::Lost(e.offset)));
+                    return Ok(Step::Ready(Ready::Lost(e.pid)));
                 }
             }
             if self.resubscribe_pending {

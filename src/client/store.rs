@@ -3,8 +3,13 @@
 //!
 //! Each entry is an 8-byte header — kind, flags, packet identifier, body length — followed by
 //! its body: the encoded PUBLISH for a QoS 1/2 message not yet past PUBACK / PUBREC, the filter
-//! count for a pending SUBSCRIBE, nothing otherwise. Entries are removed by closing the gap,
-//! so the order of what remains is the order it was sent in.
+//! count for a pending SUBSCRIBE, nothing otherwise. The order of the entries is the order
+//! they were sent in. Every per-message operation is constant time whatever the store holds:
+//! the oldest entry (the one an in-order acknowledgement takes) is removed by moving the
+//! log's start past it, and the log is moved back to the front only when an entry does not
+//! fit at its end (each byte moved at most once per store's worth of entries pushed); the
+//! oldest unsent entry is remembered, so writing what waits does not walk what was sent.
+//! Only an entry removed from the middle (an acknowledgement out of order) closes its gap.
 
 use super::buffers::drop_front;
 use crate::packet::PacketId;
@@ -64,7 +69,7 @@ impl Kinds {
         Kinds(1 << kind as u8)
     }
 
-    fn contains(self, kind: Kind) -> bool {
+    pub fn contains(self, kind: Kind) -> bool {
         self.0 & (1 << kind as u8) != 0
     }
 }
@@ -138,8 +143,13 @@ impl Counts {
 /// resubscribe packets), then the entries.
 pub(crate) struct Store<B> {
     buf: B,
-    /// Where the entries start: the prefix's length.
+    /// Where the entries may start: the prefix's length.
     base: usize,
+    /// Where the first entry starts (`base` after a compaction; entries removed from the
+    /// front leave free bytes before it).
+    head: usize,
+    /// No entry flagged [`UNSENT`] starts before this offset.
+    unsent_from: usize,
     /// Where the entries end.
     len: usize,
     /// Entries added or removed so far (a session snapshot is due when this moves).
@@ -158,6 +168,8 @@ impl<B: super::Buffer> Store<B> {
         Some(Store {
             buf,
             base: prefix,
+            head: prefix,
+            unsent_from: prefix,
             len: prefix,
             changes: 0,
             counts: Counts::default(),
@@ -173,9 +185,9 @@ impl<B: super::Buffer> Store<B> {
             .unwrap_or(&[])
     }
 
-    /// Free bytes.
+    /// Free bytes (at the end, and before the first entry).
     pub fn free(&self) -> usize {
-        self.buf.as_ref().len() - self.len
+        self.buf.as_ref().len() - self.len + (self.head - self.base)
     }
 
     /// Capacity for entries in bytes.
@@ -185,12 +197,22 @@ impl<B: super::Buffer> Store<B> {
 
     /// The first entry's offset.
     pub fn first(&self) -> usize {
-        self.base
+        self.head
+    }
+
+    /// The offset from which entries flagged [`UNSENT`] may start.
+    pub fn first_unsent(&self) -> usize {
+        self.unsent_from.max(self.head)
+    }
+
+    /// Nothing before `offset` is flagged [`UNSENT`] any more (what was there was written).
+    pub fn sent_up_to(&mut self, offset: usize) {
+        self.unsent_from = offset.min(self.len);
     }
 
     /// The entry at `offset`, if one starts there.
     pub fn entry_at(&self, offset: usize) -> Option<Entry> {
-        if offset < self.base || offset >= self.len {
+        if offset < self.head || offset >= self.len {
             return None;
         }
         let header = self
@@ -211,7 +233,7 @@ impl<B: super::Buffer> Store<B> {
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
-        let mut offset = self.base;
+        let mut offset = self.head;
         core::iter::from_fn(move || {
             let e = self.entry_at(offset)?;
             offset = e.end();
@@ -237,8 +259,17 @@ impl<B: super::Buffer> Store<B> {
         let Ok(len32) = u32::try_from(body_len) else {
             return false;
         };
+        let Some(size) = body_len.checked_add(ENTRY_OVERHEAD) else {
+            return false;
+        };
+        if size > self.free() {
+            return false;
+        }
+        if self.len + size > self.buf.as_ref().len() {
+            self.compact();
+        }
         let start = self.len;
-        let Some(end) = start.checked_add(ENTRY_OVERHEAD + body_len) else {
+        let Some(end) = start.checked_add(size) else {
             return false;
         };
         let Some(slot) = self.buf.as_mut().get_mut(start..end) else {
@@ -286,37 +317,69 @@ impl<B: super::Buffer> Store<B> {
         if let Some(b) = self.buf.as_mut().get_mut(e.offset + 1) {
             self.counts.reflag(*b, flags);
             *b = flags;
+            if flags & UNSENT != 0 {
+                self.unsent_from = self.unsent_from.min(e.offset);
+            }
         }
+    }
+
+    /// Moves the entries to the front of the free space (offsets change).
+    fn compact(&mut self) {
+        let shift = self.head - self.base;
+        if shift == 0 {
+            return;
+        }
+        if let Some(from) = self.buf.as_mut().get_mut(self.base..self.len) {
+            drop_front(from, shift);
+        }
+        self.len -= shift;
+        self.head = self.base;
+        self.unsent_from = self.unsent_from.saturating_sub(shift).max(self.base);
     }
 
     /// Clears `flags` on every entry.
     #[cfg(feature = "persistence")]
     pub fn clear_flags(&mut self, flags: u8) {
-        let mut offset = self.base;
+        let mut offset = self.head;
         while let Some(e) = self.entry_at(offset) {
             offset = e.end();
             self.set_flags(&e, e.flags & !flags);
         }
     }
 
-    /// Removes `e`, keeping the order of the rest.
+    /// Removes `e`, keeping the order of the rest: the first entry by moving the start past
+    /// it, another by closing its gap.
     pub fn remove(&mut self, e: &Entry) {
-        let flags = self.buf.as_ref().get(e.offset + 1).copied().unwrap_or(0);
-        if let Some(tail) = self.buf.as_mut().get_mut(e.offset..self.len) {
-            self.len -= drop_front(tail, e.end().saturating_sub(e.offset));
-            self.changes = self.changes.wrapping_add(1);
-            self.counts.add(e.kind, flags, false);
+        if e.offset < self.head || e.end() > self.len {
+            return;
         }
+        let flags = self.buf.as_ref().get(e.offset + 1).copied().unwrap_or(0);
+        let size = e.end() - e.offset;
+        if e.offset == self.head {
+            self.head = e.end();
+        } else if let Some(tail) = self.buf.as_mut().get_mut(e.offset..self.len) {
+            self.len -= drop_front(tail, size);
+            if self.unsent_from >= e.end() {
+                self.unsent_from -= size;
+            }
+        }
+        if self.head == self.len {
+            // Empty: start again at the front.
+            (self.head, self.len, self.unsent_from) = (self.base, self.base, self.base);
+        }
+        self.changes = self.changes.wrapping_add(1);
+        self.counts.add(e.kind, flags, false);
     }
 
     /// Keeps the entries `keep` selects and removes the others.
     pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        let mut offset = self.base;
+        let mut offset = self.head;
         while let Some(e) = self.entry_at(offset) {
             if keep(&e) {
                 offset = e.end();
             } else {
                 self.remove(&e);
+                offset = offset.max(self.head); // the front removed, or the store emptied
             }
         }
     }
@@ -337,7 +400,7 @@ impl<B: super::Buffer> Store<B> {
     /// The entries' bytes, as a session snapshot keeps them.
     #[cfg(feature = "persistence")]
     pub fn entries(&self) -> &[u8] {
-        self.buf.as_ref().get(self.base..self.len).unwrap_or(&[])
+        self.buf.as_ref().get(self.head..self.len).unwrap_or(&[])
     }
 
     /// The whole prefix (the encoded CONNECT and resubscribe SUBSCRIBE).
@@ -356,7 +419,7 @@ impl<B: super::Buffer> Store<B> {
             return false;
         };
         dst.copy_from_slice(entries);
-        self.len = end;
+        (self.head, self.len, self.unsent_from) = (self.base, end, self.base);
         let mut counts = Counts::default();
         for e in self.iter() {
             counts.add(e.kind, e.flags, true);
@@ -375,6 +438,7 @@ impl<B: super::Buffer> Store<B> {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use std::{vec, vec::Vec};
 
     fn pid(n: u16) -> PacketId {
         PacketId::new(n).unwrap_or(PacketId(core::num::NonZeroU16::MIN))
@@ -468,6 +532,102 @@ mod tests {
             store.counts().inbound,
             3,
             "ids 1, 5 and 9 are Inbound, none removed"
+        );
+    }
+
+    /// The store against a plain list under random pushes, removals (mostly the oldest, as
+    /// in-order acknowledgements do, some from the middle), re-flagging and writing out: the
+    /// same entries in the same order, every free byte usable (the log moves back to the
+    /// front when the end is reached), and no unsent entry before `first_unsent`.
+    #[test]
+    fn a_log_that_moves_its_start_matches_a_list_and_finds_every_unsent_entry() {
+        let mut buf = [0u8; 300];
+        let Some(mut store) = Store::new(&mut buf[..], 5, |_| true) else {
+            panic!("a 5-byte prefix");
+        };
+        let mut model: Vec<(u16, u8, Vec<u8>)> = Vec::new(); // pid, flags, body
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut pids = 1u16;
+        let (mut compactions_seen, mut last_first) = (0, store.first());
+        for _ in 0..20_000 {
+            match next() % 10 {
+                0..=3 => {
+                    let body = vec![pids as u8; (next() % 40) as usize];
+                    let flags = if next() % 2 == 0 { UNSENT } else { 0 };
+                    let used: usize = model.iter().map(|(_, _, b)| b.len() + ENTRY_OVERHEAD).sum();
+                    let fits = used + ENTRY_OVERHEAD + body.len() <= 295;
+                    assert_eq!(store.free(), 295 - used);
+                    assert_eq!(store.push(Kind::AwaitPuback, flags, pid(pids), &body), fits);
+                    if fits {
+                        model.push((pids, flags, body));
+                    }
+                    pids = pids % 60_000 + 1;
+                }
+                4..=6 if !model.is_empty() => {
+                    let e = store.entry_at(store.first()).unwrap();
+                    store.remove(&e);
+                    model.remove(0);
+                }
+                7 if !model.is_empty() => {
+                    let i = (next() as usize) % model.len();
+                    let e = store.iter().nth(i).unwrap();
+                    store.remove(&e);
+                    model.remove(i);
+                }
+                8 if !model.is_empty() => {
+                    let i = (next() as usize) % model.len();
+                    let e = store.iter().nth(i).unwrap();
+                    store.set_flags(&e, UNSENT);
+                    model[i].1 = UNSENT;
+                }
+                _ => {
+                    // Write out up to three unsent entries, as fill_tx does.
+                    let mut offset = store.first_unsent();
+                    let mut budget = 3;
+                    while let Some(e) = store.entry_at(offset) {
+                        if e.flags & UNSENT != 0 {
+                            if budget == 0 {
+                                break;
+                            }
+                            budget -= 1;
+                            store.set_flags(&e, 0);
+                            let m = model.iter_mut().find(|m| m.0 == e.pid.get()).unwrap();
+                            m.1 = 0;
+                        }
+                        offset = e.end();
+                    }
+                    store.sent_up_to(offset);
+                }
+            }
+            if store.first() < last_first {
+                compactions_seen += 1;
+            }
+            last_first = store.first();
+            let got: Vec<(u16, u8, Vec<u8>)> = store
+                .iter()
+                .map(|e| (e.pid.get(), e.flags, store.body(&e).to_vec()))
+                .collect();
+            assert_eq!(got, model);
+            assert!(
+                store
+                    .iter()
+                    .all(|e| e.flags & UNSENT == 0 || e.offset >= store.first_unsent()),
+                "an unsent entry before first_unsent"
+            );
+            assert_eq!(
+                store.counts().unsent,
+                model.iter().filter(|m| m.1 & UNSENT != 0).count()
+            );
+        }
+        assert!(
+            compactions_seen > 100,
+            "the log moved back {compactions_seen} times"
         );
     }
 }
