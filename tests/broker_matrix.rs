@@ -438,22 +438,34 @@ fn password_refusal(b: &Broker) -> Outcome {
     }
 }
 
-/// Runs every scenario on `kind` (started here), a panic counting as a failure.
+/// Runs `scenario`, a panic counting as a failure.
+fn attempt(broker: &Broker, scenario: Scenario) -> Outcome {
+    let outcome = catch_unwind(AssertUnwindSafe(|| scenario(broker)));
+    outcome.unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Outcome::Fail(format!("panicked: {text}"))
+    })
+}
+
+/// Runs every scenario on `kind` (started here), a connection reset by the broker given a
+/// second try.
 fn run(kind: Kind) -> Option<Vec<Outcome>> {
     let broker = Broker::start(kind, USER)?;
     let outcomes = SCENARIOS
         .iter()
-        .map(|(_, scenario)| {
+        .map(|(name, scenario)| {
             let started = Instant::now();
-            let outcome = catch_unwind(AssertUnwindSafe(|| scenario(&broker)));
-            let outcome = outcome.unwrap_or_else(|panic| {
-                let text = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Outcome::Fail(format!("panicked: {text}"))
-            });
+            let mut outcome = attempt(&broker, *scenario);
+            if matches!(&outcome, Outcome::Fail(why) if why.contains("ConnectionReset")) {
+                // Once in CI (nine brokers on two cores) rumqttd reset a connection it had
+                // just accepted; a reset that happens again is a failure.
+                eprintln!("{} / {name}: {outcome:?}; running it again", kind.name());
+                outcome = attempt(&broker, *scenario);
+            }
             eprintln!("{}: {:?} in {:?}", kind.name(), outcome, started.elapsed());
             outcome
         })
