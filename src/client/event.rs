@@ -16,7 +16,11 @@ pub enum Event<'a> {
         session_present: bool,
     },
     /// An application message arrived. Its acknowledgement (PUBACK / PUBREC) is queued before
-    /// the event is handed out and goes out with the driver's next write.
+    /// the event is handed out and goes out with the driver's next write: the drivers write
+    /// the acknowledgements of what one read brought together, once its bytes are used up
+    /// and before reading again. A connection cut before that write leaves at most the
+    /// messages of that one read handed out and unacknowledged; the broker sends them again
+    /// (QoS 1: duplicates; QoS 2 with a kept session: recognised and not handed out twice).
     Message(Publish<'a>),
     /// A piece of a message too large for rx, with
     /// [`ConnectOptions::stream_oversized`](crate::ConnectOptions::stream_oversized). The

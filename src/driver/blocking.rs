@@ -90,7 +90,6 @@ where
         }
         let mut more = true;
         for _ in 0..STEPS_PER_POLL {
-            self.write_queued()?;
             let now = self.clock.now_ms();
             match self.client.advance(now).map_err(Error::with_io)? {
                 Progress::Event => {
@@ -103,6 +102,9 @@ where
                 }
                 Progress::Continue => {}
                 Progress::Idle => {
+                    if self.write_queued()? {
+                        continue; // the acknowledgements of what was handed out, together
+                    }
                     let ready = self.io.read_ready();
                     if !ready.map_err(|e| lost(&mut self.client, Error::Io(e)))? {
                         more = false;

@@ -81,22 +81,24 @@ where
         (self.client, self.io, self.clock, self.handler)
     }
 
-    /// Writes while the transport is write-ready and bytes wait.
-    fn write_ready_bytes(&mut self) -> Result<(), Error<T::Error>> {
+    /// Writes while the transport is write-ready and bytes wait; true if it wrote.
+    fn write_ready_bytes(&mut self) -> Result<bool, Error<T::Error>> {
+        let mut wrote = false;
         for _ in 0..STEPS_PER_POLL {
             if !self.client.wants_write() {
-                return Ok(());
+                break;
             }
             match self.io.write_ready() {
                 Ok(true) => {}
-                Ok(false) => return Ok(()),
+                Ok(false) => break,
                 Err(e) => return Err(lost(&mut self.client, Error::Io(e))),
             }
             let pending = self.client.poll_transmit();
             let written = self.io.write(pending);
             after_write(&mut self.client, || self.clock.now_ms(), written)?;
+            wrote = true;
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Reads once if the transport is read-ready; true when bytes arrived.
@@ -121,14 +123,18 @@ where
             return Err(LinkError::NotConnected.into());
         }
         for _ in 0..STEPS_PER_POLL {
-            self.write_ready_bytes()?;
             let now = self.clock.now_ms();
             match self.client.advance(now).map_err(Error::with_io)? {
                 // No I/O after an event was found: a failed write would lose it (its
-                // acknowledgement may already be on the wire). The next call writes.
+                // acknowledgement may already be on the wire). What is queued is written
+                // once the bytes read are used up, before reading more: the
+                // acknowledgements of a burst together.
                 Progress::Event => return Ok(true),
                 Progress::Continue => {}
                 Progress::Idle => {
+                    if self.write_ready_bytes()? {
+                        continue;
+                    }
                     if !self.read_ready_bytes()? {
                         break;
                     }

@@ -143,17 +143,17 @@ macro_rules! operations {
             Ok(wrote)
         }
 
-        /// One step of driving the connection: write what is queued, then process one packet
-        /// or timer, or wait for bytes. True when the core found an event (for
-        /// [`Client::event`]).
+        /// One step of driving the connection: process one packet or timer; when there is
+        /// none, write what is queued, or else wait for bytes. True when the core found an
+        /// event (for [`Client::event`]).
         ///
         /// No I/O between finding an event and handing it out: a failed write then would
         /// lose a message whose acknowledgement may already be on the wire. The
-        /// acknowledgement goes out with the next step, before anything else is read or
-        /// handed out: a cut connection leaves at most one message handed out and not
-        /// acknowledged (batching the acknowledgements of a burst would save writes and
-        /// make every message of the burst a duplicate after a cut —
-        /// `tests/fault_injection.rs` checks this).
+        /// acknowledgements of the messages handed out go out together once the bytes read
+        /// are used up, before anything more is read (one write for a burst, not one per
+        /// message): a cut connection leaves at most the messages of one read handed out
+        /// and not acknowledged, which the broker sends again (`tests/fault_injection.rs`
+        /// checks this bound).
         $($async)* fn advance(&mut self) -> core::result::Result<bool, Error<T::Error>> {
             self.advance_until(None) $($await)*
         }
@@ -167,12 +167,15 @@ macro_rules! operations {
             if self.client.state() == State::Closed {
                 return Err(LinkError::NotConnected.into());
             }
-            self.write_queued() $($await)*?;
             let now = self.clock.now_ms();
             match self.client.advance(now).map_err(Error::with_io)? {
                 Progress::Event => return Ok(true),
                 Progress::Continue => {}
-                Progress::Idle => self.read_or_wait(until) $($await)*?,
+                Progress::Idle => {
+                    if !self.write_queued() $($await)*? {
+                        self.read_or_wait(until) $($await)*?;
+                    }
+                }
             }
             Ok(false)
         }
