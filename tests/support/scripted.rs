@@ -138,6 +138,8 @@ pub struct Broker {
     closed: bool,
     /// Clock time at which each Expect step was satisfied.
     pub matched_at: Vec<u64>,
+    /// The bytes the client wrote, per write call.
+    pub writes: Vec<usize>,
 }
 
 impl Broker {
@@ -336,6 +338,7 @@ impl Io {
         }
         let n = self.cfg.write_chunk.min(buf.len());
         b.inbox.extend_from_slice(&buf[..n]);
+        b.writes.push(n);
         b.pump(now);
         Ok(n)
     }
