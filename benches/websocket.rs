@@ -13,40 +13,13 @@ mod broker;
 #[path = "support/peers.rs"]
 mod peers;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use broker::{Broker, Conn};
-use peers::{PAYLOAD, WINDOW, rumqttc_qos, umqtt_publisher};
+use broker::Broker;
+use peers::{PAYLOAD, WINDOW, measure, rumqttc_qos, umqtt_publisher};
 use umqtt::transport::url::BrokerUrl;
 use umqtt::transport::websocket::WsTransport;
 use umqtt::{Blocking, Client, ConnectOptions, QoS, StdClock};
-
-/// Subscribes on TCP, runs `publish`, and returns the time until the subscriber had all `n`.
-fn measure(
-    b: &Broker,
-    n: usize,
-    tag: &str,
-    publish: impl FnOnce(String) + Send + 'static,
-) -> Duration {
-    let topic = format!("ws-bench/{tag}");
-    let (mut sub, _) = Conn::connect(
-        b.addr(),
-        ConnectOptions::new(&format!("sub-{tag}")).unwrap(),
-        4096,
-    )
-    .unwrap();
-    sub.subscribe(&topic, QoS::AtLeastOnce).unwrap();
-    let start = Instant::now();
-    let publisher = std::thread::spawn(move || publish(topic));
-    for got in 0..n {
-        if sub.recv(Duration::from_secs(10)).unwrap().is_none() {
-            panic!("{tag}: only {got} of {n} arrived");
-        }
-    }
-    let elapsed = start.elapsed();
-    publisher.join().unwrap();
-    elapsed
-}
 
 fn umqtt_ws(url: BrokerUrl, n: usize) -> impl FnOnce(String) + Send + 'static {
     move |topic| {

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use umqtt::{Blocking, Client, ConnectOptions, QoS, StdClock, TcpTransport};
 
@@ -124,4 +124,31 @@ pub fn mosquitto_pub_publisher(
         drop(stdin);
         assert!(child.wait().unwrap().success());
     }
+}
+
+/// Subscribes on TCP, runs `publish`, and returns the time until the subscriber had all `n`.
+pub fn measure(
+    b: &crate::broker::Broker,
+    n: usize,
+    tag: &str,
+    publish: impl FnOnce(String) + Send + 'static,
+) -> Duration {
+    let topic = format!("bench/{tag}");
+    let (mut sub, _) = crate::broker::Conn::connect(
+        b.addr(),
+        ConnectOptions::new(&format!("sub-{tag}")).unwrap(),
+        4096,
+    )
+    .unwrap();
+    sub.subscribe(&topic, QoS::AtLeastOnce).unwrap();
+    let start = Instant::now();
+    let publisher = std::thread::spawn(move || publish(topic));
+    for got in 0..n {
+        if sub.recv(Duration::from_secs(10)).unwrap().is_none() {
+            panic!("{tag}: only {got} of {n} arrived");
+        }
+    }
+    let elapsed = start.elapsed();
+    publisher.join().unwrap();
+    elapsed
 }

@@ -421,7 +421,13 @@ impl EventLoop {
                         }
                         let _ = reply.send(Ok(pid));
                     }
-                    // In the session: written now, or resent after a reconnect.
+                    // In the session. Another command waiting is carried out first, so a
+                    // burst leaves in one write (its own write takes this one along, as
+                    // does the wait for events); a lone publish is written now. Either
+                    // way, resent after a reconnect.
+                    if !self.inbox.is_empty() {
+                        return Ok(());
+                    }
                     return match self.driver.flush().await {
                         Ok(()) => Ok(()),
                         Err(e) => self.failed(e),
