@@ -439,7 +439,31 @@ fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("not signed by any of your CA certificates") && e.contains("subjectAltName"),
+        e.contains("not signed by any of your CA certificates") && e.contains("--cafile"),
+        "{e}"
+    );
+    // StdClient with that CA and no limit on attempts: the refusal is returned, not retried
+    // (another attempt cannot change it; it used to retry, silently, forever).
+    let client = Client::new(
+        ConnectOptions::new("tls-v1-impostor").unwrap(),
+        vec![0; 4096],
+        vec![0; 4096],
+        vec![0; 16384],
+    )
+    .unwrap();
+    let mut mqtt = umqtt::StdClient::new(client, format!("mqtts://localhost:{port}")).unwrap();
+    mqtt.set_tls(options("impostor.crt"));
+    let (done, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = mqtt.publish("v1/t", "x", QoS::AtLeastOnce, false);
+        let _ = done.send(r.map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let e = answer
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the refusal returned, not retried")
+        .unwrap_err();
+    assert!(
+        e.contains("not signed by any of your CA certificates"),
         "{e}"
     );
     let e = TlsTransport::connect(("127.0.0.1", port), "broker.local", &options("ca.crt"))
@@ -453,7 +477,10 @@ fn tutorial_certificates_x509_v1_with_only_a_cn_work_and_are_still_verified() {
     let e = TlsTransport::connect(("127.0.0.1", port), "127.0.0.1", &options("ca.crt"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("127.0.0.1 is an IP address"), "{e}");
+    assert!(
+        e.contains("127.0.0.1 is an IP address") && e.contains("subjectAltName=IP:127.0.0.1"),
+        "{e}"
+    );
 
     // An expired v1 certificate from the right CA, for the right name (`-days -1`): refused.
     openssl(

@@ -84,6 +84,19 @@ pub(crate) fn worth_retrying<E>(e: &Error<E>) -> bool {
     }
 }
 
+/// [`worth_retrying`] for the std front ends: a TLS certificate refused — the broker's by us,
+/// or ours by the broker — is a setting another attempt cannot change either.
+#[cfg(feature = "std")]
+pub(crate) fn worth_retrying_std(e: &crate::StdError) -> bool {
+    #[cfg(feature = "rustls")]
+    if let Error::Io(io) = e {
+        if crate::transport::tls::certificate_refused(io) {
+            return false;
+        }
+    }
+    worth_retrying(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Backoff;

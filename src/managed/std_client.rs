@@ -36,7 +36,7 @@ use std::vec::Vec;
 use super::owned::{ExactlyOnce, Message};
 use super::subscriptions::{Answer, Resend, Subscriptions};
 use crate::client::{Lost, State};
-use crate::driver::reconnect::worth_retrying;
+use crate::driver::reconnect::worth_retrying_std;
 use crate::driver::steps::topic_filter;
 use crate::error::LinkError;
 use crate::topic::router::Router;
@@ -414,7 +414,7 @@ impl StdClient {
                     self.backoff.reset();
                     return Ok(());
                 }
-                Err(e) if !worth_retrying(&e) => return Err(e),
+                Err(e) if !worth_retrying_std(&e) => return Err(e),
                 Err(e) => e,
             };
             let why = std::format!("{e}");

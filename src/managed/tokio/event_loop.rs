@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Command, gone};
 use crate::StdClock;
-use crate::driver::reconnect::worth_retrying;
+use crate::driver::reconnect::worth_retrying_std;
 use crate::error::LinkError;
 use crate::managed::owned::{ExactlyOnce, Message, OwnedEvent};
 use crate::managed::subscriptions::{Answer, Resend, Subscriptions};
@@ -167,7 +167,7 @@ impl EventLoop {
                 LoopState::Done => return gone(),
                 LoopState::Down => {
                     if let Err(e) = self.reconnect().await {
-                        if !worth_retrying(&e) {
+                        if !worth_retrying_std(&e) {
                             self.finish();
                         }
                         return Err(e);
@@ -281,7 +281,7 @@ impl EventLoop {
             Err(e) => {
                 let why = std::format!("{e}");
                 match self.backoff.next_delay_ms() {
-                    Some(ms) if worth_retrying(&e) => {
+                    Some(ms) if worth_retrying_std(&e) => {
                         info!(
                             "connection attempt {} failed ({}); next in {} ms",
                             attempt,

@@ -331,6 +331,28 @@ impl std::error::Error for TlsFailure {
     }
 }
 
+/// True when `e` is a TLS certificate refused, by us or by the broker (rustls's error, as
+/// this transport or tokio-rustls wraps it).
+pub(crate) fn certificate_refused(e: &io::Error) -> bool {
+    use rustls::{AlertDescription as A, Error as E};
+    let inner = e.get_ref();
+    let rustls = inner
+        .and_then(|i| i.downcast_ref::<TlsFailure>().map(TlsFailure::rustls))
+        .or_else(|| inner.and_then(|i| i.downcast_ref::<rustls::Error>()));
+    matches!(
+        rustls,
+        Some(
+            E::InvalidCertificate(_)
+                | E::AlertReceived(
+                    A::BadCertificate
+                        | A::UnknownCA
+                        | A::CertificateUnknown
+                        | A::CertificateRequired
+                )
+        )
+    )
+}
+
 pub(crate) fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e))
 }

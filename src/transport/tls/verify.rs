@@ -38,8 +38,13 @@ pub(crate) const OPENSSL_FIX: &str = "re-issue it as X.509 v3 with the host name
     subjectAltName: openssl x509 -req ... -extfile <(printf 'subjectAltName=DNS:HOST')";
 
 fn refuse(why: String) -> Error {
+    refuse_with(why, OPENSSL_FIX)
+}
+
+/// A refusal that says `why`, then `fix`.
+fn refuse_with(why: String, fix: &str) -> Error {
     Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-        LegacyFailure(std::format!("{why}; {OPENSSL_FIX}")),
+        LegacyFailure(std::format!("{why}; {fix}")),
     ))))
 }
 
@@ -149,11 +154,15 @@ impl Verifier {
             ca.subject == issuer && self.signed(&ca.spki, contents(&algorithm), &signed, signature)
         });
         if !trusted {
-            return Err(refuse(std::format!(
-                "the broker's X.509 v1 certificate (issuer {}) is not signed by any of your CA \
-                 certificates",
-                tbs.issuer
-            )));
+            return Err(refuse_with(
+                std::format!(
+                    "the broker's X.509 v1 certificate (issuer {}) is not signed by any of your \
+                     CA certificates",
+                    tbs.issuer
+                ),
+                "give the CA certificate that signed it (mosquitto_pub's --cafile: \
+                 TlsOptions::with_ca_pem)",
+            ));
         }
         let secs = now.as_secs();
         let from = tbs.validity.not_before.to_unix_duration().as_secs();
@@ -195,10 +204,16 @@ fn valid_for(leaf: &Certificate, name: &ServerName<'_>) -> Result<(), Error> {
     }
     if let ServerName::IpAddress(_) = name {
         // A CN (or a wildcard) never stands for an IP address.
-        return Err(refuse(std::format!(
-            "the broker's certificate has no subjectAltName, and {wanted} is an IP address: \
-             only an IP subjectAltName names one (or connect by the host name in its CN)"
-        )));
+        return Err(refuse_with(
+            std::format!(
+                "the broker's certificate has no subjectAltName, and {wanted} is an IP address: \
+                 only an IP subjectAltName names one (or connect by the host name in its CN)"
+            ),
+            &std::format!(
+                "re-issue it as X.509 v3 with the address as a subjectAltName: openssl x509 \
+                 -req ... -extfile <(printf 'subjectAltName=IP:{wanted}')"
+            ),
+        ));
     }
     let cn = common_name(leaf);
     match cn.as_deref() {
