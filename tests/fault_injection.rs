@@ -24,7 +24,7 @@
 //! QoS 1 duplicates are sorted by cause (see `check_duplicates`): the proxy logs every packet
 //! both ways, the subscriber's transport every packet it reads and writes, and mosquitto
 //! runs with `log_type all`. The client's part is asserted (each PUBACK written before the
-//! next read; none missing but the one queued for a connection's last message), and the
+//! next read; none missing but those queued for what a connection's last read brought), and the
 //! total against the publisher's resends plus what mosquitto had in flight at each of the
 //! subscriber's reconnects — hundreds, not `max_inflight_messages`: mosquitto 2.0.11 lets
 //! the window grow while messages are queued for the subscriber.
@@ -947,8 +947,8 @@ fn duplicates(
 /// of the subscriber's PUBACKs wait unread in its socket; a cut (it logs "Broken pipe")
 /// drops them, and it resends all it has in flight, DUP=1. So the broker's term is taken
 /// from mosquitto's own log, and the client's part is checked directly: every PUBACK
-/// written before the next read, and none missing but the one queued for the last message
-/// a connection handed out.
+/// written before the next read, and none missing but those queued for the messages of a
+/// connection's last read.
 fn check_duplicates(
     broker: &Broker,
     wire: &[Wire],
