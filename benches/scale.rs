@@ -4,7 +4,10 @@
 //! and the client core's cost per QoS 1 message (publish, write, PUBACK, event) as the
 //! number of messages in flight grows (1 → 10,000); and one QoS 0 message while the broker
 //! leaves 0, 1,000 or 30,000 QoS 2 ids unreleased (must stay flat: issue 21), and a QoS 2
-//! message and a stray PUBREL beside them (a walk of the store each: not flat).
+//! message and a stray PUBREL beside them: with an inbound window that large (a scan of the
+//! inbound table: grows with the window the application chose), and with the default window
+//! full while 0 → 10,000 of our own messages are in flight (flat: the broker's ids are not
+//! looked for among ours).
 //!
 //! `cargo bench --bench scale` (criterion; no broker).
 
@@ -107,10 +110,17 @@ fn window(c: &mut Criterion) {
     g.finish();
 }
 
-/// A connected client holding `open` of the broker's QoS 2 messages unreleased (PUBREC sent,
-/// no PUBREL: what a hostile broker can do).
+/// A connected client with an inbound window of `open` + 1 holding `open` of the broker's QoS 2
+/// messages unreleased (PUBREC sent, no PUBREL: what a hostile broker can do), one slot left.
 fn unreleased(open: u16) -> Client<Vec<u8>> {
-    let mut c = connected(ConnectOptions::new("scale").unwrap().keep_alive_secs(0));
+    let options = ConnectOptions::new("scale").unwrap().keep_alive_secs(0);
+    let mut c = connected(options.inbound_window(open + 1));
+    hold(&mut c, open);
+    c
+}
+
+/// Has `c` receive and acknowledge the broker's QoS 2 messages 1..=`open` (no PUBREL).
+fn hold(c: &mut Client<Vec<u8>>, open: u16) {
     let topic = TopicName::new("in").unwrap();
     for id in 1..=open {
         let p = Packet::Publish(umqtt::Publish {
@@ -126,7 +136,6 @@ fn unreleased(open: u16) -> Client<Vec<u8>> {
         let n = c.poll_transmit().len();
         c.transmitted(n, 0);
     }
-    c
 }
 
 /// The cost of one QoS 0 message must not grow with the broker's unreleased QoS 2 ids.
@@ -154,11 +163,37 @@ fn hostile(c: &mut Criterion) {
     g.finish();
 }
 
-/// What the broker's unreleased QoS 2 ids still cost: one QoS 2 message of its own (the
-/// duplicate check, PUBREC, its PUBREL) and a PUBREL for an id never received, each a walk
-/// of the store (there is no packet-id index): this curve is not flat.
+/// One QoS 2 message of the broker's (the duplicate check, PUBREC, its PUBREL) and a PUBREL
+/// for an id never received, beside `open` unreleased ids in an inbound window that large: a
+/// scan of the inbound table, so this curve grows with the window the application set (a
+/// broker cannot hold more ids than that: one more is refused).
 fn hostile_qos2(c: &mut Criterion) {
     let mut g = c.benchmark_group("qos2_message_and_stray_pubrel_with_unreleased_qos2");
+    for open in [0u16, 1_000, 30_000] {
+        let mut client = unreleased(open);
+        g.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, _| {
+            b.iter(|| qos2_and_stray(&mut client))
+        });
+    }
+    g.finish();
+}
+
+/// The same with the default inbound window full (19 of its 20 ids held) and `window` of our
+/// QoS 1 messages in flight: the broker's ids are not searched for among ours (flat).
+fn hostile_qos2_beside_ours(c: &mut Criterion) {
+    let mut g = c.benchmark_group("qos2_message_and_stray_pubrel_with_ours_in_flight");
+    for window in [1u16, 1_000, 10_000] {
+        let (mut client, _) = in_flight(window);
+        hold(&mut client, 19);
+        g.bench_with_input(BenchmarkId::from_parameter(window), &window, |b, _| {
+            b.iter(|| qos2_and_stray(&mut client))
+        });
+    }
+    g.finish();
+}
+
+/// One QoS 2 message of the broker's, its PUBREL, and a PUBREL for an id never received.
+fn qos2_and_stray(client: &mut Client<Vec<u8>>) {
     let topic = TopicName::new("q2").unwrap();
     let id = PacketId::new(40_000).unwrap();
     let message = Packet::Publish(umqtt::Publish {
@@ -169,22 +204,14 @@ fn hostile_qos2(c: &mut Criterion) {
         payload: &[7; 16],
     });
     let stray = Packet::Pubrel(PacketId::new(50_000).unwrap());
-    for open in [0u16, 1_000, 30_000] {
-        let mut client = unreleased(open);
-        g.bench_with_input(BenchmarkId::from_parameter(open), &open, |b, _| {
-            b.iter(|| {
-                for p in [&message, &Packet::Pubrel(id), &stray] {
-                    let n = p.encode(client.rx_space()).unwrap();
-                    client.received(n);
-                    while client.poll(0).unwrap().is_some() {}
-                }
-                let n = client.poll_transmit().len();
-                black_box(n);
-                client.transmitted(n, 0);
-            })
-        });
+    for p in [&message, &Packet::Pubrel(id), &stray] {
+        let n = p.encode(client.rx_space()).unwrap();
+        client.received(n);
+        while client.poll(0).unwrap().is_some() {}
     }
-    g.finish();
+    let n = client.poll_transmit().len();
+    black_box(n);
+    client.transmitted(n, 0);
 }
 
 criterion_group! {
@@ -193,6 +220,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_secs(1));
-    targets = dispatch, window, hostile, hostile_qos2
+    targets = dispatch, window, hostile, hostile_qos2, hostile_qos2_beside_ours
 }
 criterion_main!(benches);

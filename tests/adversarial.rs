@@ -337,8 +337,8 @@ fn an_async_publish_from_cancelled_mid_payload_closes_cleanly() {
 
 /// A burst of the broker's QoS 2 messages while our own window filled the store closed the
 /// connection with `StoreFull` after the first (the reserve was one entry: mosquitto, 2 KiB
-/// store, 7–11 of 40 delivered). The store keeps room for the broker's in-flight window
-/// (`inbound_window`, 20 by default); one past it, with the store full, is refused.
+/// store, 7–11 of 40 delivered). The store keeps a table for the broker's in-flight window
+/// (`inbound_window`, 20 by default); one past it is refused, full store or not.
 #[test]
 fn a_burst_of_inbound_qos2_within_the_window_is_tracked_past_it_refused() {
     let opts = ConnectOptions::new("c1")
@@ -365,22 +365,92 @@ fn a_burst_of_inbound_qos2_within_the_window_is_tracked_past_it_refused() {
         assert!(c.poll(0).unwrap().is_none());
         assert_eq!(written(&mut c, 0), pubrec(n));
     }
-    // Past the window: tracked while bytes remain, then refused (never dropped).
-    let mut n = 20;
-    let e = loop {
-        n += 1;
-        assert!(n <= 100, "the store never filled");
-        feed(&mut c, &publish("in", b"two", q2(n), false));
-        match c.poll(0) {
-            Ok(Some(Event::Message(_))) => {}
-            Ok(other) => panic!("message {n}: {other:?}"),
-            Err(e) => break e,
+    // Past the window: refused (never dropped, never acknowledged).
+    feed(&mut c, &publish("in", b"two", q2(21), false));
+    assert_eq!(
+        c.poll(0).unwrap_err(),
+        Error::Broker(BrokerError::StoreFull)
+    );
+    assert!(c.poll_transmit().is_empty(), "no PUBREC for the 21st");
+}
+
+/// The broker may not hold more QoS 2 ids unreleased than the inbound window, however much
+/// store is free (each one it holds is looked up on every QoS 2 message and PUBREL): one
+/// past the window is refused; once one is released, the next is taken.
+#[test]
+fn one_inbound_qos2_past_the_window_is_refused_with_the_store_empty() {
+    let opts = ConnectOptions::new("c1")
+        .unwrap()
+        .keep_alive_secs(0)
+        .inbound_window(3);
+    let fresh = || {
+        let mut c = Client::new(opts, vec![0; 256], vec![0; 256], vec![0; 64 << 10]).unwrap();
+        connected(&mut c);
+        for n in 1..=3u16 {
+            feed(&mut c, &publish("in", b"two", q2(n), false));
+            assert!(matches!(c.poll(0), Ok(Some(Event::Message(_)))), "{n}");
+            assert!(c.poll(0).unwrap().is_none());
+            assert_eq!(written(&mut c, 0), pubrec(n));
         }
-        assert!(c.poll(0).unwrap().is_none());
-        written(&mut c, 0);
+        c
     };
-    assert_eq!(e, Error::Broker(BrokerError::StoreFull));
-    assert!(n <= 21 + 224 / 8, "refused only at {n}");
+    let mut c = fresh();
+    feed(&mut c, &publish("in", b"two", q2(4), false));
+    assert_eq!(
+        c.poll(0).unwrap_err(),
+        Error::Broker(BrokerError::StoreFull)
+    );
+    // Released, the slot takes the next one; a repeat of a held id is no new id.
+    let mut c = fresh();
+    feed(&mut c, &pubrel(2));
+    assert!(c.poll(0).unwrap().is_none());
+    assert_eq!(written(&mut c, 0), pubcomp(2));
+    feed(&mut c, &publish("in", b"two", q2(3), true));
+    assert!(c.poll(0).unwrap().is_none(), "id 3 was delivered before");
+    assert_eq!(written(&mut c, 0), pubrec(3));
+    feed(&mut c, &publish("in", b"two", q2(4), false));
+    assert!(matches!(c.poll(0), Ok(Some(Event::Message(_)))));
+    assert!(c.poll(0).unwrap().is_none());
+    assert_eq!(written(&mut c, 0), pubrec(4));
+}
+
+/// The broker's QoS 2 ids awaiting PUBREL live in the inbound table, not the log: a snapshot
+/// carries them (and our message beside them), and the restored client, resuming, still
+/// knows a repeat is no new message and answers the PUBREL.
+#[test]
+fn the_brokers_qos2_ids_survive_a_snapshot() {
+    let mut a = Client::new(persisting(), vec![0; 256], vec![0; 1024], vec![0; 4096]).unwrap();
+    connected(&mut a);
+    let topic = TopicName::new("t").unwrap();
+    let ours = a.publish(topic, b"m", QoS::AtLeastOnce, false).unwrap();
+    feed(&mut a, &publish("in", b"two", q2(5), false));
+    let (mut snapshot, mut delivered) = (Vec::new(), false);
+    while let Some(e) = a.poll(0).unwrap() {
+        match e {
+            Event::SaveSession(s) => {
+                snapshot = vec![0; s.snapshot_len(0)];
+                s.write_snapshot(&[], &mut snapshot).unwrap();
+            }
+            Event::Message(_) => delivered = true,
+            _ => {}
+        }
+    }
+    assert!(delivered && written(&mut a, 0).ends_with(&pubrec(5)));
+    let mut b = Client::new(persisting(), vec![0; 256], vec![0; 1024], vec![0; 4096]).unwrap();
+    b.restore_session(&snapshot).unwrap();
+    assert_eq!(b.unacknowledged().count(), 1, "our message {ours:?}");
+    b.connect(0).unwrap();
+    assert!(written(&mut b, 0).starts_with(&[0x10]));
+    feed(&mut b, &connack(true, ConnectReturnCode::Accepted));
+    assert!(matches!(b.poll(0), Ok(Some(Event::Connected { .. }))));
+    feed(&mut b, &publish("in", b"two", q2(5), true));
+    while let Some(e) = b.poll(0).unwrap() {
+        assert!(!matches!(e, Event::Message(_)), "id 5 delivered twice");
+    }
+    assert!(written(&mut b, 0).ends_with(&pubrec(5)));
+    feed(&mut b, &pubrel(5));
+    while b.poll(0).unwrap().is_some() {}
+    assert_eq!(written(&mut b, 0), pubcomp(5));
 }
 
 /// The snapshot identity covered the password (a CRC-32 of it could be brute-forced from the

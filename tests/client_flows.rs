@@ -720,12 +720,12 @@ fn options_and_buffers_that_could_never_work_are_refused_up_front() {
     let o = ConnectOptions::new("c1").unwrap().max_inflight(0);
     let r = Client::new(o, vec![0; 64], vec![0; 64], vec![0; 64]);
     assert!(matches!(r, Err(ConfigError::NoInflight)));
-    // The CONNECT must fit tx; the store holds it, a SUBSCRIBE entry and the inbound reserve
-    // (an 8-byte entry for each of the 20 QoS 2 messages the broker may have open).
+    // The CONNECT must fit tx; the store holds it, a SUBSCRIBE entry and the inbound table
+    // (a 2-byte slot for each of the 20 QoS 2 messages the broker may have open).
     let connect_len = connect_bytes(true, "c1", 60).len();
     let r = Client::new(opts(), vec![0; 64], vec![0; connect_len - 1], vec![0; 256]);
     assert!(matches!(r, Err(ConfigError::TxTooSmall { needed }) if needed == connect_len));
-    let needed = connect_len + 20 * 8 + 10;
+    let needed = connect_len + 20 * umqtt::client::INBOUND_ID_BYTES + 10;
     let r = Client::new(opts(), vec![0; 64], vec![0; 64], vec![0; needed - 1]);
     assert!(matches!(r, Err(ConfigError::StoreTooSmall { needed: n }) if n == needed));
     assert!(Client::new(opts(), vec![0; 64], vec![0; 64], vec![0; needed]).is_ok());
@@ -733,9 +733,9 @@ fn options_and_buffers_that_could_never_work_are_refused_up_front() {
 
 #[test]
 fn the_smallest_store_still_subscribes_and_an_inbound_qos2_always_fits() {
-    // A store with exactly room for one SUBSCRIBE entry besides the inbound reserve (one
+    // A store with exactly room for one SUBSCRIBE entry besides the inbound table (one
     // QoS 2 message of the broker's open at a time).
-    let needed = connect_bytes(true, "c1", 0).len() + 8 + 10;
+    let needed = connect_bytes(true, "c1", 0).len() + umqtt::client::INBOUND_ID_BYTES + 10;
     for kind in KINDS {
         let o = opts().inbound_window(1);
         let client = Client::new(o, vec![0; 64], vec![0; 64], vec![0; needed]).unwrap();
@@ -889,13 +889,13 @@ fn resubscribe_is_sent_with_a_fresh_id_whenever_the_session_was_not_kept() {
 
 #[test]
 fn a_message_larger_than_tx_or_the_store_is_the_callers_error_and_the_connection_stays() {
-    // tx 64 bytes, store 90: a 100-byte payload can never be encoded into tx; a 55-byte
+    // tx 64 bytes, store 84: a 100-byte payload can never be encoded into tx; a 55-byte
     // QoS 1 payload (a 62-byte PUBLISH) fits tx but, with its 8-byte entry, not the 66 bytes
-    // the store has for messages (90 - the 16-byte CONNECT - the 8-byte inbound reserve of a
+    // the store has for messages (84 - the 16-byte CONNECT - the 2-byte inbound table of a
     // one-message inbound window).
     for kind in KINDS {
         let o = opts().inbound_window(1);
-        let client = Client::new(o, vec![0; 256], vec![0; 64], vec![0; 90]).unwrap();
+        let client = Client::new(o, vec![0; 256], vec![0; 64], vec![0; 84]).unwrap();
         let net = Net::new(vec![]);
         let mut d = driver(kind, client, &net, IoCfg::WHOLE);
         start(

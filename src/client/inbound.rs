@@ -15,7 +15,7 @@ impl<B: Buffer> Core<B> {
         self.session_present = session_present;
         let resume = self.session_resumed();
         if !resume {
-            self.store.retain(|e| e.kind != Kind::Inbound);
+            self.store.release_all();
         }
         let (mut resent, mut lost) = (0u32, 0u32);
         let mut offset = self.store.first();
@@ -75,7 +75,7 @@ impl<B: Buffer> Core<B> {
     /// True for a QoS 2 message whose id still awaits its PUBREL: received before.
     pub(super) fn received_before(&self, qos: QosPid) -> bool {
         match qos {
-            QosPid::ExactlyOnce(pid) => self.store.find(pid, Kinds::of(Kind::Inbound)).is_some(),
+            QosPid::ExactlyOnce(pid) => self.store.held(pid),
             _ => false,
         }
     }
@@ -93,7 +93,7 @@ impl<B: Buffer> Core<B> {
                 self.store.touch();
             }
             QosPid::ExactlyOnce(pid) => {
-                if !duplicate && !self.store.push(Kind::Inbound, 0, pid, &[]) {
+                if !duplicate && !self.store.hold(pid) {
                     return Err(BrokerError::StoreFull.into());
                 }
                 self.tx.push_packet(&Packet::Pubrec(pid))?;
@@ -152,9 +152,7 @@ impl<B: Buffer> Core<B> {
                 Ok(None)
             }
             Packet::Pubrel(pid) => {
-                if let Some(e) = self.store.find(pid, Kinds::of(Kind::Inbound)) {
-                    self.store.remove(&e);
-                }
+                self.store.release(pid);
                 self.tx.push_packet(&Packet::Pubcomp(pid))?;
                 Ok(None)
             }

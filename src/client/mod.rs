@@ -29,9 +29,9 @@
 //! - **store** is the session: first the encoded CONNECT (and [`ConnectOptions::resubscribe`]
 //!   SUBSCRIBE) it keeps for reconnects; then each unacknowledged QoS 1/2 message keeps its
 //!   encoded PUBLISH (topic + payload + 7) plus [`ENTRY_OVERHEAD`] bytes; each pending QoS 2
-//!   release, SUBSCRIBE, UNSUBSCRIBE or inbound QoS 2 message keeps [`ENTRY_OVERHEAD`] (+2)
-//!   bytes; [`ConnectOptions::inbound_window`] × [`ENTRY_OVERHEAD`] (160 bytes by default)
-//!   stay free for the broker's QoS 2 messages. The rest is your in-flight window in bytes;
+//!   release, SUBSCRIBE or UNSUBSCRIBE keeps [`ENTRY_OVERHEAD`] (+2) bytes; the broker's QoS 2
+//!   ids awaiting PUBREL take [`ConnectOptions::inbound_window`] × [`INBOUND_ID_BYTES`] (40
+//!   bytes by default), after the prefix. The rest is your in-flight window in bytes;
 //!   keep it (and the `Client`) alive across reconnects to resume a persistent session.
 //!
 //! The three buffers share one type `B`: `Vec<u8>`, `[u8; N]` (one `N`), or `&mut [u8]`
@@ -60,7 +60,7 @@ pub use options::{ConfigError, ConnectOptions, DEFAULT_MAX_INFLIGHT};
 use session::SaveFailure;
 pub use session::{SNAPSHOT_VERSION, Session, SnapshotError};
 pub use state::{Progress, State};
-pub use store::ENTRY_OVERHEAD;
+pub use store::{ENTRY_OVERHEAD, INBOUND_ID_BYTES};
 
 use state::{Core, Ready, Settings, Step, busy, filter_count, unknown_id};
 
@@ -153,17 +153,18 @@ impl<B: Buffer> Client<B> {
             return Err(ConfigError::TxTooSmall { needed: largest });
         }
         let prefix = connect_len + resubscribe_len;
-        // Room for a SUBSCRIBE entry (its filter count) besides the inbound QoS 2 reserve.
-        let inbound_reserve = usize::from(options.inbound_window).saturating_mul(ENTRY_OVERHEAD);
-        let needed = (prefix + ENTRY_OVERHEAD + 2).saturating_add(inbound_reserve);
-        let store = Store::new(store, prefix, |dst| {
+        // The inbound table, and room for a SUBSCRIBE entry (its filter count).
+        let slots = usize::from(options.inbound_window);
+        let table = slots.saturating_mul(INBOUND_ID_BYTES);
+        let needed = (prefix + ENTRY_OVERHEAD + 2).saturating_add(table);
+        let store = Store::new(store, prefix, slots, |dst| {
             let Some((c, r)) = dst.split_at_mut_checked(connect_len) else {
                 return false;
             };
             connect.encode(c).is_ok() && resubscribe.is_none_or(|p| p.encode(r).is_ok())
         })
         .ok_or(ConfigError::StoreTooSmall { needed })?;
-        if store.free() < needed - prefix {
+        if store.free() < ENTRY_OVERHEAD + 2 {
             return Err(ConfigError::StoreTooSmall { needed });
         }
         #[cfg(feature = "persistence")]
@@ -176,7 +177,6 @@ impl<B: Buffer> Client<B> {
                     clean_session: options.clean_session,
                     response_timeout_ms: options.response_timeout_ms,
                     max_inflight: options.max_inflight,
-                    inbound_window: options.inbound_window,
                     connect_len,
                     resubscribe_len,
                     resubscribe_count,
@@ -488,6 +488,7 @@ impl<B: Buffer> Client<B> {
             #[cfg(feature = "persistence")]
             Ready::SaveSession(_) => Event::SaveSession(Session {
                 entries: core.store.entries(),
+                inbound: core.store.inbound_table(),
                 next_pid: core.next_pid,
                 identity: core.settings.identity,
                 failure: &core.saving.failure,

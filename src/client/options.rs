@@ -130,10 +130,11 @@ impl<'a> ConnectOptions<'a> {
 
     /// How many QoS 2 messages from the broker may await their PUBREL at once: the broker's
     /// in-flight window towards us (mosquitto's `max_inflight_messages`, 20 by default;
-    /// EMQX's `max_inflight`, 32). The session store keeps `n` × [`crate::client::ENTRY_OVERHEAD`]
-    /// bytes for them that our own messages never take, so a burst of them while our own
-    /// window is busy is tracked; one more than that with the store full closes the
-    /// connection with [`crate::BrokerError::StoreFull`] (the broker resends it). Default
+    /// EMQX's `max_inflight`, 32). The session store keeps a table of `n` ids
+    /// ([`crate::client::INBOUND_ID_BYTES`] each) for them that our own messages never take,
+    /// so a burst of them while our own window is busy is tracked, and finding one costs the
+    /// same whatever the store holds; one more than `n` unreleased closes the connection with
+    /// [`crate::BrokerError::StoreFull`] (the broker resends it). Default
     /// [`DEFAULT_MAX_INFLIGHT`]; at least 1.
     pub fn inbound_window(mut self, n: u16) -> Self {
         self.inbound_window = n.max(1);

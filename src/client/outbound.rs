@@ -5,19 +5,6 @@
 use super::*;
 
 impl<B: Buffer> Core<B> {
-    /// Store bytes our own requests leave free for the broker's QoS 2 messages still to come
-    /// within [`ConnectOptions::inbound_window`].
-    pub(super) fn reserve(&self) -> usize {
-        let window = usize::from(self.settings.inbound_window);
-        let open = window.saturating_sub(self.store.counts().inbound);
-        open.saturating_mul(ENTRY_OVERHEAD)
-    }
-
-    /// The reserve with no inbound QoS 2 message open: what a message of ours can never take.
-    pub(super) fn full_reserve(&self) -> usize {
-        usize::from(self.settings.inbound_window).saturating_mul(ENTRY_OVERHEAD)
-    }
-
     /// The flag an entry of ours gets when it is added: `UNSAVED` while sessions are
     /// persisted.
     pub(super) fn new_flags(&self, flags: u8) -> u8 {
@@ -106,7 +93,7 @@ impl<B: Buffer> Core<B> {
             .into());
         }
         let size = len + ENTRY_OVERHEAD;
-        let capacity = self.store.capacity().saturating_sub(self.full_reserve());
+        let capacity = self.store.capacity();
         if size > capacity {
             return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
         }
@@ -121,7 +108,7 @@ impl<B: Buffer> Core<B> {
         };
         let packet = Packet::Publish(message);
         let flags = self.new_flags(UNSENT);
-        if self.store.free() < size + self.reserve()
+        if self.store.free() < size
             || !self
                 .store
                 .push_with(kind, flags, pid, len, |dst| packet.encode(dst).is_ok())
@@ -166,7 +153,7 @@ impl<B: Buffer> Core<B> {
         packet: impl FnOnce(PacketId) -> Packet<'p>,
     ) -> nb::Result<PacketId, Error> {
         self.usable()?;
-        if self.store.free() < ENTRY_OVERHEAD + body.len() + self.reserve() {
+        if self.store.free() < ENTRY_OVERHEAD + body.len() {
             return busy();
         }
         let pid = self.allocate_pid()?;
@@ -249,7 +236,7 @@ impl<B: Buffer> Core<B> {
     pub(super) fn resubscribe(&mut self) -> nb::Result<(), Error> {
         self.usable()?;
         let count = self.settings.resubscribe_count.to_be_bytes();
-        if self.store.free() < ENTRY_OVERHEAD + count.len() + self.reserve() {
+        if self.store.free() < ENTRY_OVERHEAD + count.len() {
             return busy();
         }
         let pid = self.allocate_pid()?;

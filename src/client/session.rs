@@ -137,6 +137,9 @@ impl defmt::Format for SaveFailure {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Session<'a> {
     pub(crate) entries: &'a [u8],
+    /// The ids of the inbound table (big-endian), written as entries of [`Kind::Inbound`]
+    /// without a body.
+    pub(crate) inbound: &'a [u8],
     pub(crate) next_pid: u16,
     pub(crate) identity: u32,
     pub(crate) failure: &'a SaveFailure,
@@ -155,7 +158,20 @@ impl Session<'_> {
 
     /// The snapshot's length with `app_len` bytes of the application's own.
     pub fn snapshot_len(&self, app_len: usize) -> usize {
-        HEADER + self.entries.len() + app_len + TRAILER
+        HEADER + self.entries_len() + app_len + TRAILER
+    }
+
+    /// The snapshot's entries: the store's, then one without a body per inbound id.
+    fn entries_len(&self) -> usize {
+        self.entries.len() + self.inbound_entries().count() * ENTRY_OVERHEAD
+    }
+
+    /// An entry header per id the inbound table holds.
+    fn inbound_entries(&self) -> impl Iterator<Item = [u8; ENTRY_OVERHEAD]> + '_ {
+        self.inbound.chunks_exact(2).filter_map(|id| match *id {
+            [hi, lo] => Some([Kind::Inbound as u8, 0, hi, lo, 0, 0, 0, 0]),
+            _ => None,
+        })
     }
 
     /// Writes the snapshot, with `app` (the application's state, saved with the session),
@@ -163,7 +179,7 @@ impl Session<'_> {
     pub fn write_snapshot(&self, app: &[u8], out: &mut [u8]) -> Result<usize, SnapshotError> {
         let needed = self.snapshot_len(app.len());
         let (Ok(entries_len), Ok(app_len)) =
-            (u32::try_from(self.entries.len()), u32::try_from(app.len()))
+            (u32::try_from(self.entries_len()), u32::try_from(app.len()))
         else {
             return Err(SnapshotError::TooSmall { needed });
         };
@@ -187,9 +203,11 @@ impl Session<'_> {
             h
         };
         // Byte by byte through iterators: no length check the optimiser must prove.
-        let parts = header.iter().chain(self.entries).chain(app);
+        let inbound = self.inbound_entries().flatten();
+        let parts = header.iter().chain(self.entries).copied();
+        let parts = parts.chain(inbound).chain(app.iter().copied());
         for (dst, src) in out.iter_mut().zip(parts) {
-            *dst = *src;
+            *dst = src;
         }
         let body = out.get(..needed - TRAILER).unwrap_or_default();
         let crc = crc32(body).to_le_bytes();
@@ -322,6 +340,7 @@ mod tests {
         let entries = [1, 0, 0, 7, 3, 0, 0, 0, 0xAA, 0xBB, 0xCC];
         let s = Session {
             entries: &entries,
+            inbound: &[],
             next_pid: 9,
             identity: 0x1234_5678,
             failure: &SaveFailure::default(),

@@ -90,8 +90,6 @@ pub(super) struct Settings {
     pub(super) clean_session: bool,
     pub(super) response_timeout_ms: u32,
     pub(super) max_inflight: u16,
-    /// [`ConnectOptions::inbound_window`].
-    pub(super) inbound_window: u16,
     /// The CONNECT's length: prefix bytes `0..connect_len`.
     pub(super) connect_len: usize,
     /// The resubscribe SUBSCRIBE's length (0: none), after the CONNECT; its filter count; and

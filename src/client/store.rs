@@ -10,12 +10,20 @@
 //! fit at its end (each byte moved at most once per store's worth of entries pushed); the
 //! oldest unsent entry is remembered, so writing what waits does not walk what was sent.
 //! Only an entry removed from the middle (an acknowledgement out of order) closes its gap.
+//!
+//! The broker's QoS 2 ids awaiting PUBREL are not in the log: they sit in a table of
+//! [`ConnectOptions::inbound_window`](crate::ConnectOptions::inbound_window) slots of
+//! [`INBOUND_ID_BYTES`] between the prefix and the log, so finding one costs the same
+//! whatever the log holds, and a broker cannot hold more of them than the window.
 
 use super::buffers::drop_front;
 use crate::packet::PacketId;
 
 /// Header bytes per entry: the store's overhead per message.
 pub const ENTRY_OVERHEAD: usize = 8;
+
+/// Store bytes per slot of the inbound window: one of the broker's QoS 2 ids awaiting PUBREL.
+pub const INBOUND_ID_BYTES: usize = 2;
 
 /// What an entry waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +39,7 @@ pub(crate) enum Kind {
     /// Our UNSUBSCRIBE, awaiting UNSUBACK. No body.
     AwaitUnsuback = 5,
     /// The broker's QoS 2 PUBLISH, delivered, awaiting its PUBREL (the broker's id space).
+    /// Never in the log (the inbound table holds these ids): only in session snapshots.
     Inbound = 6,
 }
 
@@ -110,7 +119,7 @@ impl Entry {
 pub(crate) struct Counts {
     /// Our QoS 1/2 messages in flight (the kinds [`Kind::is_publish`] names).
     pub publishes: usize,
-    /// The broker's QoS 2 messages awaiting PUBREL.
+    /// The broker's QoS 2 messages awaiting PUBREL (the inbound table's ids).
     pub inbound: usize,
     /// Entries flagged [`UNSENT`].
     pub unsent: usize,
@@ -125,7 +134,6 @@ impl Counts {
         let step = if up { 1 } else { usize::MAX };
         let by = |on: bool| step & usize::from(on).wrapping_neg();
         self.publishes = self.publishes.wrapping_add(by(kind.is_publish()));
-        self.inbound = self.inbound.wrapping_add(by(kind == Kind::Inbound));
         self.reflag(0, if up { flags } else { 0 });
         self.reflag(if up { 0 } else { flags }, 0);
     }
@@ -140,10 +148,12 @@ impl Counts {
 }
 
 /// The store, over the caller's buffer: first a fixed prefix (the client's CONNECT and
-/// resubscribe packets), then the entries.
+/// resubscribe packets), then the inbound table, then the entries.
 pub(crate) struct Store<B> {
     buf: B,
-    /// Where the entries may start: the prefix's length.
+    /// The prefix's length: where the inbound table starts.
+    prefix: usize,
+    /// Where the entries may start: the inbound table's end.
     base: usize,
     /// Where the first entry starts (`base` after a compaction; entries removed from the
     /// front leave free bytes before it).
@@ -159,18 +169,26 @@ pub(crate) struct Store<B> {
 }
 
 impl<B: super::Buffer> Store<B> {
-    /// A store whose first `prefix` bytes `write` fills; `None` when the buffer is smaller
-    /// or `write` fails.
-    pub fn new(mut buf: B, prefix: usize, write: impl FnOnce(&mut [u8]) -> bool) -> Option<Self> {
+    /// A store whose first `prefix` bytes `write` fills, with an inbound table of `slots`
+    /// ids after them; `None` when the buffer is smaller or `write` fails.
+    pub fn new(
+        mut buf: B,
+        prefix: usize,
+        slots: usize,
+        write: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Option<Self> {
+        let base = prefix.checked_add(slots.checked_mul(INBOUND_ID_BYTES)?)?;
+        buf.as_ref().get(..base)?; // room for the table
         if !write(buf.as_mut().get_mut(..prefix)?) {
             return None;
         }
         Some(Store {
             buf,
-            base: prefix,
-            head: prefix,
-            unsent_from: prefix,
-            len: prefix,
+            prefix,
+            base,
+            head: base,
+            unsent_from: base,
+            len: base,
             changes: 0,
             counts: Counts::default(),
         })
@@ -180,7 +198,7 @@ impl<B: super::Buffer> Store<B> {
     pub fn prefix(&self, range: core::ops::Range<usize>) -> &[u8] {
         self.buf
             .as_ref()
-            .get(..self.base)
+            .get(..self.prefix)
             .and_then(|p| p.get(range))
             .unwrap_or(&[])
     }
@@ -372,6 +390,7 @@ impl<B: super::Buffer> Store<B> {
     }
 
     /// Keeps the entries `keep` selects and removes the others.
+    #[cfg(any(feature = "persistence", test))]
     pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
         let mut offset = self.head;
         while let Some(e) = self.entry_at(offset) {
@@ -406,26 +425,106 @@ impl<B: super::Buffer> Store<B> {
     /// The whole prefix (the encoded CONNECT and resubscribe SUBSCRIBE).
     #[cfg(feature = "persistence")]
     pub fn whole_prefix(&self) -> &[u8] {
-        self.buf.as_ref().get(..self.base).unwrap_or(&[])
+        self.buf.as_ref().get(..self.prefix).unwrap_or(&[])
     }
 
-    /// Replaces the entries with `entries` (checked by the caller); false when they do not fit.
+    /// Replaces the entries and the inbound ids with those of `entries` (a snapshot's,
+    /// checked by the caller); false when they do not fit.
     #[cfg(feature = "persistence")]
-    pub fn restore(&mut self, entries: &[u8]) -> bool {
-        let Some(end) = self.base.checked_add(entries.len()) else {
-            return false;
-        };
-        let Some(dst) = self.buf.as_mut().get_mut(self.base..end) else {
-            return false;
-        };
-        dst.copy_from_slice(entries);
-        (self.head, self.len, self.unsent_from) = (self.base, end, self.base);
-        let mut counts = Counts::default();
-        for e in self.iter() {
-            counts.add(e.kind, e.flags, true);
+    pub fn restore(&mut self, mut entries: &[u8]) -> bool {
+        self.release_all();
+        (self.head, self.len, self.unsent_from) = (self.base, self.base, self.base);
+        self.counts = Counts::default();
+        while let Some(&[kind, flags, h0, h1, l0, l1, l2, l3]) = entries.get(..ENTRY_OVERHEAD) {
+            let body_len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+            let (Some(kind), Some(pid), Some(body)) = (
+                Kind::from_u8(kind),
+                PacketId::new(u16::from_be_bytes([h0, h1])),
+                entries.get(ENTRY_OVERHEAD..ENTRY_OVERHEAD.saturating_add(body_len)),
+            ) else {
+                return false;
+            };
+            let kept = match kind {
+                Kind::Inbound => self.hold(pid),
+                _ => self.push(kind, flags, pid, body),
+            };
+            if !kept {
+                return false;
+            }
+            entries = entries
+                .get(ENTRY_OVERHEAD + body.len()..)
+                .unwrap_or_default();
         }
-        self.counts = counts;
         true
+    }
+
+    /// The ids the inbound table holds: big-endian, packed at its start (`counts().inbound`
+    /// of them; the rest of the table is unused).
+    fn held_ids(&self) -> &[u8] {
+        let end = self.prefix + self.counts.inbound * INBOUND_ID_BYTES;
+        self.buf.as_ref().get(self.prefix..end).unwrap_or(&[])
+    }
+
+    /// The ids the inbound table holds, for a session snapshot.
+    #[cfg(feature = "persistence")]
+    pub fn inbound_table(&self) -> &[u8] {
+        self.held_ids()
+    }
+
+    /// Where the table holds `pid`.
+    fn slot(&self, pid: PacketId) -> Option<usize> {
+        let target = pid.get().to_be_bytes();
+        let held = |id: &[u8]| matches!(*id, [hi, lo] if [hi, lo] == target);
+        let at = self
+            .held_ids()
+            .chunks_exact(INBOUND_ID_BYTES)
+            .position(held)?;
+        Some(self.prefix + at * INBOUND_ID_BYTES)
+    }
+
+    /// The broker's QoS 2 id `pid` awaits its PUBREL.
+    pub fn held(&self, pid: PacketId) -> bool {
+        self.slot(pid).is_some()
+    }
+
+    /// Holds the broker's QoS 2 id `pid` until its PUBREL; false when every slot is taken.
+    pub fn hold(&mut self, pid: PacketId) -> bool {
+        let at = self.prefix + self.counts.inbound * INBOUND_ID_BYTES;
+        let Some(dst) = self.buf.as_mut().get_mut(at..at + INBOUND_ID_BYTES) else {
+            return false;
+        };
+        if at >= self.base {
+            return false; // the window is full
+        }
+        dst.copy_from_slice(&pid.get().to_be_bytes());
+        self.counts.inbound = self.counts.inbound.wrapping_add(1);
+        self.changes = self.changes.wrapping_add(1);
+        true
+    }
+
+    /// The broker released `pid` (PUBREL): the last id held takes its slot.
+    pub fn release(&mut self, pid: PacketId) {
+        let Some(at) = self.slot(pid) else {
+            return;
+        };
+        self.counts.inbound = self.counts.inbound.wrapping_sub(1);
+        let last = self.prefix + self.counts.inbound * INBOUND_ID_BYTES;
+        let moved = match self.buf.as_ref().get(last..last + INBOUND_ID_BYTES) {
+            Some(&[hi, lo]) => [hi, lo],
+            _ => return,
+        };
+        if let Some(dst) = self.buf.as_mut().get_mut(at..at + INBOUND_ID_BYTES) {
+            dst.copy_from_slice(&moved);
+        }
+        self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// Frees every slot (a new session: the broker holds none of its ids any more).
+    pub fn release_all(&mut self) {
+        if self.counts.inbound > 0 {
+            self.counts.inbound = 0;
+            self.changes = self.changes.wrapping_add(1);
+        }
     }
 
     /// The entries, counted by sort (constant time).

@@ -148,12 +148,12 @@ impl<B: Buffer> Core<B> {
         }
         if let Some(kind) = kind {
             let size = head_len + ENTRY_OVERHEAD;
-            let capacity = self.store.capacity().saturating_sub(self.full_reserve());
+            let capacity = self.store.capacity();
             if size > capacity {
                 return Err(Error::from(CallerError::MessageTooLarge { size, capacity }).into());
             }
             if self.store.counts().publishes >= usize::from(self.settings.max_inflight)
-                || self.store.free() < size + self.reserve()
+                || self.store.free() < size
             {
                 return busy();
             }

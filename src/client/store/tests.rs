@@ -8,9 +8,9 @@ fn pid(n: u16) -> PacketId {
 }
 
 #[test]
-fn an_entry_is_an_8_byte_header_then_its_body() {
+fn an_entry_is_an_8_byte_header_then_its_body_after_the_prefix_and_the_inbound_table() {
     let mut buf = [0xAAu8; 64];
-    let Some(mut store) = Store::new(&mut buf[..], 3, |p| {
+    let Some(mut store) = Store::new(&mut buf[..], 3, 2, |p| {
         p.copy_from_slice(b"pre");
         true
     }) else {
@@ -24,15 +24,21 @@ fn an_entry_is_an_8_byte_header_then_its_body() {
         (Kind::AwaitSuback, UNSENT, pid(0x1234), 2)
     );
     assert_eq!(store.body(&e), [0, 2]);
-    assert_eq!(store.free(), 64 - 3 - ENTRY_OVERHEAD - 2);
+    assert!(store.hold(pid(0x0506)));
+    assert_eq!(
+        store.free(),
+        64 - 3 - 2 * INBOUND_ID_BYTES - ENTRY_OVERHEAD - 2
+    );
+    // The table: the ids held, big-endian, packed at its start (the free slot untouched).
+    assert_eq!(buf[3..7], [0x05, 0x06, 0xAA, 0xAA]);
     // kind, flags, packet id (big endian), body length (little endian u32), body.
-    assert_eq!(buf[3..13], [4, UNSENT, 0x12, 0x34, 2, 0, 0, 0, 0, 2]);
+    assert_eq!(buf[7..17], [4, UNSENT, 0x12, 0x34, 2, 0, 0, 0, 0, 2]);
 }
 
 #[test]
 fn removing_keeps_the_order_of_the_rest_and_full_means_no_change() {
     let mut buf = [0u8; 40];
-    let Some(mut store) = Store::new(&mut buf[..], 0, |_| true) else {
+    let Some(mut store) = Store::new(&mut buf[..], 0, 0, |_| true) else {
         panic!("no prefix");
     };
     for n in 1..=3 {
@@ -58,7 +64,7 @@ fn removing_keeps_the_order_of_the_rest_and_full_means_no_change() {
 #[test]
 fn the_counts_follow_every_push_flag_and_removal() {
     let mut buf = [0u8; 256];
-    let Some(mut store) = Store::new(&mut buf[..], 0, |_| true) else {
+    let Some(mut store) = Store::new(&mut buf[..], 0, 0, |_| true) else {
         panic!("no prefix");
     };
     let recount = |store: &Store<&mut [u8]>| {
@@ -70,7 +76,7 @@ fn the_counts_follow_every_push_flag_and_removal() {
     };
     let kinds = [
         Kind::AwaitPuback,
-        Kind::Inbound,
+        Kind::AwaitPubrec,
         Kind::AwaitSuback,
         Kind::AwaitPubcomp,
     ];
@@ -91,10 +97,47 @@ fn the_counts_follow_every_push_flag_and_removal() {
         assert_eq!(store.counts(), recount(&store));
     }
     assert_eq!(
-        store.counts().inbound,
-        3,
-        "ids 1, 5 and 9 are Inbound, none removed"
+        store.counts().publishes,
+        6,
+        "the odd ids are publishes (QoS 2 and PUBRELs), none removed"
     );
+}
+
+/// The broker's QoS 2 ids: as many as the table has slots and no more, each found and
+/// released whatever the log holds, the count following them; a new session frees all.
+#[test]
+fn the_inbound_table_holds_as_many_ids_as_its_slots_and_no_more() {
+    let mut buf = [0u8; 128];
+    let Some(mut store) = Store::new(&mut buf[..], 4, 3, |_| true) else {
+        panic!("room for the table");
+    };
+    assert!(store.push(Kind::AwaitPuback, 0, pid(7), &[1, 2, 3]));
+    for n in [7, 300, 65535] {
+        assert!(!store.held(pid(n)));
+        assert!(store.hold(pid(n)), "slot for {n}");
+        assert!(store.held(pid(n)));
+    }
+    assert!(!store.hold(pid(8)), "a fourth id with three slots");
+    assert_eq!(store.counts().inbound, 3);
+    store.release(pid(300));
+    store.release(pid(300)); // a PUBREL for an id not held changes nothing
+    assert_eq!(store.counts().inbound, 2);
+    assert!(!store.held(pid(300)) && store.held(pid(7)) && store.held(pid(65535)));
+    assert_eq!(
+        store.inbound_table(),
+        [0, 7, 0xFF, 0xFF],
+        "the last id moved up"
+    );
+    assert!(store.hold(pid(8)), "the freed slot is used again");
+    assert_eq!(
+        store.find(pid(7), Kinds::OURS).map(|e| e.kind),
+        Some(Kind::AwaitPuback),
+        "our id 7 and the broker's id 7 are apart"
+    );
+    store.release_all();
+    assert_eq!(store.counts().inbound, 0);
+    assert!(!store.held(pid(7)) && !store.held(pid(8)));
+    assert_eq!(store.iter().count(), 1, "the log is untouched");
 }
 
 /// The store against a plain list under random pushes, removals (mostly the oldest, as
@@ -104,7 +147,7 @@ fn the_counts_follow_every_push_flag_and_removal() {
 #[test]
 fn a_log_that_moves_its_start_matches_a_list_and_finds_every_unsent_entry() {
     let mut buf = [0u8; 300];
-    let Some(mut store) = Store::new(&mut buf[..], 5, |_| true) else {
+    let Some(mut store) = Store::new(&mut buf[..], 5, 0, |_| true) else {
         panic!("a 5-byte prefix");
     };
     let mut model: Vec<(u16, u8, Vec<u8>)> = Vec::new(); // pid, flags, body
