@@ -48,6 +48,15 @@ fn connected(c: &mut Client<Vec<u8>>) {
     }
 }
 
+/// The broker's new QoS 2 message `n`: handed out once, PUBREC written.
+fn takes_qos2(c: &mut Client<Vec<u8>>, n: u16) {
+    feed(c, &publish("in", b"two", q2(n), false));
+    let got = c.poll(0);
+    assert!(matches!(got, Ok(Some(Event::Message(_)))), "{n}: {got:?}");
+    assert!(c.poll(0).unwrap().is_none());
+    assert_eq!(written(c, 0), pubrec(n));
+}
+
 /// Defect 1: firmware A (tx 4 KiB) persists a 3,000-byte QoS 1 message; firmware B (tx 1 KiB)
 /// could restore it and then stalled for good. The snapshot is refused up front.
 #[test]
@@ -338,7 +347,8 @@ fn an_async_publish_from_cancelled_mid_payload_closes_cleanly() {
 /// A burst of the broker's QoS 2 messages while our own window filled the store closed the
 /// connection with `StoreFull` after the first (the reserve was one entry: mosquitto, 2 KiB
 /// store, 7–11 of 40 delivered). The store keeps a table for the broker's in-flight window
-/// (`inbound_window`, 20 by default); one past it is refused, full store or not.
+/// (`inbound_window`, 20 by default); past it, ids go to the log while it has room, then the
+/// next is refused.
 #[test]
 fn a_burst_of_inbound_qos2_within_the_window_is_tracked_past_it_refused() {
     let opts = ConnectOptions::new("c1")
@@ -356,62 +366,66 @@ fn a_burst_of_inbound_qos2_within_the_window_is_tracked_past_it_refused() {
     }
     assert!(ours > 20, "our window holds {ours}");
     for n in 1..=20u16 {
-        feed(&mut c, &publish("in", b"two", q2(n), false));
-        let got = c.poll(0);
-        assert!(
-            matches!(got, Ok(Some(Event::Message(_)))),
-            "message {n}: {got:?}"
-        );
-        assert!(c.poll(0).unwrap().is_none());
-        assert_eq!(written(&mut c, 0), pubrec(n));
+        takes_qos2(&mut c, n);
     }
-    // Past the window: refused (never dropped, never acknowledged).
-    feed(&mut c, &publish("in", b"two", q2(21), false));
-    assert_eq!(
-        c.poll(0).unwrap_err(),
-        Error::Broker(BrokerError::StoreFull)
+    // Past the window: tracked while the log has bytes, then refused (never dropped).
+    let mut n = 20;
+    let e = loop {
+        n += 1;
+        assert!(n <= 100, "the store never filled");
+        feed(&mut c, &publish("in", b"two", q2(n), false));
+        match c.poll(0) {
+            Ok(Some(Event::Message(_))) => {}
+            Ok(other) => panic!("message {n}: {other:?}"),
+            Err(e) => break e,
+        }
+        assert!(c.poll(0).unwrap().is_none());
+        written(&mut c, 0);
+    };
+    assert_eq!(e, Error::Broker(BrokerError::StoreFull));
+    assert!(n <= 21 + 224 / 8, "refused only at {n}");
+    assert!(
+        c.poll_transmit().is_empty(),
+        "no PUBREC for the refused one"
     );
-    assert!(c.poll_transmit().is_empty(), "no PUBREC for the 21st");
 }
 
-/// The broker may not hold more QoS 2 ids unreleased than the inbound window, however much
-/// store is free (each one it holds is looked up on every QoS 2 message and PUBREL): one
-/// past the window is refused; once one is released, the next is taken.
+/// A broker past its in-flight window (mosquitto 2.0 lets it grow while messages queue for
+/// the client): the ids beyond the inbound table go to the log, each still delivered once,
+/// recognised when repeated and released by its PUBREL, beside the table's; a new session
+/// forgets them all.
 #[test]
-fn one_inbound_qos2_past_the_window_is_refused_with_the_store_empty() {
+fn the_brokers_qos2_ids_past_the_window_are_tracked_in_the_log() {
     let opts = ConnectOptions::new("c1")
         .unwrap()
         .keep_alive_secs(0)
-        .inbound_window(3);
-    let fresh = || {
-        let mut c = Client::new(opts, vec![0; 256], vec![0; 256], vec![0; 64 << 10]).unwrap();
-        connected(&mut c);
-        for n in 1..=3u16 {
-            feed(&mut c, &publish("in", b"two", q2(n), false));
-            assert!(matches!(c.poll(0), Ok(Some(Event::Message(_)))), "{n}");
-            assert!(c.poll(0).unwrap().is_none());
-            assert_eq!(written(&mut c, 0), pubrec(n));
-        }
-        c
-    };
-    let mut c = fresh();
-    feed(&mut c, &publish("in", b"two", q2(4), false));
-    assert_eq!(
-        c.poll(0).unwrap_err(),
-        Error::Broker(BrokerError::StoreFull)
-    );
-    // Released, the slot takes the next one; a repeat of a held id is no new id.
-    let mut c = fresh();
-    feed(&mut c, &pubrel(2));
-    assert!(c.poll(0).unwrap().is_none());
-    assert_eq!(written(&mut c, 0), pubcomp(2));
-    feed(&mut c, &publish("in", b"two", q2(3), true));
-    assert!(c.poll(0).unwrap().is_none(), "id 3 was delivered before");
-    assert_eq!(written(&mut c, 0), pubrec(3));
-    feed(&mut c, &publish("in", b"two", q2(4), false));
-    assert!(matches!(c.poll(0), Ok(Some(Event::Message(_)))));
-    assert!(c.poll(0).unwrap().is_none());
-    assert_eq!(written(&mut c, 0), pubrec(4));
+        .clean_session(false)
+        .inbound_window(2);
+    let mut c = Client::new(opts, vec![0; 256], vec![0; 256], vec![0; 4096]).unwrap();
+    connected(&mut c);
+    for n in 1..=5u16 {
+        takes_qos2(&mut c, n);
+    }
+    for n in [1u16, 4] {
+        feed(&mut c, &publish("in", b"two", q2(n), true));
+        assert!(c.poll(0).unwrap().is_none(), "{n} delivered twice");
+        assert_eq!(written(&mut c, 0), pubrec(n));
+    }
+    for n in [4u16, 1, 5, 2, 3] {
+        feed(&mut c, &pubrel(n));
+        assert!(c.poll(0).unwrap().is_none());
+        assert_eq!(written(&mut c, 0), pubcomp(n));
+        takes_qos2(&mut c, n);
+    }
+    // The broker kept no session: none of its ids is held any more.
+    c.connection_lost();
+    c.connect(0).unwrap();
+    assert!(written(&mut c, 0).starts_with(&[0x10]));
+    feed(&mut c, &connack(false, ConnectReturnCode::Accepted));
+    assert!(matches!(c.poll(0), Ok(Some(Event::Connected { .. }))));
+    for n in 1..=5u16 {
+        takes_qos2(&mut c, n);
+    }
 }
 
 /// The broker's QoS 2 ids awaiting PUBREL live in the inbound table, not the log: a snapshot

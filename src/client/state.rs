@@ -172,7 +172,7 @@ impl<B: Buffer> Core<B> {
                 }
                 None => return Ok(Step::Idle),
                 Some(deadline) => {
-                    let open = self.store.counts().inbound > 0;
+                    let open = self.store.inbound() > 0;
                     if !open || now >= deadline {
                         if self.tx.push_packet(&Packet::Disconnect)? {
                             self.drain_until = None;

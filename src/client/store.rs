@@ -11,10 +11,12 @@
 //! oldest unsent entry is remembered, so writing what waits does not walk what was sent.
 //! Only an entry removed from the middle (an acknowledgement out of order) closes its gap.
 //!
-//! The broker's QoS 2 ids awaiting PUBREL are not in the log: they sit in a table of
+//! The broker's QoS 2 ids awaiting PUBREL sit in a table of
 //! [`ConnectOptions::inbound_window`](crate::ConnectOptions::inbound_window) slots of
 //! [`INBOUND_ID_BYTES`] between the prefix and the log, so finding one costs the same
-//! whatever the log holds, and a broker cannot hold more of them than the window.
+//! whatever the log holds. Only a broker that goes past the window (mosquitto 2.0 lets its
+//! in-flight window grow while messages queue) gets its further ids in the log as entries,
+//! which are then walked.
 
 use super::buffers::drop_front;
 use crate::packet::PacketId;
@@ -38,8 +40,8 @@ pub(crate) enum Kind {
     AwaitSuback = 4,
     /// Our UNSUBSCRIBE, awaiting UNSUBACK. No body.
     AwaitUnsuback = 5,
-    /// The broker's QoS 2 PUBLISH, delivered, awaiting its PUBREL (the broker's id space).
-    /// Never in the log (the inbound table holds these ids): only in session snapshots.
+    /// The broker's QoS 2 PUBLISH, delivered, awaiting its PUBREL (the broker's id space):
+    /// in the log only past the inbound table (and in session snapshots). No body.
     Inbound = 6,
 }
 
@@ -119,7 +121,8 @@ impl Entry {
 pub(crate) struct Counts {
     /// Our QoS 1/2 messages in flight (the kinds [`Kind::is_publish`] names).
     pub publishes: usize,
-    /// The broker's QoS 2 messages awaiting PUBREL (the inbound table's ids).
+    /// The broker's QoS 2 messages awaiting PUBREL in the log (past the inbound table;
+    /// [`Store::inbound`] counts both).
     pub inbound: usize,
     /// Entries flagged [`UNSENT`].
     pub unsent: usize,
@@ -134,6 +137,7 @@ impl Counts {
         let step = if up { 1 } else { usize::MAX };
         let by = |on: bool| step & usize::from(on).wrapping_neg();
         self.publishes = self.publishes.wrapping_add(by(kind.is_publish()));
+        self.inbound = self.inbound.wrapping_add(by(kind == Kind::Inbound));
         self.reflag(0, if up { flags } else { 0 });
         self.reflag(if up { 0 } else { flags }, 0);
     }
@@ -164,6 +168,8 @@ pub(crate) struct Store<B> {
     len: usize,
     /// Entries added or removed so far (a session snapshot is due when this moves).
     changes: u32,
+    /// How many ids the inbound table holds (packed at its start).
+    tabled: usize,
     /// The entries, counted by sort.
     counts: Counts,
 }
@@ -190,6 +196,7 @@ impl<B: super::Buffer> Store<B> {
             unsent_from: base,
             len: base,
             changes: 0,
+            tabled: 0,
             counts: Counts::default(),
         })
     }
@@ -390,7 +397,6 @@ impl<B: super::Buffer> Store<B> {
     }
 
     /// Keeps the entries `keep` selects and removes the others.
-    #[cfg(any(feature = "persistence", test))]
     pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
         let mut offset = self.head;
         while let Some(e) = self.entry_at(offset) {
@@ -458,14 +464,18 @@ impl<B: super::Buffer> Store<B> {
         true
     }
 
-    /// The ids the inbound table holds: big-endian, packed at its start (`counts().inbound`
-    /// of them; the rest of the table is unused).
+    /// The broker's QoS 2 ids awaiting PUBREL, in the table and past it.
+    pub fn inbound(&self) -> usize {
+        self.tabled + self.counts.inbound
+    }
+
+    /// The ids the inbound table holds, big-endian.
     fn held_ids(&self) -> &[u8] {
-        let end = self.prefix + self.counts.inbound * INBOUND_ID_BYTES;
+        let end = self.prefix + self.tabled * INBOUND_ID_BYTES;
         self.buf.as_ref().get(self.prefix..end).unwrap_or(&[])
     }
 
-    /// The ids the inbound table holds, for a session snapshot.
+    /// The ids the inbound table holds, for a session snapshot (those past it are entries).
     #[cfg(feature = "persistence")]
     pub fn inbound_table(&self) -> &[u8] {
         self.held_ids()
@@ -482,33 +492,42 @@ impl<B: super::Buffer> Store<B> {
         Some(self.prefix + at * INBOUND_ID_BYTES)
     }
 
-    /// The broker's QoS 2 id `pid` awaits its PUBREL.
-    pub fn held(&self, pid: PacketId) -> bool {
-        self.slot(pid).is_some()
+    /// The log's entry for `pid`, past the table (only looked for when there are such).
+    fn logged(&self, pid: PacketId) -> Option<Entry> {
+        match self.counts.inbound {
+            0 => None,
+            _ => self.find(pid, Kinds::of(Kind::Inbound)),
+        }
     }
 
-    /// Holds the broker's QoS 2 id `pid` until its PUBREL; false when every slot is taken.
+    /// The broker's QoS 2 id `pid` awaits its PUBREL.
+    pub fn held(&self, pid: PacketId) -> bool {
+        self.slot(pid).is_some() || self.logged(pid).is_some()
+    }
+
+    /// Holds the broker's QoS 2 id `pid` until its PUBREL: in the table, or past it in the
+    /// log; false when neither has room.
     pub fn hold(&mut self, pid: PacketId) -> bool {
-        let at = self.prefix + self.counts.inbound * INBOUND_ID_BYTES;
-        let Some(dst) = self.buf.as_mut().get_mut(at..at + INBOUND_ID_BYTES) else {
-            return false;
-        };
-        if at >= self.base {
-            return false; // the window is full
+        let at = self.prefix + self.tabled * INBOUND_ID_BYTES;
+        match self.buf.as_mut().get_mut(at..at + INBOUND_ID_BYTES) {
+            Some(dst) if at < self.base => dst.copy_from_slice(&pid.get().to_be_bytes()),
+            _ => return self.push(Kind::Inbound, 0, pid, &[]),
         }
-        dst.copy_from_slice(&pid.get().to_be_bytes());
-        self.counts.inbound = self.counts.inbound.wrapping_add(1);
+        self.tabled += 1;
         self.changes = self.changes.wrapping_add(1);
         true
     }
 
-    /// The broker released `pid` (PUBREL): the last id held takes its slot.
+    /// The broker released `pid` (PUBREL): the last id of the table takes its slot.
     pub fn release(&mut self, pid: PacketId) {
         let Some(at) = self.slot(pid) else {
+            if let Some(e) = self.logged(pid) {
+                self.remove(&e);
+            }
             return;
         };
-        self.counts.inbound = self.counts.inbound.wrapping_sub(1);
-        let last = self.prefix + self.counts.inbound * INBOUND_ID_BYTES;
+        self.tabled = self.tabled.wrapping_sub(1);
+        let last = self.prefix + self.tabled * INBOUND_ID_BYTES;
         let moved = match self.buf.as_ref().get(last..last + INBOUND_ID_BYTES) {
             Some(&[hi, lo]) => [hi, lo],
             _ => return,
@@ -519,10 +538,13 @@ impl<B: super::Buffer> Store<B> {
         self.changes = self.changes.wrapping_add(1);
     }
 
-    /// Frees every slot (a new session: the broker holds none of its ids any more).
+    /// Frees every id (a new session: the broker holds none of its ids any more).
     pub fn release_all(&mut self) {
         if self.counts.inbound > 0 {
-            self.counts.inbound = 0;
+            self.retain(|e| e.kind != Kind::Inbound);
+        }
+        if self.tabled > 0 {
+            self.tabled = 0;
             self.changes = self.changes.wrapping_add(1);
         }
     }

@@ -103,11 +103,12 @@ fn the_counts_follow_every_push_flag_and_removal() {
     );
 }
 
-/// The broker's QoS 2 ids: as many as the table has slots and no more, each found and
-/// released whatever the log holds, the count following them; a new session frees all.
+/// The broker's QoS 2 ids: the table's slots first, each found and released whatever the
+/// log holds; past them, entries of the log; the counts following both; a new session frees
+/// all; with no room in either, refused.
 #[test]
-fn the_inbound_table_holds_as_many_ids_as_its_slots_and_no_more() {
-    let mut buf = [0u8; 128];
+fn the_inbound_table_holds_its_slots_and_the_log_the_ids_past_them() {
+    let mut buf = [0u8; 36];
     let Some(mut store) = Store::new(&mut buf[..], 4, 3, |_| true) else {
         panic!("room for the table");
     };
@@ -117,27 +118,42 @@ fn the_inbound_table_holds_as_many_ids_as_its_slots_and_no_more() {
         assert!(store.hold(pid(n)), "slot for {n}");
         assert!(store.held(pid(n)));
     }
-    assert!(!store.hold(pid(8)), "a fourth id with three slots");
-    assert_eq!(store.counts().inbound, 3);
+    assert_eq!(
+        store.iter().count(),
+        1,
+        "three ids, three slots: the log untouched"
+    );
+    assert!(store.hold(pid(8)), "a fourth id goes to the log");
+    assert!(store.held(pid(8)));
+    let logged = store
+        .iter()
+        .find(|e| e.kind == Kind::Inbound)
+        .map(|e| e.pid);
+    assert_eq!(logged, Some(pid(8)));
+    assert!(
+        !store.hold(pid(9)),
+        "no room left in the log (36 - 4 - 6 - 11 - 8 = 7 bytes)"
+    );
+    assert_eq!((store.inbound(), store.counts().inbound), (4, 1));
     store.release(pid(300));
     store.release(pid(300)); // a PUBREL for an id not held changes nothing
-    assert_eq!(store.counts().inbound, 2);
+    assert_eq!((store.inbound(), store.counts().inbound), (3, 1));
     assert!(!store.held(pid(300)) && store.held(pid(7)) && store.held(pid(65535)));
-    assert_eq!(
-        store.inbound_table(),
-        [0, 7, 0xFF, 0xFF],
-        "the last id moved up"
-    );
-    assert!(store.hold(pid(8)), "the freed slot is used again");
+    assert_eq!(store.held_ids(), [0, 7, 0xFF, 0xFF], "the last id moved up");
+    store.release(pid(8));
+    assert_eq!((store.inbound(), store.counts().inbound), (2, 0));
+    assert_eq!(store.iter().count(), 1, "the logged id removed");
+    assert!(store.hold(pid(9)), "the freed slot is used again");
     assert_eq!(
         store.find(pid(7), Kinds::OURS).map(|e| e.kind),
         Some(Kind::AwaitPuback),
         "our id 7 and the broker's id 7 are apart"
     );
+    assert!(store.hold(pid(10)));
     store.release_all();
-    assert_eq!(store.counts().inbound, 0);
-    assert!(!store.held(pid(7)) && !store.held(pid(8)));
-    assert_eq!(store.iter().count(), 1, "the log is untouched");
+    assert_eq!((store.inbound(), store.counts().inbound), (0, 0));
+    assert!(!store.held(pid(7)) && !store.held(pid(9)) && !store.held(pid(10)));
+    assert_eq!(store.iter().count(), 1, "only our entry is left");
 }
 
 /// The store against a plain list under random pushes, removals (mostly the oldest, as
