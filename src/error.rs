@@ -99,10 +99,11 @@ pub enum BrokerError {
         /// The rx buffer's size.
         capacity: usize,
     },
-    /// One more of the broker's QoS 2 messages than
-    /// [`ConnectOptions::inbound_window`](crate::ConnectOptions::inbound_window) awaits its
-    /// PUBREL: the connection is closed rather than risk a duplicate delivery (MQTT-4.8.0-2);
-    /// the broker sends it again. Raise the window to the broker's in-flight maximum.
+    /// The broker's QoS 2 messages awaiting PUBREL filled
+    /// [`ConnectOptions::inbound_window`](crate::ConnectOptions::inbound_window) and the
+    /// store's free bytes: the connection is closed rather than risk a duplicate delivery
+    /// (MQTT-4.8.0-2); the broker sends it again. Raise the window to the broker's in-flight
+    /// maximum, or the store.
     StoreFull,
 }
 
@@ -257,7 +258,7 @@ impl fmt::Display for BrokerError {
                 "the broker sent a {size}-byte packet, larger than the {capacity}-byte rx buffer"
             ),
             BrokerError::StoreFull => f.write_str(
-                "the broker has more QoS 2 messages awaiting PUBREL than the inbound window",
+                "the session store is full: cannot track one more inbound QoS 2 message",
             ),
         }
     }

@@ -31,7 +31,8 @@
 //!   encoded PUBLISH (topic + payload + 7) plus [`ENTRY_OVERHEAD`] bytes; each pending QoS 2
 //!   release, SUBSCRIBE or UNSUBSCRIBE keeps [`ENTRY_OVERHEAD`] (+2) bytes; the broker's QoS 2
 //!   ids awaiting PUBREL take [`ConnectOptions::inbound_window`] × [`INBOUND_ID_BYTES`] (40
-//!   bytes by default), after the prefix. The rest is your in-flight window in bytes;
+//!   bytes by default), after the prefix (past that window, [`ENTRY_OVERHEAD`] each). The
+//!   rest is your in-flight window in bytes;
 //!   keep it (and the `Client`) alive across reconnects to resume a persistent session.
 //!
 //! The three buffers share one type `B`: `Vec<u8>`, `[u8; N]` (one `N`), or `&mut [u8]`

@@ -133,7 +133,9 @@ impl<'a> ConnectOptions<'a> {
     /// EMQX's `max_inflight`, 32). The session store keeps a table of `n` ids
     /// ([`crate::client::INBOUND_ID_BYTES`] each) for them that our own messages never take,
     /// so a burst of them while our own window is busy is tracked, and finding one costs the
-    /// same whatever the store holds; one more than `n` unreleased closes the connection with
+    /// same whatever the store holds. Past `n` (a broker beyond its own limit) each takes
+    /// [`crate::client::ENTRY_OVERHEAD`] bytes of the store while it has them, and is then
+    /// looked for in the whole store; with none left, the next closes the connection with
     /// [`crate::BrokerError::StoreFull`] (the broker resends it). Default
     /// [`DEFAULT_MAX_INFLIGHT`]; at least 1.
     pub fn inbound_window(mut self, n: u16) -> Self {
