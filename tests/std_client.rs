@@ -505,3 +505,65 @@ fn on_connect_publishes_through_its_handle_on_the_first_connection_and_every_rec
     network.stop().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 }
+
+/// A program that publishes and disconnects at once, as umqtt.simple programs do: every
+/// message reaches the broker and the will does not fire. Closing the socket with the
+/// broker's PUBACKs unread sent a TCP reset, and the broker dropped what it had not read yet
+/// (the last PUBLISHes and the DISCONNECT: 2–3 of 10 arrived and the will fired, for
+/// `StdClient` and for `Blocking` over `TcpTransport` alike).
+#[test]
+fn a_disconnect_right_after_publishing_loses_nothing_and_fires_no_will() {
+    use umqtt::{Blocking, Client, StdClock, TcpTransport};
+    watchdog(Duration::from_secs(120));
+    let broker = Broker::any(None);
+    let subscriber = ConnectOptions::new("closer-sub").unwrap();
+    let (mut sub, _) = support::broker::Conn::connect(broker.addr(), subscriber, 4096).unwrap();
+    sub.subscribe("close/#", QoS::AtLeastOnce).unwrap();
+    fn with_will(id: &str) -> ConnectOptions<'_> {
+        ConnectOptions::new(id)
+            .unwrap()
+            .will("close/will", id.as_bytes(), QoS::AtLeastOnce, false)
+            .unwrap()
+    }
+    const ROUNDS: usize = 5;
+    for round in 0..ROUNDS {
+        let id = format!("closer-std-{round}");
+        let url = format!("mqtt://{}", broker.addr());
+        let mut mqtt = StdClient::connect(url.as_str(), with_will(&id)).unwrap();
+        for i in 0..10 {
+            let payload = format!("{id} {i}");
+            mqtt.publish("close/m", payload, QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        mqtt.disconnect().unwrap();
+        drop(mqtt);
+
+        let id = format!("closer-blocking-{round}");
+        let client = Client::new(with_will(&id), vec![0; 1024], vec![0; 1024], vec![0; 4096]);
+        let io = TcpTransport::connect(broker.addr()).unwrap();
+        let mut mqtt = Blocking::new(client.unwrap(), io, StdClock::new(), |_| {});
+        mqtt.connect().unwrap();
+        for i in 0..10 {
+            let payload = format!("{id} {i}");
+            mqtt.publish("close/m", payload.as_bytes(), QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        mqtt.disconnect().unwrap();
+        drop(mqtt);
+    }
+    let (mut messages, mut wills) = (HashSet::new(), Vec::new());
+    while let Some(m) = sub.recv(Duration::from_secs(2)).unwrap() {
+        let payload = String::from_utf8_lossy(&m.payload).into_owned();
+        match m.topic.as_str() {
+            "close/will" => wills.push(payload),
+            _ => drop(messages.insert(payload)),
+        }
+    }
+    assert!(wills.is_empty(), "wills fired: {wills:?}");
+    assert_eq!(
+        messages.len(),
+        ROUNDS * 2 * 10,
+        "{} arrived",
+        messages.len()
+    );
+}

@@ -714,3 +714,69 @@ async fn the_backoffs_last_attempt_ends_the_event_loop() {
         "{late:?}"
     );
 }
+
+/// The tokio form of `std_client`'s test: publish and disconnect at once, then drop the event
+/// loop. Every message reaches the broker and the will does not fire (a socket closed with
+/// the broker's PUBACKs unread sends a reset, and the broker drops what it had not read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_right_after_publishing_loses_nothing_and_fires_no_will() {
+    let broker = tokio::task::spawn_blocking(|| Broker::any(None))
+        .await
+        .unwrap();
+    let addr = broker.addr();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ready, subscribed) = std::sync::mpsc::channel();
+    let finished = done.clone();
+    let watcher = std::thread::spawn(move || {
+        let options = ConnectOptions::new("closer-watch").unwrap();
+        let (mut sub, _) = Conn::connect(addr, options, 4096).unwrap();
+        sub.subscribe("tclose/#", QoS::AtLeastOnce).unwrap();
+        ready.send(()).unwrap();
+        let (mut messages, mut wills) = (HashSet::new(), Vec::new());
+        loop {
+            match sub.recv(Duration::from_millis(500)).unwrap() {
+                Some(m) => {
+                    let payload = String::from_utf8_lossy(&m.payload).into_owned();
+                    match m.topic.as_str() {
+                        "tclose/will" => wills.push(payload),
+                        _ => drop(messages.insert(payload)),
+                    }
+                }
+                None if finished.load(Ordering::SeqCst) => return (messages, wills),
+                None => {}
+            }
+        }
+    });
+    subscribed.recv().unwrap();
+    const ROUNDS: usize = 5;
+    for round in 0..ROUNDS {
+        let id = format!("tcloser-{round}");
+        let options = ConnectOptions::new(&id)
+            .unwrap()
+            .will("tclose/will", id.as_bytes(), QoS::AtLeastOnce, false)
+            .unwrap();
+        let (client, mut eventloop) = TokioClient::new(addr.to_string(), options, 64).unwrap();
+        let publisher = client.clone();
+        let id2 = id.clone();
+        let task = tokio::spawn(async move {
+            for i in 0..10 {
+                let payload = format!("{id2} {i}");
+                publisher
+                    .publish("tclose/m", payload, QoS::AtLeastOnce, false)
+                    .await
+                    .unwrap();
+            }
+            publisher.disconnect().await.unwrap();
+        });
+        while !eventloop.is_done() {
+            let _ = eventloop.poll().await;
+        }
+        task.await.unwrap();
+        drop((client, eventloop));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await; // a will fires at once
+    done.store(true, Ordering::SeqCst);
+    let (messages, wills) = watcher.join().unwrap();
+    assert!(wills.is_empty(), "wills fired: {wills:?}");
+    assert_eq!(messages.len(), ROUNDS * 10, "{} arrived", messages.len());
+}

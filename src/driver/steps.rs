@@ -468,7 +468,10 @@ macro_rules! operations {
         /// Disconnects gracefully: completes inbound QoS 2 exchanges still open and writes
         /// every queued acknowledgement (events go to the handler meanwhile, the last one
         /// [`Event::Disconnected`]), then sends DISCONNECT. Close or drop the transport
-        /// afterwards. Called again while one drains (a cancelled async one), it goes on.
+        /// afterwards: umqtt's std transports then wait for the broker's end, so no unread
+        /// answer turns the close into a TCP reset (a broker that gets one drops what it had
+        /// not read yet, the DISCONNECT among it: its will fires). Called again while one
+        /// drains (a cancelled async one), it goes on.
         /// It does not wait for the acknowledgements of your own QoS 1/2 messages (they stay
         /// in the session for the next connection): call [`Self::wait_published`] first.
         pub $($async)* fn disconnect(&mut self) -> core::result::Result<(), Error<T::Error>> {

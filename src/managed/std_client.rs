@@ -334,7 +334,10 @@ impl StdClient {
             return Ok(());
         }
         self.driver.disconnect()?;
-        self.driver.replace_transport(StdLink::disconnected());
+        // Without a TCP reset, which would make the broker drop what it had not read yet.
+        self.driver
+            .replace_transport(StdLink::disconnected())
+            .close();
         Ok(())
     }
 

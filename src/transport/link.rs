@@ -61,6 +61,19 @@ fn unsupported(url: &BrokerUrl, feature: &str) -> io::Error {
     )
 }
 
+/// Runs `$body` with `$t` bound to the transport inside.
+macro_rules! each {
+    ($link:expr, $t:ident => $body:expr) => {
+        match $link {
+            StdLink::Tcp($t) => $body,
+            #[cfg(feature = "rustls")]
+            StdLink::Tls($t) => $body,
+            #[cfg(feature = "websocket")]
+            StdLink::Ws($t) => $body,
+        }
+    };
+}
+
 impl StdLink {
     /// A placeholder until the first connection (every read and write is `NotConnected`).
     pub fn disconnected() -> Self {
@@ -78,6 +91,14 @@ impl StdLink {
             #[cfg(feature = "websocket")]
             StdLink::Ws(t) => Some(t.socket()),
         }
+    }
+
+    /// Ends the connection once the driver's `disconnect` returned, without a TCP reset,
+    /// waiting for the broker's end (at most [`crate::transport::tcp::CLOSE_TIMEOUT`]):
+    /// [`TcpTransport::close`], and the same for TLS and WebSocket. Then it is a placeholder.
+    pub fn close(&mut self) {
+        each!(self, t => t.close());
+        *self = StdLink::disconnected();
     }
 
     /// Connects to `url` (and does the TLS and WebSocket handshakes it needs).
@@ -104,19 +125,6 @@ impl StdLink {
             }
         }
     }
-}
-
-/// Runs `$body` with `$t` bound to the transport inside.
-macro_rules! each {
-    ($link:expr, $t:ident => $body:expr) => {
-        match $link {
-            StdLink::Tcp($t) => $body,
-            #[cfg(feature = "rustls")]
-            StdLink::Tls($t) => $body,
-            #[cfg(feature = "websocket")]
-            StdLink::Ws($t) => $body,
-        }
-    };
 }
 
 impl embedded_io::ErrorType for StdLink {

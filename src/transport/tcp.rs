@@ -6,21 +6,67 @@
 //! long (its TCP window closed) ends the connection with `ErrorKind::TimedOut` instead of
 //! blocking the program for good.
 //! It also answers `ReadReady` / `WriteReady` exactly (by `poll(2)` on Unix), so the
-//! non-blocking driver never blocks on it.
+//! non-blocking driver never blocks on it. [`TcpTransport::close`] ends a connection after
+//! DISCONNECT without a TCP reset ([`close_gracefully`]); dropped, it ends without waiting.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 /// How long a write may wait for the broker to take a byte before the connection counts as
 /// dead: past the keep-alive a client would declare it dead anyway.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long closing a connection after DISCONNECT waits at most for the broker to close its
+/// side.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Ends our side of `stream` without a TCP reset: shuts down writing (the broker gets
+/// everything written, then the end), then reads and drops what the broker still sends
+/// (PUBACKs of the last messages) until it closes its side — for at most [`CLOSE_TIMEOUT`]
+/// with `wait`, else only what has arrived. A socket closed with received bytes unread
+/// sends a reset instead, and a broker that gets a reset drops what it had not read yet:
+/// the last PUBLISHes and the DISCONNECT (its will then fires). After a DISCONNECT, wait
+/// (the managed clients do; so does [`TcpTransport::close`]); a transport dropped does not.
+pub fn close_gracefully(stream: &TcpStream, wait: bool) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return; // not connected any more: nothing to hand over
+    }
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    if !wait && stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut scratch) {
+            Ok(0) | Err(_) => return, // the broker's end (or its reset, or nothing more now)
+            Ok(_) => {}
+        }
+    }
+}
+
 /// A TCP socket implementing `embedded_io::{Read, Write, ReadReady, WriteReady}`: connected,
-/// or [`TcpTransport::disconnected`] until a driver's `reconnect` opens one.
+/// or [`TcpTransport::disconnected`] until a driver's `reconnect` opens one. Dropped, it ends
+/// the connection without a reset ([`close_gracefully`]), waiting for the broker's end when
+/// the last bytes written were a DISCONNECT (as [`TcpTransport::close`] does), else only
+/// reading what has arrived.
 #[derive(Debug)]
 pub struct TcpTransport {
     stream: Option<TcpStream>,
+    /// The last write ended with a DISCONNECT packet (`E0 00`): the broker closes next.
+    disconnected: bool,
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        if let Some(stream) = &self.stream {
+            close_gracefully(stream, self.disconnected);
+        }
+    }
 }
 
 impl TcpTransport {
@@ -36,13 +82,17 @@ impl TcpTransport {
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         Ok(TcpTransport {
             stream: Some(stream),
+            disconnected: false,
         })
     }
 
     /// No socket yet: every read and write fails with `NotConnected`. Give it to a driver
     /// whose `reconnect` makes the first connection (retrying while the broker is down).
     pub fn disconnected() -> Self {
-        TcpTransport { stream: None }
+        TcpTransport {
+            stream: None,
+            disconnected: false,
+        }
     }
 
     /// Changes the read timeout: how often a blocked read returns to service keep-alive.
@@ -59,6 +109,15 @@ impl TcpTransport {
     /// The socket, if connected.
     pub fn stream(&self) -> Option<&TcpStream> {
         self.stream.as_ref()
+    }
+
+    /// Ends the connection once the driver's `disconnect` returned: everything written
+    /// reaches the broker, whose answers are read and dropped until it closes its side
+    /// ([`close_gracefully`], at most [`CLOSE_TIMEOUT`]). Then it is disconnected.
+    pub fn close(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            close_gracefully(&stream, true);
+        }
     }
 
     fn socket(&self) -> io::Result<&TcpStream> {
@@ -117,11 +176,15 @@ impl embedded_io::Read for TcpTransport {
 
 impl embedded_io::Write for TcpTransport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.socket()?.write(buf) {
+        let written = match self.socket()?.write(buf) {
             // A write timeout shows as WouldBlock on Unix: the broker took nothing in time.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
             r => r,
+        };
+        if let Ok(n) = written {
+            self.disconnected = buf.get(..n).is_some_and(|b| b.ends_with(&[0xE0, 0x00]));
         }
+        written
     }
 
     fn flush(&mut self) -> io::Result<()> {

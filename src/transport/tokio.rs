@@ -293,6 +293,41 @@ pub enum TokioLink {
     Ws(Box<TokioWs>),
 }
 
+impl TokioLink {
+    /// Ends the connection without a TCP reset, as [`crate::transport::tcp::close_gracefully`]
+    /// does for std sockets: a WebSocket Close frame first (`ws://`, `wss://`), TLS's
+    /// close_notify (`mqtts://`, `wss://`), the end of our side, then what the broker still
+    /// sends is read and dropped until it closes its side, within
+    /// [`CLOSE_TIMEOUT`](crate::transport::tcp::CLOSE_TIMEOUT). Leaves [`TokioLink::Down`].
+    pub async fn close(&mut self) {
+        let link = core::mem::replace(self, TokioLink::Down);
+        let _ = tokio::time::timeout(crate::transport::tcp::CLOSE_TIMEOUT, async move {
+            match link {
+                TokioLink::Tcp(mut io) => finish(io.inner_mut()).await,
+                #[cfg(feature = "tokio-rustls")]
+                TokioLink::Tls(mut io) => finish(io.inner_mut()).await,
+                #[cfg(feature = "tokio-websocket")]
+                TokioLink::Ws(mut io) => {
+                    let _ = io.ws.close(None).await;
+                    finish(io.ws.get_mut()).await;
+                }
+                TokioLink::Down => {}
+            }
+        })
+        .await;
+    }
+}
+
+/// Shuts down our side of `stream` and reads until the broker closes its side.
+async fn finish<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 256];
+    while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {}
+}
+
 impl embedded_io_async::ErrorType for TokioLink {
     type Error = std::io::Error;
 }

@@ -150,6 +150,8 @@ pub struct WsTransport {
     /// The payload of the last binary frame, from `at` on not yet read.
     frame: Bytes,
     at: usize,
+    /// Closed already ([`WsTransport::close`]): nothing to do when dropped.
+    ended: bool,
 }
 
 impl fmt::Debug for WsTransport {
@@ -196,6 +198,7 @@ impl WsTransport {
             ws,
             frame: Bytes::new(),
             at: 0,
+            ended: false,
         })
     }
 
@@ -283,10 +286,27 @@ pub(crate) fn connect_tcp(url: &BrokerUrl) -> io::Result<TcpStream> {
 }
 
 impl Drop for WsTransport {
-    /// Ends the WebSocket the way RFC 6455 asks: a Close frame before the TCP connection
-    /// closes. Best effort, within a short write timeout; the broker's answering Close is
-    /// not awaited.
     fn drop(&mut self) {
+        self.end(false);
+    }
+}
+
+impl WsTransport {
+    /// Ends the connection once the driver's `disconnect` returned, as
+    /// [`super::tcp::TcpTransport::close`] does, after a WebSocket Close frame (and under
+    /// `wss://` TLS's close_notify). Dropping it does the same without waiting for the
+    /// broker's end.
+    pub fn close(&mut self) {
+        self.end(true);
+    }
+
+    /// A Close frame the way RFC 6455 asks, before the TCP connection ends (best effort,
+    /// within a short write timeout; under `wss://` then TLS's close_notify), then the
+    /// socket without a reset ([`super::tcp::close_gracefully`], waiting with `wait`).
+    fn end(&mut self, wait: bool) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
         let _ = self
             .ws
             .get_ref()
@@ -295,6 +315,11 @@ impl Drop for WsTransport {
         if self.ws.close(None).is_ok() {
             let _ = self.ws.flush();
         }
+        if let Stream::Tls(s) = self.ws.get_mut() {
+            s.conn.send_close_notify();
+            while s.conn.wants_write() && s.conn.write_tls(&mut s.sock).is_ok_and(|n| n > 0) {}
+        }
+        super::tcp::close_gracefully(self.ws.get_ref().tcp(), wait);
     }
 }
 

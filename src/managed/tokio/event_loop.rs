@@ -476,7 +476,14 @@ impl EventLoop {
             Command::Unsubscribe { filter } => {
                 Outcome::Unsubscribe(self.driver.unsubscribe(filter).await)
             }
-            Command::Disconnect { .. } => Outcome::Disconnect(self.driver.disconnect().await),
+            Command::Disconnect { .. } => {
+                let done = self.driver.disconnect().await;
+                // DISCONNECT written: the socket is closed without a reset (which would
+                // make the broker drop what it had not read yet).
+                let mut link = self.driver.replace_transport(TokioLink::Down);
+                link.close().await;
+                Outcome::Disconnect(done)
+            }
         };
         let Some(command) = self.current.take() else {
             return Ok(());

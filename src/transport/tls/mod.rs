@@ -369,6 +369,28 @@ pub struct TlsTransport {
 struct Tls {
     conn: ClientConnection,
     sock: TcpStream,
+    /// Closed already ([`TlsTransport::close`]): nothing to do when dropped.
+    ended: bool,
+}
+
+impl Tls {
+    /// Ends TLS with its close_notify alert (best effort), then the socket without a reset
+    /// ([`super::tcp::close_gracefully`], waiting for the broker's end with `wait`).
+    fn end(&mut self, wait: bool) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        self.conn.send_close_notify();
+        let _ = self.sock.set_write_timeout(Some(super::tcp::CLOSE_TIMEOUT));
+        let _ = self.send_tls();
+        super::tcp::close_gracefully(&self.sock, wait);
+    }
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        self.end(false);
+    }
 }
 
 impl fmt::Debug for TlsTransport {
@@ -401,7 +423,11 @@ impl TlsTransport {
         let (conn, sock) = handshake(sock, server_name, options)?;
         sock.set_read_timeout(Some(READ_TIMEOUT))?;
         Ok(TlsTransport {
-            tls: Some(Tls { conn, sock }),
+            tls: Some(Tls {
+                conn,
+                sock,
+                ended: false,
+            }),
         })
     }
 
@@ -421,6 +447,15 @@ impl TlsTransport {
     /// The TCP socket under the TLS connection (none for the placeholder).
     pub fn socket(&self) -> Option<&TcpStream> {
         self.tls.as_ref().map(|t| &t.sock)
+    }
+
+    /// Ends the connection once the driver's `disconnect` returned: TLS's close_notify,
+    /// then the socket as [`super::tcp::TcpTransport::close`] ends it (waiting for the
+    /// broker's end, at most [`super::tcp::CLOSE_TIMEOUT`]). Then it is disconnected.
+    pub fn close(&mut self) {
+        if let Some(mut tls) = self.tls.take() {
+            tls.end(true);
+        }
     }
 
     /// The negotiated ALPN protocol, if any.
