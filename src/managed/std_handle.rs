@@ -37,10 +37,8 @@ use std::boxed::Box;
 use std::cell::Cell;
 use std::io::{self, Write as _};
 use std::os::fd::AsFd as _;
-use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 
 use rustix::event::PollFlags;
@@ -48,7 +46,7 @@ use rustix::event::PollFlags;
 mod queue;
 
 pub use queue::COMMAND_QUEUE;
-use queue::{Command, Reply};
+use queue::{Command, Ends, Reply};
 pub(crate) use queue::{Queue, Wakeup};
 
 use super::std_client::StdClient;
@@ -70,36 +68,18 @@ fn on_network() -> bool {
 /// and ends (a handle one of the client's own callbacks holds counts: end such a client with
 /// [`StdHandle::disconnect`]).
 pub struct StdHandle {
-    commands: SyncSender<Command>,
-    wake: Arc<UnixStream>,
-    /// The network thread runs: a call may wait for it.
-    started: Arc<AtomicBool>,
-    /// The network thread has ended (or is ending): nobody will answer.
-    ended: Arc<AtomicBool>,
-    /// Set by `disconnect` and by the last handle's drop: the network thread stops
-    /// reconnecting.
-    stopping: Arc<AtomicBool>,
-    /// How many handles there are.
-    handles: Arc<AtomicUsize>,
+    ends: Ends,
 }
 
 impl Clone for StdHandle {
     fn clone(&self) -> Self {
-        self.handles.fetch_add(1, Ordering::AcqRel);
-        StdHandle {
-            commands: self.commands.clone(),
-            wake: self.wake.clone(),
-            started: self.started.clone(),
-            ended: self.ended.clone(),
-            stopping: self.stopping.clone(),
-            handles: self.handles.clone(),
-        }
+        self.ends.handle()
     }
 }
 
 impl Drop for StdHandle {
     fn drop(&mut self) {
-        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.ends.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.stop();
         }
     }
@@ -125,13 +105,13 @@ fn gone<T>() -> Result<T, StdError> {
 impl StdHandle {
     /// Nobody can answer now: a callback on the network thread, or no network thread yet.
     fn queue_only(&self) -> bool {
-        on_network() || !self.started.load(Ordering::Acquire)
+        on_network() || !self.ends.started.load(Ordering::Acquire)
     }
 
     /// Tells the network thread to make no more connection attempts, and wakes it.
     fn stop(&self) {
-        self.stopping.store(true, Ordering::Release);
-        let _ = (&*self.wake).write(&[1]);
+        self.ends.stopping.store(true, Ordering::Release);
+        let _ = (&*self.ends.wake).write(&[1]);
     }
 
     /// Queues `command` for the network thread and wakes it; when nobody can answer now
@@ -139,7 +119,7 @@ impl StdHandle {
     /// error.
     fn send(&self, command: Command) -> Result<(), StdError> {
         let sent = match self.queue_only() {
-            true => self.commands.try_send(command).map_err(|e| match e {
+            true => self.ends.commands.try_send(command).map_err(|e| match e {
                 TrySendError::Full(_) => Error::Io(io::Error::new(
                     io::ErrorKind::WouldBlock,
                     "the command queue is full, and nothing drains it now (a callback, or before spawn)",
@@ -147,13 +127,14 @@ impl StdHandle {
                 TrySendError::Disconnected(_) => Error::Link(LinkError::NotConnected),
             }),
             false => self
+                .ends
                 .commands
                 .send(command)
                 .map_err(|_| Error::Link(LinkError::NotConnected)),
         };
         sent?;
         // A full wake-up socket already holds a wake-up: nothing is lost by skipping one.
-        let _ = (&*self.wake).write(&[1]);
+        let _ = (&*self.ends.wake).write(&[1]);
         Ok(())
     }
 
@@ -170,7 +151,7 @@ impl StdHandle {
         self.send(command(Some(reply)))?;
         // The network thread sets `ended` before it drops what is queued: a command sent
         // after that is answered here, one sent before is dropped (and `recv` says so).
-        let answered = match self.ended.load(Ordering::Acquire) {
+        let answered = match self.ends.ended.load(Ordering::Acquire) {
             true => answer.try_recv().ok(), // answered just before it ended, or never
             false => answer.recv().ok(),
         };
@@ -238,7 +219,7 @@ impl StdHandle {
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(Command::Disconnect { reply })?;
         self.stop(); // after the command: a thread between rounds sees both
-        let answered = match self.ended.load(Ordering::Acquire) {
+        let answered = match self.ends.ended.load(Ordering::Acquire) {
             true => answer.try_recv().ok(),
             false => answer.recv().ok(),
         };
@@ -358,14 +339,13 @@ impl StdClient {
         let Some(queue) = self.queue.take() else {
             return Err(io::ErrorKind::Other.into());
         };
-        let Queue {
-            inbox,
-            woken,
+        let Queue { inbox, woken, ends } = queue;
+        let Ends {
             started,
             ended,
             stopping,
             ..
-        } = queue;
+        } = ends;
         self.wakeup = Some(Wakeup { woken, stopping });
         started.store(true, Ordering::Release);
         let network = std::thread::Builder::new()

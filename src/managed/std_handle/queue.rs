@@ -22,16 +22,37 @@ pub(super) type Reply<T> = SyncSender<Result<T, StdError>>;
 pub const COMMAND_QUEUE: usize = 64;
 
 /// The queue between the handles and the network thread, made by the first
-/// [`StdClient::handle`] (or [`StdClient::spawn`]).
+/// [`StdClient::handle`](super::StdClient::handle) (or
+/// [`StdClient::spawn`](super::StdClient::spawn)).
 pub(crate) struct Queue {
-    commands: SyncSender<Command>,
-    wake: Arc<UnixStream>,
-    pub(super) started: Arc<AtomicBool>,
-    pub(super) ended: Arc<AtomicBool>,
-    pub(super) stopping: Arc<AtomicBool>,
-    handles: Arc<AtomicUsize>,
+    pub(super) ends: Ends,
     pub(super) inbox: Receiver<Command>,
     pub(super) woken: UnixStream,
+}
+
+/// What every handle holds: the queue's sending end, the wake-up socket and the flags the
+/// handles and the network thread share.
+#[derive(Clone)]
+pub(super) struct Ends {
+    pub(super) commands: SyncSender<Command>,
+    pub(super) wake: Arc<UnixStream>,
+    /// The network thread runs: a call may wait for it.
+    pub(super) started: Arc<AtomicBool>,
+    /// The network thread has ended (or is ending): nobody will answer.
+    pub(super) ended: Arc<AtomicBool>,
+    /// Set by `disconnect` and by the last handle's drop: the network thread stops
+    /// reconnecting.
+    pub(super) stopping: Arc<AtomicBool>,
+    /// How many handles there are.
+    pub(super) handles: Arc<AtomicUsize>,
+}
+
+impl Ends {
+    /// One more handle.
+    pub(super) fn handle(&self) -> StdHandle {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+        StdHandle { ends: self.clone() }
+    }
 }
 
 impl Queue {
@@ -41,27 +62,21 @@ impl Queue {
         woken.set_nonblocking(true)?;
         let (commands, inbox) = mpsc::sync_channel(COMMAND_QUEUE);
         Ok(Queue {
-            commands,
-            wake: Arc::new(wake),
-            started: Arc::default(),
-            ended: Arc::default(),
-            stopping: Arc::default(),
-            handles: Arc::default(),
+            ends: Ends {
+                commands,
+                wake: Arc::new(wake),
+                started: Arc::default(),
+                ended: Arc::default(),
+                stopping: Arc::default(),
+                handles: Arc::default(),
+            },
             inbox,
             woken,
         })
     }
 
     pub(super) fn handle(&self) -> StdHandle {
-        self.handles.fetch_add(1, Ordering::AcqRel);
-        StdHandle {
-            commands: self.commands.clone(),
-            wake: self.wake.clone(),
-            started: self.started.clone(),
-            ended: self.ended.clone(),
-            stopping: self.stopping.clone(),
-            handles: self.handles.clone(),
-        }
+        self.ends.handle()
     }
 }
 
