@@ -72,11 +72,10 @@ COREMQTT = 6_890
 AREAS = [
     ("session store", ("umqtt::client::store::",)),
     ("client core (Client::advance and the state machine)", ("umqtt::client::",)),
-    ("drivers (blocking, non-blocking, async, the shared body)",
-     ("umqtt::blocking::", "umqtt::nonblocking::", "umqtt::asynch::", "umqtt::driver::",
-      "umqtt::reconnect::")),
+    ("drivers (blocking, non-blocking, async, the shared body)", ("umqtt::driver::",)),
     ("encoder", ("encode", "Writer", "umqtt::packet::cursor::Writer")),
-    ("UTF-8 and topic validation", ("umqtt::scan::", "umqtt::topic::", "MqttStr")),
+    ("UTF-8 and topic validation",
+     ("umqtt::packet::scan::", "umqtt::packet::topic::", "MqttStr", "topic_name")),
     ("decoder", ("umqtt::packet::",)),
 ]
 
