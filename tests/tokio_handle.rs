@@ -78,12 +78,19 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
     let sub_options = ConnectOptions::new("tk-sub").unwrap().clean_session(false);
     let (sub, mut sub_loop) = TokioClient::new(broker.addr().to_string(), sub_options, 16).unwrap();
     let sub2 = sub.clone();
+    // The publishers start once the broker answered the SUBSCRIBE (`subscribe` returns once
+    // it is queued: a message published before the broker has it goes to nobody).
+    let (subscribed, suback) = tokio::sync::oneshot::channel();
     let received = tokio::spawn(async move {
         let mut seen = HashSet::new();
         let mut deliveries = 0usize;
         let total = (TASKS * PER_TASK) as usize;
+        let mut subscribed = Some(subscribed);
         while seen.len() < total {
             match tokio::time::timeout(Duration::from_secs(60), sub_loop.poll()).await {
+                Ok(Ok(OwnedEvent::Subscribed { .. })) => {
+                    let _ = subscribed.take().map(|s| s.send(()));
+                }
                 Ok(Ok(OwnedEvent::Message(m))) => {
                     deliveries += 1;
                     let task = u32::from(m.payload[0]);
@@ -102,6 +109,10 @@ async fn eight_tasks_publish_through_one_handle_across_twenty_cuts() {
         (seen.len(), deliveries)
     });
     sub.subscribe("tk/#", QoS::AtLeastOnce).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), suback)
+        .await
+        .expect("the broker answers the SUBSCRIBE")
+        .unwrap();
 
     // The publishers: one handle, cloned into 8 tasks, through the cutting proxy.
     let options = ConnectOptions::new("tk-pub")
@@ -192,10 +203,15 @@ async fn qos2_messages_a_new_session_lost_are_published_again_by_the_event_loop(
     let sub_options = ConnectOptions::new("tk2-sub").unwrap().clean_session(false);
     let (sub, mut sub_loop) = TokioClient::new(broker.addr().to_string(), sub_options, 16).unwrap();
     sub.subscribe("tk2/#", QoS::ExactlyOnce).await.unwrap();
+    let (subscribed, suback) = tokio::sync::oneshot::channel();
     let received = tokio::spawn(async move {
         let mut seen = HashSet::new();
+        let mut subscribed = Some(subscribed);
         while seen.len() < MESSAGES as usize {
             match tokio::time::timeout(Duration::from_secs(60), sub_loop.poll()).await {
+                Ok(Ok(OwnedEvent::Subscribed { .. })) => {
+                    let _ = subscribed.take().map(|s| s.send(()));
+                }
                 Ok(Ok(OwnedEvent::Message(m))) => {
                     seen.insert(u32::from_be_bytes(m.payload[..4].try_into().unwrap()));
                 }
@@ -206,6 +222,11 @@ async fn qos2_messages_a_new_session_lost_are_published_again_by_the_event_loop(
         }
         seen.len()
     });
+    // Publishing starts once the broker answered the SUBSCRIBE.
+    tokio::time::timeout(Duration::from_secs(30), suback)
+        .await
+        .expect("the broker answers the SUBSCRIBE")
+        .unwrap();
 
     let (client, mut eventloop) = TokioClient::new(
         proxy.addr.to_string(),
