@@ -7,7 +7,8 @@
 //! blocking the program for good.
 //! It also answers `ReadReady` / `WriteReady` exactly (by `poll(2)` on Unix), so the
 //! non-blocking driver never blocks on it. [`TcpTransport::close`] ends a connection after
-//! DISCONNECT without a TCP reset ([`close_gracefully`]); dropped, it ends without waiting.
+//! DISCONNECT without a TCP reset ([`close_gracefully`]); dropped, it does the same when its
+//! last write was a DISCONNECT, and otherwise does not wait for the broker.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -27,7 +28,8 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// with `wait`, else only what has arrived. A socket closed with received bytes unread
 /// sends a reset instead, and a broker that gets a reset drops what it had not read yet:
 /// the last PUBLISHes and the DISCONNECT (its will then fires). After a DISCONNECT, wait
-/// (the managed clients do; so does [`TcpTransport::close`]); a transport dropped does not.
+/// (the managed clients do; so do [`TcpTransport::close`] and a `TcpTransport` dropped right
+/// after one); on a link given up for dead, do not.
 pub fn close_gracefully(stream: &TcpStream, wait: bool) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return; // not connected any more: nothing to hand over
