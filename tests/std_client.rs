@@ -567,3 +567,64 @@ fn a_disconnect_right_after_publishing_loses_nothing_and_fires_no_will() {
         messages.len()
     );
 }
+
+/// Past the close's limit: a broker that neither closes after DISCONNECT nor stops sending
+/// (a PINGRESP every 10 ms, forever). `StdClient::disconnect`, and dropping a `TcpTransport`
+/// right after a `Blocking` disconnect, each return once `CLOSE_TIMEOUT` (1 s) has passed,
+/// not when the broker decides: never a hang.
+#[test]
+fn a_broker_that_never_closes_after_disconnect_holds_the_close_for_close_timeout_only() {
+    use std::io::{Read, Write};
+    use umqtt::transport::tcp::CLOSE_TIMEOUT;
+    use umqtt::{Blocking, Client, StdClock, TcpTransport};
+    watchdog(Duration::from_secs(60));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                let mut seen = Vec::new();
+                // CONNECT in, CONNACK out; then read until DISCONNECT.
+                while !seen.ends_with(&[0xE0, 0x00]) {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if seen.is_empty() {
+                                s.write_all(&[0x20, 2, 0, 0]).unwrap();
+                            }
+                            seen.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                }
+                while s.write_all(&[0xD0, 0x00]).is_ok() {
+                    thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    let options = || ConnectOptions::new("never-closed").unwrap();
+    let url = format!("mqtt://{addr}");
+    let mut mqtt = StdClient::connect(url.as_str(), options()).unwrap();
+    let started = Instant::now();
+    mqtt.disconnect().unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= CLOSE_TIMEOUT && took < CLOSE_TIMEOUT * 3,
+        "StdClient::disconnect took {took:?}"
+    );
+
+    let client = Client::new(options(), vec![0; 256], vec![0; 256], vec![0; 1024]).unwrap();
+    let io = TcpTransport::connect(addr).unwrap();
+    let mut mqtt = Blocking::new(client, io, StdClock::new(), |_| {});
+    mqtt.connect().unwrap();
+    mqtt.disconnect().unwrap();
+    let started = Instant::now();
+    drop(mqtt);
+    let took = started.elapsed();
+    assert!(
+        took >= CLOSE_TIMEOUT && took < CLOSE_TIMEOUT * 3,
+        "dropping the transport took {took:?}"
+    );
+}
